@@ -1,0 +1,1 @@
+"""Data side: demo synthesis, dataset index, HDF5 stores and torch datasets."""
