@@ -1,0 +1,32 @@
+# beatgrid: index -> features -> CRNN -> activations -> LTM -> inference -> evaluation -> report.
+# Run:  snakemake --cores 8            (local)
+#       snakemake --profile profiles/slurm   (cluster)
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "config.schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/features.smk"
+include: "rules/crnn.smk"
+include: "rules/ltm.smk"
+include: "rules/inference.smk"
+include: "rules/evaluation.smk"
+
+
+rule all:
+    input:
+        "results/report/index.html",
+        "results/evaluation/summary.csv",
+    default_target: True
+
+
+onsuccess:
+    print_summary("results/evaluation/summary.md")

@@ -1,0 +1,226 @@
+"""Glue between the Snakefile and the library: config checks, the track list, shards, variants.
+
+Everything here is cheap and runs while Snakemake builds the DAG, so it avoids heavy
+imports (no torch, no librosa).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+#: Demo tracks are rendered in fixed-size batches so that adding a track renders one batch.
+DEMO_TRACKS_PER_JOB = 16
+
+#: Inference settings that may be given as lists and then expand into variants.
+VARIANT_KEYS = ("bpm_min", "bpm_max", "peak_threshold", "online_threshold")
+
+#: Which settings each method reads (so that variants are made only where they matter).
+METHOD_SETTINGS = {
+    "crnn_peaks": ("peak_threshold",),
+    "crnn_dbn": ("bpm_min", "bpm_max"),
+    "crnn_grid": ("bpm_min", "bpm_max"),
+    "ltm_online": ("online_threshold",),
+    "ltm_peaks": ("peak_threshold",),
+    "ltm_grid": ("bpm_min", "bpm_max"),
+}
+
+#: Activation store each method reads.
+METHOD_SOURCE = {
+    "crnn_peaks": "crnn",
+    "crnn_dbn": "crnn",
+    "crnn_grid": "crnn",
+    "ltm_online": "ltm",
+    "ltm_peaks": "ltm",
+    "ltm_grid": "ltm",
+}
+
+#: Columns of tracks.csv that decide what a per-shard feature job computes.
+SHARD_MEMBER_COLUMNS = ("track_id", "audio_path", "annotation_path", "annotation_format", "duration_s")
+
+
+def check_config(config: dict[str, Any]) -> None:
+    """Checks that JSON Schema cannot express; raises ValueError naming the key."""
+    split = config["split"]
+    if split["val_fraction"] + split["test_fraction"] >= 1:
+        raise ValueError(
+            "split.val_fraction + split.test_fraction must be < 1 "
+            f"(got {split['val_fraction']} + {split['test_fraction']}): no track would be left to train on"
+        )
+    unknown = sorted(set(split["test_datasets"]) - set(config["datasets"]))
+    if unknown:
+        raise ValueError(f"split.test_datasets names datasets that are not in `datasets`: {unknown}")
+    features = config["features"]
+    if features["fmax"] > features["sr"] / 2:
+        raise ValueError(
+            f"features.fmax ({features['fmax']} Hz) is above the Nyquist frequency of features.sr "
+            f"({features['sr']} Hz)"
+        )
+    if features["fmin"] >= features["fmax"]:
+        raise ValueError(f"features.fmin ({features['fmin']}) must be below features.fmax ({features['fmax']})")
+    if features["n_fft"] < features["hop_length"]:
+        raise ValueError(
+            f"features.n_fft ({features['n_fft']}) must be at least features.hop_length ({features['hop_length']})"
+        )
+    inference = config["inference"]
+    for bpm_min, bpm_max in itertools.product(_as_list(inference["bpm_min"]), _as_list(inference["bpm_max"])):
+        if not 0 < bpm_min < bpm_max:
+            raise ValueError(f"inference.bpm_min ({bpm_min}) must be positive and below inference.bpm_max ({bpm_max})")
+    for name, source in config["datasets"].items():
+        if source["format"] == "index_csv" and not Path(source["path"]).is_file():
+            raise ValueError(f"datasets.{name}.path: index CSV not found: {source['path']}")
+        for key in ("audio_dir", "annotations_dir", "labels_dir"):
+            if key in source and not Path(source[key]).is_dir():
+                raise ValueError(f"datasets.{name}.{key}: folder not found: {source[key]}")
+
+
+def _as_list(value: Any) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def demo_batches(source: dict[str, Any]) -> dict[str, list[int]]:
+    """Batch name -> track indices of a synthetic dataset; a track's batch never changes."""
+    per_job = int(source.get("tracks_per_job", DEMO_TRACKS_PER_JOB))
+    batches: dict[str, list[int]] = {}
+    for index in range(int(source["n_tracks"])):
+        batches.setdefault(f"{index // per_job:03d}", []).append(index)
+    return batches
+
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".aif", ".aiff", ".opus")
+
+
+def dataset_source_files(source: dict[str, Any]) -> list[str]:
+    """Existing input files of an external dataset, so adding or editing one re-runs the index."""
+    fmt = source["format"]
+    folders: list[Path] = []
+    if fmt == "beats_dir":
+        folders = [Path(source["audio_dir"]), Path(source["annotations_dir"])]
+    elif fmt == "label_json":
+        folders = [Path(source["audio_dir"]), Path(source["labels_dir"])]
+    elif fmt == "index_csv":
+        csv_path = Path(source["path"])
+        files = [str(csv_path)]
+        try:
+            rows = pd.read_csv(csv_path, dtype=str)
+        except Exception:  # a broken CSV is reported by the index job itself
+            return files
+        for column in ("audio_path", "beats_path"):
+            if column in rows:
+                for rel in rows[column].dropna():
+                    path = csv_path.parent / rel
+                    if path.is_file():
+                        files.append(str(path))
+        return sorted(set(files))
+    suffixes = AUDIO_EXTENSIONS + (".beats", ".json", ".txt")
+    return sorted(
+        str(p) for folder in folders if folder.is_dir() for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
+    )
+
+
+@lru_cache(maxsize=8)
+def _read_tracks_cached(path: str, mtime_ns: int) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"shard": str, "track_id": str})
+
+
+def read_tracks(path: str | Path) -> pd.DataFrame:
+    """tracks.csv as a DataFrame (cached while the file is unchanged)."""
+    path = str(path)
+    return _read_tracks_cached(path, Path(path).stat().st_mtime_ns)
+
+
+def shard_members(tracks: pd.DataFrame, shard: str) -> str:
+    """The rows of one shard that decide its feature jobs, as a stable JSON string."""
+    rows = tracks.loc[tracks["shard"] == shard, list(SHARD_MEMBER_COLUMNS)].sort_values("track_id")
+    return json.dumps(rows.to_dict(orient="records"), sort_keys=True)
+
+
+def _format_value(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def inference_variants(inference: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Method variant name -> (base method, settings).
+
+    A setting given as a list expands into one variant per value (the grid over all
+    listed settings a method reads). Variant names are `base@key=value,...`, and the plain
+    base name when nothing is listed.
+    """
+    variants: dict[str, dict[str, Any]] = {}
+    for method in inference["methods"]:
+        keys = METHOD_SETTINGS[method]
+        listed = [k for k in keys if isinstance(inference[k], (list, tuple)) and len(inference[k]) > 1]
+        grids = [_as_list(inference[k]) for k in keys]
+        for values in itertools.product(*grids):
+            settings = dict(zip(keys, values))
+            if "bpm_min" in settings and settings["bpm_min"] >= settings["bpm_max"]:
+                continue
+            suffix = ",".join(f"{k}={_format_value(settings[k])}" for k in listed)
+            name = f"{method}@{suffix}" if suffix else method
+            variants[name] = {"method": method, "source": METHOD_SOURCE[method], "settings": settings}
+    return variants
+
+
+def print_summary(path: str | Path) -> None:
+    """Print the evaluation's Markdown summary at the end of a successful run."""
+    path = Path(path)
+    if path.is_file():
+        print("\n" + path.read_text())
+
+
+class log_to:
+    """Context manager for workflow scripts: copy stdout/stderr and logging into a job's log file.
+
+    Progress bars still reach the terminal; the log file keeps everything for later reading.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __enter__(self) -> "log_to":
+        import logging
+        import sys
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "w", buffering=1)
+        self._streams = (sys.stdout, sys.stderr)
+        sys.stdout = _Tee(sys.stdout, self._file)
+        sys.stderr = _Tee(sys.stderr, self._file)
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s", stream=sys.stderr, force=True
+        )
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        import sys
+        import traceback
+
+        if exc is not None:
+            traceback.print_exception(exc_type, exc, tb, file=self._file)
+        sys.stdout, sys.stderr = self._streams
+        self._file.close()
+
+
+class _Tee:
+    def __init__(self, *streams):
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+    def isatty(self) -> bool:
+        return self.streams[0].isatty()
+
+    def fileno(self) -> int:
+        return self.streams[0].fileno()

@@ -1,0 +1,73 @@
+import re
+# Shared helpers: config checks JSON Schema cannot express, the checkpoint's track list,
+# and per-shard inputs/params. Per-shard jobs take their members as `params` (not
+# tracks.csv as an input) so that re-running the index re-runs only shards whose
+# membership or files changed.
+import json
+import os
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+# Jobs import the library from this checkout, also inside conda environments.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in [workflow.basedir, os.environ.get("PYTHONPATH", "")] if p
+)
+
+from beatgrid.workflow import (  # noqa: E402
+    check_config,
+    dataset_source_files,
+    demo_batches,
+    inference_variants,
+    print_summary,
+    read_tracks,
+    shard_members,
+)
+
+try:
+    check_config(config)
+except ValueError as error:
+    raise WorkflowError(f"Invalid config: {error}") from None
+
+RESULTS = "results"
+LOGS = "logs"
+INFERENCE_VARIANTS = inference_variants(config["inference"])
+CRNN_SOURCE = "crnn_oof" if config["ltm"]["input_source"] == "oof" else "crnn"
+
+
+def mel_params():
+    keys = ("sr", "hop_length", "n_fft", "n_mels", "fmin", "fmax")
+    return {k: config["features"][k] for k in keys}
+
+
+def frame_params():
+    """The feature settings that fix frame times (and so targets): sr and hop_length."""
+    return {k: config["features"][k] for k in ("sr", "hop_length")}
+
+
+def tracks():
+    return read_tracks(checkpoints.index.get().output.tracks)
+
+
+def shards():
+    return sorted(tracks()["shard"].unique())
+
+
+def per_shard(pattern):
+    """Input function: `pattern` expanded over every shard of the index."""
+    return lambda wildcards: expand(pattern, shard=shards())
+
+
+def shard_audio(wildcards):
+    rows = tracks()
+    return sorted(rows.loc[rows["shard"] == wildcards.shard, "audio_path"])
+
+
+def shard_annotations(wildcards):
+    rows = tracks()
+    return sorted(rows.loc[rows["shard"] == wildcards.shard, "annotation_path"])
+
+
+def shard_tracks_param(wildcards):
+    """The shard's rows as JSON: a change in membership or paths re-runs the shard."""
+    return shard_members(tracks(), wildcards.shard)

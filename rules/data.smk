@@ -1,0 +1,57 @@
+# Data: render the synthetic demo, then index every dataset (a checkpoint: the track list
+# is data, so per-shard jobs are known only after it runs).
+
+SYNTH_DATASETS = {name: src for name, src in config["datasets"].items() if src["format"] == "synth"}
+
+
+def synth_batch_dirs():
+    return {
+        name: [f"{RESULTS}/demo/{name}/batch{batch}" for batch in demo_batches(src)]
+        for name, src in SYNTH_DATASETS.items()
+    }
+
+
+def index_inputs(wildcards):
+    inputs = [d for dirs in synth_batch_dirs().values() for d in dirs]
+    for name, src in config["datasets"].items():
+        if src["format"] != "synth":
+            inputs += dataset_source_files(src)
+    return inputs
+
+
+rule demo_synth:
+    """Render one batch of the demo: audio, .beats and label JSON with exactly known beats."""
+    output:
+        directory(f"{RESULTS}/demo/{{dataset}}/batch{{batch}}"),
+    params:
+        indices=lambda wc: demo_batches(SYNTH_DATASETS[wc.dataset])[wc.batch],
+        seed=lambda wc: SYNTH_DATASETS[wc.dataset]["seed"],
+        duration_s=lambda wc: SYNTH_DATASETS[wc.dataset]["duration_s"],
+    wildcard_constraints:
+        batch=r"\d+",
+    log:
+        f"{LOGS}/demo_synth/{{dataset}}_{{batch}}.log",
+    conda:
+        "../envs/features.yaml"
+    script:
+        "../workflow_scripts/demo_synth.py"
+
+
+checkpoint index:
+    """Read every dataset, validate audio and annotations, assign splits and shards."""
+    input:
+        index_inputs,
+    output:
+        tracks=f"{RESULTS}/index/tracks.csv",
+        rejected=f"{RESULTS}/index/rejected.csv",
+    params:
+        datasets=config["datasets"],
+        split=config["split"],
+        tracks_per_shard=config["features"]["tracks_per_shard"],
+        synth_dirs=synth_batch_dirs(),
+    log:
+        f"{LOGS}/index.log",
+    conda:
+        "../envs/features.yaml"
+    script:
+        "../workflow_scripts/build_index.py"

@@ -1,0 +1,36 @@
+# Features: one job per shard writes the log-mel store, another the frame targets.
+# Targets depend only on the settings that fix frame times (sr, hop_length), so changing
+# n_mels recomputes mels but not targets.
+
+
+rule mels:
+    input:
+        audio=shard_audio,
+    output:
+        f"{RESULTS}/features/mels/{{shard}}.h5",
+    params:
+        members=shard_tracks_param,
+        mel=mel_params(),
+    log:
+        f"{LOGS}/features/mels_{{shard}}.log",
+    conda:
+        "../envs/features.yaml"
+    script:
+        "../workflow_scripts/compute_mels.py"
+
+
+rule targets:
+    input:
+        annotations=shard_annotations,
+    output:
+        f"{RESULTS}/features/targets/{{shard}}.h5",
+    params:
+        members=shard_tracks_param,
+        frames=frame_params(),
+        targets=config["targets"],
+    log:
+        f"{LOGS}/features/targets_{{shard}}.log",
+    conda:
+        "../envs/features.yaml"
+    script:
+        "../workflow_scripts/compute_targets.py"

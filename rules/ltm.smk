@@ -1,0 +1,48 @@
+# Learned temporal model: a causal model over CRNN activations (GPU-tagged), then its
+# whole-sequence causal pass per shard (identical to frame-by-frame streaming).
+
+LTM_DIR = f"{RESULTS}/models/ltm"
+
+
+rule train_ltm:
+    input:
+        activations=per_shard(f"{RESULTS}/activations/{CRNN_SOURCE}/{{shard}}.h5"),
+        targets=per_shard(f"{RESULTS}/features/targets/{{shard}}.h5"),
+        tracks=f"{RESULTS}/index/tracks.csv",
+    output:
+        model=f"{LTM_DIR}/model.pt",
+        history=f"{LTM_DIR}/history.csv",
+        curves=report(
+            f"{LTM_DIR}/curves.png",
+            caption="report/curves.rst",
+            category="Training",
+            labels={"model": "ltm"},
+        ),
+    params:
+        cfg=config["ltm"],
+    threads: max(1, min(8, workflow.cores))
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=120,
+    log:
+        f"{LOGS}/train_ltm.log",
+    conda:
+        "../envs/training.yaml"
+    script:
+        "../workflow_scripts/train_ltm.py"
+
+
+rule ltm_activations:
+    input:
+        model=f"{LTM_DIR}/model.pt",
+        activations=f"{RESULTS}/activations/crnn/{{shard}}.h5",
+    output:
+        f"{RESULTS}/activations/ltm/{{shard}}.h5",
+    threads: 1
+    log:
+        f"{LOGS}/activations/ltm_{{shard}}.log",
+    conda:
+        "../envs/training.yaml"
+    script:
+        "../workflow_scripts/extract_ltm_activations.py"
