@@ -1,6 +1,7 @@
 # beatgrid: index -> features -> CRNN -> activations -> LTM -> inference -> evaluation -> report.
 # Run:  snakemake --cores 8            (local)
 #       snakemake --profile profiles/slurm   (cluster)
+import yaml
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -8,6 +9,14 @@ min_version("9.0")
 
 configfile: "config.yaml"
 
+
+# A --configfile that lists `datasets` replaces the default demo instead of adding to it
+# (Snakemake deep-merges config files).
+override_datasets = {}
+for path in workflow.config_settings.configfiles:
+    override_datasets.update((yaml.safe_load(open(path)) or {}).get("datasets") or {})
+if override_datasets:
+    config["datasets"] = override_datasets
 
 validate(config, "config.schema.yaml")
 

@@ -1,0 +1,227 @@
+"""From activations to beats, downbeats and beatgrids: the inference methods and their files.
+
+Methods (``run_method``), all over ``[T, 2]`` beat/downbeat probabilities at ``fps``:
+
+- ``*_peaks``: local maxima above a threshold with a minimum distance, downbeats snapped to beats;
+- ``crnn_dbn``: Viterbi decode over (tempo, beat phase, bar position), follows tempo changes;
+- ``*_grid``: one constant-tempo beatgrid (BPM + downbeat offset), the DJ label format;
+- ``ltm_online``: causal peak picking over the learned temporal model's output, as a stream would.
+
+Every method writes ``<track_id>.beats`` (``time<TAB>position``, 1 = downbeat, 0 = unknown)
+and ``<track_id>.json`` (seed 001's label format plus ``beatsPerBar`` and ``confidence``).
+For methods that do not fit a grid, the JSON describes the beats they found: median tempo,
+first downbeat, and as confidence the share of inter-beat intervals within 4 % of the median.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from .grid import Beatgrid, fit_beatgrid
+
+log = logging.getLogger(__name__)
+
+METHODS = ("crnn_peaks", "crnn_dbn", "crnn_grid", "ltm_online", "ltm_peaks", "ltm_grid")
+
+
+@dataclass
+class Prediction:
+    """Beats of one track: times in seconds, positions in the bar (1 = downbeat, 0 = unknown)."""
+
+    beat_times: np.ndarray
+    beat_positions: np.ndarray
+    grid: Beatgrid | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def downbeat_times(self) -> np.ndarray:
+        return self.beat_times[self.beat_positions == 1]
+
+
+def method_kind(method: str) -> str:
+    """`crnn_grid@bpm_min=70` -> `grid`: the post-processing a method name selects."""
+    base = method.split("@", 1)[0]
+    if base not in METHODS:
+        raise ValueError(f"unknown inference method {method!r}; known: {', '.join(METHODS)}")
+    return base.split("_", 1)[1]
+
+
+def run_method(
+    method: str,
+    activations: np.ndarray,
+    fps: float,
+    duration_s: float,
+    *,
+    bpm_min: float = 60.0,
+    bpm_max: float = 200.0,
+    peak_threshold: float = 0.5,
+    online_threshold: float = 0.5,
+) -> Prediction:
+    """Run one inference method on a track's ``[T, 2]`` activations (probabilities at ``fps``)."""
+    activations = np.asarray(activations, dtype=np.float32)
+    if activations.ndim != 2 or activations.shape[1] != 2:
+        raise ValueError(f"activations must have shape [T, 2], got {activations.shape}")
+    beat_act, downbeat_act = activations[:, 0], activations[:, 1]
+    kind = method_kind(method)
+    if kind == "peaks":
+        from .postprocessing import pick_peaks, snap_downbeats
+
+        beat_times = pick_peaks(beat_act, fps, threshold=peak_threshold, bpm_max=bpm_max)
+        positions = snap_downbeats(beat_times, downbeat_act, fps)
+        return Prediction(beat_times, np.asarray(positions, dtype=int))
+    if kind == "dbn":
+        from .dbn import track_dbn
+
+        beat_times, positions = track_dbn(beat_act, downbeat_act, fps=fps, bpm_min=bpm_min, bpm_max=bpm_max)
+        return Prediction(np.asarray(beat_times), np.asarray(positions, dtype=int))
+    if kind == "grid":
+        grid = fit_beatgrid(beat_act, fps, downbeat_activation=downbeat_act, bpm_min=bpm_min, bpm_max=bpm_max)
+        return Prediction(grid.beat_times(duration_s), np.asarray(grid.beat_positions(duration_s), dtype=int), grid)
+    if kind == "online":
+        from .streaming import causal_peak_picking
+
+        beat_times, positions = causal_peak_picking(activations, fps, threshold=online_threshold, bpm_max=bpm_max)
+        return Prediction(np.asarray(beat_times), np.asarray(positions, dtype=int))
+    raise AssertionError(kind)
+
+
+def beats_label(prediction: Prediction, file_name: str, duration_s: float) -> dict[str, Any]:
+    """The label JSON of a prediction: its beatgrid, or a description of its beats."""
+    if prediction.grid is not None:
+        label = prediction.grid.to_label_json(file_name, duration_s)
+        label["gridSource"] = "fit_beatgrid"
+        return label
+    times, positions = prediction.beat_times, prediction.beat_positions
+    intervals = np.diff(times)
+    bpm = float(60.0 / np.median(intervals)) if len(intervals) else 0.0
+    confidence = float(np.mean(np.abs(intervals * bpm / 60.0 - 1.0) <= 0.04)) if len(intervals) else 0.0
+    downbeats = times[positions == 1]
+    first = downbeats[0] if len(downbeats) else (times[0] if len(times) else 0.0)
+    bar_lengths = np.diff(np.flatnonzero(positions == 1))
+    beats_per_bar = int(np.bincount(bar_lengths).argmax()) if len(bar_lengths) else 4
+    return {
+        "fileName": file_name,
+        "bpm": round(bpm, 4),
+        "downbeatOffset": round(float(first), 4),
+        "duration": round(float(duration_s), 4),
+        "beatsPerBar": beats_per_bar,
+        "confidence": round(confidence, 4),
+        "gridSource": "median_beat_interval",
+    }
+
+
+def write_prediction(out_dir: str | Path, name: str, prediction: Prediction, file_name: str, duration_s: float) -> None:
+    """Write ``<name>.beats`` and ``<name>.json`` into ``out_dir``."""
+    from .annotations import write_beats_file
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_beats_file(out_dir / f"{name}.beats", prediction.beat_times, prediction.beat_positions)
+    label = beats_label(prediction, file_name, duration_s)
+    (out_dir / f"{name}.json").write_text(json.dumps(label, indent=2) + "\n")
+
+
+def predict_store(
+    method: str,
+    settings: dict[str, Any],
+    activation_paths: Iterable[str | Path],
+    tracks_csv: str | Path,
+    out_dir: str | Path,
+    progress: bool = True,
+) -> int:
+    """Run ``method`` on every track of the activation stores; returns the number of tracks."""
+    from tqdm import tqdm
+
+    from .data.store import read_store, read_file_attrs
+
+    tracks = pd.read_csv(tracks_csv, dtype={"shard": str, "track_id": str}).set_index("track_id")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for path in activation_paths:
+        fps = float(read_file_attrs(path)["fps"])
+        activations = read_store([path], "activations")
+        for track_id, acts in tqdm(sorted(activations.items()), desc=f"{method} {Path(path).stem}", disable=not progress):
+            row = tracks.loc[track_id]
+            prediction = run_method(method, acts, fps, float(row["duration_s"]), **settings)
+            write_prediction(out_dir, track_id, prediction, Path(row["audio_path"]).name, float(row["duration_s"]))
+            count += 1
+    missing = sorted(set(tracks.index) - {p.stem for p in out_dir.glob("*.beats")})
+    if missing:
+        raise RuntimeError(f"{method}: no activations for {len(missing)} indexed tracks, e.g. {missing[:5]}")
+    log.info("%s: wrote predictions for %d tracks to %s", method, count, out_dir)
+    return count
+
+
+def ltm_activations(model: Any, crnn_activations: np.ndarray) -> np.ndarray:
+    """The LTM's whole-sequence causal pass: ``[T, 2]`` CRNN probabilities -> ``[T, 2]`` probabilities.
+
+    Equal (within float tolerance) to feeding the frames one by one to the streaming API.
+    """
+    import torch
+
+    model.eval()
+    with torch.inference_mode():
+        x = torch.as_tensor(np.asarray(crnn_activations, dtype=np.float32)).unsqueeze(0)
+        return torch.sigmoid(model(x))[0].float().numpy()
+
+
+def extract_ltm_shard(model_path: str | Path, crnn_activation_path: str | Path, out_path: str | Path, progress: bool = True) -> None:
+    """Write the LTM's activations for every track of one CRNN activation shard."""
+    from tqdm import tqdm
+
+    from .data.store import atomic_h5, read_file_attrs, read_store, write_track
+    from .models import load_model
+    from .activations import file_sha256
+
+    model, meta = load_model(model_path)
+    attrs = read_file_attrs(crnn_activation_path)
+    crnn = read_store([crnn_activation_path], "activations")
+    with atomic_h5(out_path) as h5:
+        h5.attrs.update({"fps": attrs["fps"], "model_kind": meta["kind"], "model_sha256": file_sha256(model_path)})
+        for track_id, acts in tqdm(sorted(crnn.items()), desc="ltm activations", disable=not progress):
+            write_track(h5, track_id, {"activations": ltm_activations(model, acts).astype(np.float32)})
+
+
+def predict_files(
+    audio_paths: Iterable[str | Path],
+    models_dir: str | Path,
+    out_dir: str | Path,
+    method: str = "crnn_grid",
+    device: str = "cpu",
+    **settings: Any,
+) -> list[Path]:
+    """Run trained models on audio outside the workflow; writes ``<stem>.beats`` and ``<stem>.json``."""
+    from .activations import compute_activations
+    from .audio import load_audio, audio_duration
+    from .features import MelConfig, log_mel
+    from .models import load_model
+
+    models_dir = Path(models_dir)
+    kind = method_kind(method)
+    crnn, crnn_meta = load_model(models_dir / "crnn" / "model.pt")
+    mel_config = MelConfig.from_dict(crnn_meta["features"])
+    fps = mel_config.fps
+    ltm = None
+    if method.startswith("ltm_"):
+        ltm, _ = load_model(models_dir / "ltm" / "model.pt")
+    written = []
+    for audio_path in audio_paths:
+        audio_path = Path(audio_path)
+        audio = load_audio(audio_path, mel_config.sr)
+        duration_s = len(audio) / mel_config.sr
+        activations = compute_activations(crnn, log_mel(audio, mel_config), device=device)
+        if ltm is not None:
+            activations = ltm_activations(ltm, activations)
+        prediction = run_method(method, activations, fps, duration_s, **settings)
+        write_prediction(out_dir, audio_path.stem, prediction, audio_path.name, duration_s)
+        written.append(Path(out_dir) / f"{audio_path.stem}.beats")
+        log.info("%s: %d beats (%s)", audio_path.name, len(prediction.beat_times), kind)
+    return written

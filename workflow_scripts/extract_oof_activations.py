@@ -1,0 +1,18 @@
+"""Out-of-fold CRNN activations of one shard: each training track from the fold model that did not see it."""
+from beatgrid.workflow import log_to
+
+with log_to(snakemake.log[0]):
+    import torch
+
+    from beatgrid.crnn_training import extract_oof_shard
+
+    torch.set_num_threads(snakemake.threads)
+    extract_oof_shard(
+        main_model=snakemake.input.model,
+        fold_models=snakemake.input.fold_models,
+        mel_path=snakemake.input.mels,
+        tracks_csv=snakemake.input.tracks,
+        out_path=snakemake.output[0],
+        folds=snakemake.params.folds,
+        fold_seed=snakemake.params.fold_seed,
+    )

@@ -1,0 +1,21 @@
+"""Train the CRNN (or one of its out-of-fold models) on the mel and target stores."""
+from pathlib import Path
+
+from beatgrid.workflow import log_to
+
+with log_to(snakemake.log[0]):
+    import torch
+
+    from beatgrid.crnn_training import train_crnn
+
+    torch.set_num_threads(snakemake.threads)
+    train_crnn(
+        mel_paths=snakemake.input.mels,
+        target_paths=snakemake.input.targets,
+        tracks_csv=snakemake.input.tracks,
+        cfg=dict(snakemake.params.cfg),
+        out_dir=Path(snakemake.output.model).parent,
+        fold=None if snakemake.params.fold is None else int(snakemake.params.fold),
+        folds=snakemake.params.folds,
+        fold_seed=snakemake.params.fold_seed,
+    )
