@@ -1,0 +1,123 @@
+"""beatgrid.workflow: the config checks, variants, demo batches and shard membership the Snakefile uses."""
+
+import copy
+import json
+
+import jsonschema
+import pandas as pd
+import pytest
+import yaml
+
+from beatgrid.workflow import (
+    check_config,
+    demo_batches,
+    inference_variants,
+    shard_members,
+)
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def default_config():
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def test_default_config_is_valid(default_config):
+    schema = yaml.safe_load((REPO / "config.schema.yaml").read_text())
+    jsonschema.validate(default_config, schema)
+    check_config(default_config)
+
+
+@pytest.mark.parametrize(
+    "path, value",
+    [
+        (("crnn", "not_a_key"), 1),
+        (("features", "hop_length"), -441),
+        (("features", "sr"), "22050"),
+        (("split", "val_fraction"), 1.5),
+        (("datasets", "demo", "n_tracks"), 0),
+        (("datasets", "demo", "bogus"), 1),
+        (("ltm", "kind"), "transformer"),
+    ],
+)
+def test_schema_rejects_bad_values(default_config, path, value):
+    schema = yaml.safe_load((REPO / "config.schema.yaml").read_text())
+    cfg = copy.deepcopy(default_config)
+    node = cfg
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(cfg, schema)
+
+
+def test_check_config_names_the_key(default_config):
+    cfg = copy.deepcopy(default_config)
+    cfg["split"].update(val_fraction=0.5, test_fraction=0.5)
+    with pytest.raises(ValueError, match="split.val_fraction"):
+        check_config(cfg)
+    cfg = copy.deepcopy(default_config)
+    cfg["features"]["fmax"] = 20000
+    with pytest.raises(ValueError, match="features.fmax"):
+        check_config(cfg)
+    cfg = copy.deepcopy(default_config)
+    cfg["split"]["test_datasets"] = ["nope"]
+    with pytest.raises(ValueError, match="test_datasets"):
+        check_config(cfg)
+    cfg = copy.deepcopy(default_config)
+    cfg["datasets"]["mine"] = {"format": "index_csv", "path": "/nonexistent/index.csv"}
+    with pytest.raises(ValueError, match="datasets.mine.path"):
+        check_config(cfg)
+
+
+def test_demo_batches_are_stable_when_tracks_are_added():
+    before = demo_batches({"n_tracks": 48, "tracks_per_job": 16})
+    after = demo_batches({"n_tracks": 49, "tracks_per_job": 16})
+    assert set(after) == set(before) | {"003"}
+    assert all(after[b] == before[b] for b in before)
+    assert after["003"] == [48]
+
+
+def test_inference_variants_expand_lists_only_for_methods_that_read_them():
+    variants = inference_variants(
+        {
+            "methods": ["crnn_peaks", "crnn_grid", "ltm_online"],
+            "bpm_min": [60, 80],
+            "bpm_max": 200,
+            "peak_threshold": [0.3, 0.5],
+            "online_threshold": 0.5,
+        }
+    )
+    assert set(variants) == {
+        "crnn_peaks@peak_threshold=0.3",
+        "crnn_peaks@peak_threshold=0.5",
+        "crnn_grid@bpm_min=60",
+        "crnn_grid@bpm_min=80",
+        "ltm_online",
+    }
+    assert variants["crnn_grid@bpm_min=80"]["settings"] == {"bpm_min": 80, "bpm_max": 200}
+    assert variants["ltm_online"]["source"] == "ltm"
+
+
+def test_shard_members_ignore_other_shards_and_the_split():
+    tracks = pd.DataFrame(
+        {
+            "track_id": ["a", "b", "c"],
+            "audio_path": ["a.wav", "b.wav", "c.wav"],
+            "annotation_path": ["a.beats", "b.beats", "c.beats"],
+            "annotation_format": ["beats"] * 3,
+            "duration_s": [10.0, 11.0, 12.0],
+            "split": ["train", "val", "test"],
+            "shard": ["000", "001", "000"],
+        }
+    )
+    members = shard_members(tracks, "000")
+    assert [row["track_id"] for row in json.loads(members)] == ["a", "c"]
+    resplit = tracks.assign(split=["test", "test", "train"])
+    assert shard_members(resplit, "000") == members
+    grown = pd.concat([tracks, tracks.iloc[[1]].assign(track_id="d")])
+    assert shard_members(grown, "000") == members
+    assert shard_members(grown, "001") != shard_members(tracks, "001")
