@@ -1,0 +1,312 @@
+"""Online (streaming) beat and downbeat tracking over frame-wise activations.
+
+:class:`OnlineBeatTracker` takes CRNN activations one frame at a time, runs the
+causal Learned Temporal Model (LTM) one step per frame and decides online whether a
+beat happened, with its position in the bar. The decision rule
+(:class:`CausalPeakPicker`) is causal peak picking:
+
+- frame ``f`` is a beat when its beat probability ``a[f] >= threshold``,
+  ``a[f] >= a[f-1]`` and ``a[f] > a[f+1]`` (the activation has started to fall), and at
+  least ``refractory_s`` seconds have passed since the previous beat. The decision is
+  taken when frame ``f+1`` arrives: the **decision delay is one frame**
+  (1 / fps = 20 ms at 50 fps) plus the processing time of one frame;
+- the beat is a downbeat when the downbeat probability around it
+  (``max(d[f-1], d[f], d[f+1])``) reaches ``downbeat_threshold``; otherwise the bar
+  position counts on from the previous beat and wraps to 1 after ``beats_per_bar``
+  beats (a downbeat by counting). Until the first downbeat is seen the position is 0
+  (unknown). When ``beats_per_bar`` is None it is the most frequent bar length among
+  the last 8 bars delimited by detected downbeats (4 until one is seen).
+
+:func:`causal_peak_picking` applies the same rule to a whole array of probabilities
+(the output of the LTM's whole-sequence causal pass) and :func:`track_online` runs the
+LTM's whole-sequence pass and then that rule: both give exactly the beats a stream
+would give, much faster than stepping frame by frame.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "BeatEvent",
+    "CausalPeakPicker",
+    "OnlineBeatTracker",
+    "causal_peak_picking",
+    "track_online",
+    "default_refractory_s",
+]
+
+#: Fraction of the shortest beat period (at ``bpm_max``) used as the default refractory period.
+REFRACTORY_FRACTION = 0.7
+#: Bars remembered to infer the number of beats per bar.
+BAR_HISTORY = 8
+
+
+@dataclass(frozen=True)
+class BeatEvent:
+    """One beat decided online.
+
+    ``time_s`` and ``frame`` locate the beat (the activation peak), which was decided one
+    frame later; ``bar_position`` is 1 on downbeats, 2, 3, ... after, 0 while unknown;
+    ``strength`` is the beat probability at the peak.
+    """
+
+    time_s: float
+    frame: int
+    is_downbeat: bool
+    bar_position: int
+    strength: float
+
+
+def default_refractory_s(bpm_max: float) -> float:
+    """Default minimum time between beats: 0.7 of the beat period at ``bpm_max`` (seconds).
+
+    The margin lets beats at ``bpm_max`` through even when played 30 % early.
+    """
+    if bpm_max <= 0:
+        raise ValueError(f"bpm_max must be > 0, got {bpm_max}")
+    return REFRACTORY_FRACTION * 60.0 / bpm_max
+
+
+class CausalPeakPicker:
+    """Causal beat/downbeat decisions over beat/downbeat probabilities, frame by frame.
+
+    Args:
+        fps: frame rate of the probabilities (frames per second).
+        threshold: minimum beat probability of a beat.
+        refractory_s: minimum time between beats in seconds; default
+            :func:`default_refractory_s` of ``bpm_max``.
+        beats_per_bar: beats per bar for counting; None infers it from detected downbeats.
+        bpm_max: fastest expected tempo (sets the default ``refractory_s``).
+        downbeat_threshold: minimum downbeat probability of a downbeat; default ``threshold``.
+    """
+
+    def __init__(
+        self,
+        fps: float,
+        threshold: float = 0.5,
+        refractory_s: float | None = None,
+        beats_per_bar: int | None = None,
+        *,
+        bpm_max: float = 200.0,
+        downbeat_threshold: float | None = None,
+    ) -> None:
+        if fps <= 0:
+            raise ValueError(f"fps must be > 0, got {fps}")
+        if beats_per_bar is not None and beats_per_bar < 1:
+            raise ValueError(f"beats_per_bar must be >= 1, got {beats_per_bar}")
+        self.fps = float(fps)
+        self.threshold = float(threshold)
+        self.refractory_s = default_refractory_s(bpm_max) if refractory_s is None else float(refractory_s)
+        self.beats_per_bar = beats_per_bar
+        self.downbeat_threshold = self.threshold if downbeat_threshold is None else float(downbeat_threshold)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the stream: the next frame is frame 0."""
+        self.frame = 0  # index of the next frame
+        # Beat and downbeat probabilities at frames f-1 and f, f = the candidate peak
+        # (zeros before the stream starts).
+        self._prev_beat = self._cand_beat = 0.0
+        self._prev_downbeat = self._cand_downbeat = 0.0
+        self._last_beat_frame: int | None = None
+        self._position = 0  # bar position of the last beat, 0 = unknown
+        self._beats_since_downbeat: int | None = None  # counted from the last *detected* downbeat
+        self._bar_lengths: deque[int] = deque(maxlen=BAR_HISTORY)
+
+    @property
+    def current_beats_per_bar(self) -> int:
+        """Beats per bar used for counting now (given, or inferred from recent bars)."""
+        if self.beats_per_bar is not None:
+            return self.beats_per_bar
+        if not self._bar_lengths:
+            return 4
+        return int(np.bincount(np.asarray(self._bar_lengths)).argmax())
+
+    def process_frame(self, probabilities: np.ndarray) -> BeatEvent | None:
+        """Take the next frame's ``[beat, downbeat]`` probabilities; return the beat it confirms.
+
+        A returned event lies one frame in the past (the frame before this one).
+        """
+        beat, downbeat = float(probabilities[0]), float(probabilities[1])
+        cand_beat, candidate = self._cand_beat, self.frame - 1
+        event = None
+        if (
+            candidate >= 0
+            and cand_beat >= self.threshold
+            and cand_beat >= self._prev_beat
+            and cand_beat > beat
+            and (
+                self._last_beat_frame is None
+                or (candidate - self._last_beat_frame) / self.fps >= self.refractory_s
+            )
+        ):
+            downbeat_around = max(self._prev_downbeat, self._cand_downbeat, downbeat)
+            event = self._decide(candidate, cand_beat, downbeat_around)
+        self._prev_beat, self._cand_beat = cand_beat, beat
+        self._prev_downbeat, self._cand_downbeat = self._cand_downbeat, downbeat
+        self.frame += 1
+        return event
+
+    def _decide(self, frame: int, strength: float, downbeat: float) -> BeatEvent:
+        self._last_beat_frame = frame
+        if self._beats_since_downbeat is not None:
+            self._beats_since_downbeat += 1
+        if downbeat >= self.downbeat_threshold:
+            if self._beats_since_downbeat is not None and self._beats_since_downbeat > 1:
+                self._bar_lengths.append(self._beats_since_downbeat)
+            self._beats_since_downbeat = 0
+            position = 1
+        elif self._position == 0:
+            position = 0
+        else:
+            position = self._position % self.current_beats_per_bar + 1
+        self._position = position
+        return BeatEvent(
+            time_s=frame / self.fps,
+            frame=frame,
+            is_downbeat=position == 1,
+            bar_position=position,
+            strength=strength,
+        )
+
+
+class OnlineBeatTracker:
+    """Streaming beat tracker: the causal LTM stepped per frame, then :class:`CausalPeakPicker`.
+
+    Args:
+        model: a causal LTM with ``init_state``/``step`` (``TemporalConvNet``,
+            ``GRUTemporalModel``), or None to pick peaks of the input activations directly.
+        fps: frame rate of the activations (frames per second).
+        threshold, refractory_s, beats_per_bar, bpm_max, downbeat_threshold: see
+            :class:`CausalPeakPicker`.
+
+    ``process_frame`` takes one frame of CRNN activations (``[beat, downbeat]``
+    probabilities) and returns a :class:`BeatEvent` when it confirms a beat (the beat is
+    one frame old), else None. The model is put in ``eval()`` mode.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module | None,
+        fps: float,
+        threshold: float = 0.5,
+        refractory_s: float | None = None,
+        beats_per_bar: int | None = None,
+        *,
+        bpm_max: float = 200.0,
+        downbeat_threshold: float | None = None,
+    ) -> None:
+        self.model = model.eval() if model is not None else None
+        self.picker = CausalPeakPicker(
+            fps,
+            threshold,
+            refractory_s,
+            beats_per_bar,
+            bpm_max=bpm_max,
+            downbeat_threshold=downbeat_threshold,
+        )
+        self.fps = self.picker.fps
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new stream."""
+        self.picker.reset()
+        self._state = self.model.init_state(1) if self.model is not None else None
+
+    @torch.inference_mode()
+    def probabilities(self, activation_frame: np.ndarray) -> np.ndarray:
+        """Advance the LTM by one frame: CRNN ``[beat, downbeat]`` -> LTM probabilities ``[2]``."""
+        frame = np.asarray(activation_frame, dtype=np.float32)
+        if frame.shape != (2,):
+            raise ValueError(f"an activation frame must have shape (2,), got {frame.shape}")
+        if self.model is None:
+            return frame
+        logits, self._state = self.model.step(torch.from_numpy(frame)[None], self._state)
+        return torch.sigmoid(logits[0]).numpy()
+
+    def process_frame(self, activation_frame: np.ndarray) -> BeatEvent | None:
+        """Take the next frame of CRNN activations; return the beat it confirms, if any."""
+        return self.picker.process_frame(self.probabilities(activation_frame))
+
+    def process(self, activations: np.ndarray) -> list[BeatEvent]:
+        """Feed ``[T, 2]`` activations frame by frame (continuing the stream); return the beats."""
+        events = (self.process_frame(frame) for frame in np.asarray(activations, dtype=np.float32))
+        return [event for event in events if event is not None]
+
+
+def _events_to_arrays(events: list[BeatEvent]) -> tuple[np.ndarray, np.ndarray]:
+    times = np.array([e.time_s for e in events], dtype=float)
+    positions = np.array([e.bar_position for e in events], dtype=int)
+    return times, positions
+
+
+def causal_peak_picking(
+    activations: np.ndarray,
+    fps: float,
+    threshold: float = 0.5,
+    refractory_s: float | None = None,
+    beats_per_bar: int | None = None,
+    *,
+    bpm_max: float = 200.0,
+    downbeat_threshold: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The streaming decision rule over a whole ``[T, 2]`` array of beat/downbeat probabilities.
+
+    Returns ``(beat_times, positions)``: seconds, and bar positions (1 = downbeat,
+    0 = unknown) exactly as :class:`CausalPeakPicker` emits them frame by frame.
+    """
+    activations = np.asarray(activations, dtype=np.float64)
+    if activations.ndim != 2 or activations.shape[1] != 2:
+        raise ValueError(f"activations must have shape [T, 2], got {activations.shape}")
+    picker = CausalPeakPicker(
+        fps, threshold, refractory_s, beats_per_bar, bpm_max=bpm_max, downbeat_threshold=downbeat_threshold
+    )
+    events = [picker.process_frame(frame) for frame in activations]
+    return _events_to_arrays([event for event in events if event is not None])
+
+
+@torch.inference_mode()
+def ltm_probabilities(model: nn.Module, activations: np.ndarray) -> np.ndarray:
+    """The LTM's whole-sequence causal pass: CRNN ``[T, 2]`` -> LTM probabilities ``[T, 2]``."""
+    activations = np.asarray(activations, dtype=np.float32)
+    if activations.ndim != 2 or activations.shape[1] != 2:
+        raise ValueError(f"activations must have shape [T, 2], got {activations.shape}")
+    model.eval()
+    device = next(model.parameters()).device
+    logits = model(torch.from_numpy(activations)[None].to(device))[0]
+    return torch.sigmoid(logits).cpu().numpy()
+
+
+def track_online(
+    model: nn.Module | None,
+    activations: np.ndarray,
+    fps: float,
+    threshold: float = 0.5,
+    refractory_s: float | None = None,
+    beats_per_bar: int | None = None,
+    *,
+    bpm_max: float = 200.0,
+    downbeat_threshold: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """What :class:`OnlineBeatTracker` emits for CRNN ``activations [T, 2]``, computed offline.
+
+    Runs the LTM's whole-sequence causal pass (equal to stepping it frame by frame) and
+    then :func:`causal_peak_picking`. Returns ``(beat_times, positions)`` in seconds and
+    bar positions (1 = downbeat, 0 = unknown).
+    """
+    probabilities = activations if model is None else ltm_probabilities(model, activations)
+    return causal_peak_picking(
+        probabilities,
+        fps,
+        threshold,
+        refractory_s,
+        beats_per_bar,
+        bpm_max=bpm_max,
+        downbeat_threshold=downbeat_threshold,
+    )

@@ -1,0 +1,153 @@
+"""Online beat tracking: causal peak picking, bar positions, stream == whole-sequence pass."""
+
+import numpy as np
+import pytest
+import torch
+
+from beatgrid.data.activation_augment import simulate_activations
+from beatgrid.models.ltm import GRUTemporalModel, TemporalConvNet
+from beatgrid.streaming import (
+    CausalPeakPicker,
+    OnlineBeatTracker,
+    causal_peak_picking,
+    default_refractory_s,
+    ltm_probabilities,
+    track_online,
+)
+
+torch.set_num_threads(1)
+FPS = 50.0
+
+
+def _peaks(frames, n_frames=200, height=0.9, downbeats=()):
+    """Triangular peaks (width 2 frames) at the given frames; downbeat column at `downbeats`."""
+    act = np.zeros((n_frames, 2))
+    for col, where in ((0, frames), (1, downbeats)):
+        for f in where:
+            act[f, col] = height
+            act[f - 1, col] = act[f + 1, col] = height / 2
+    return act
+
+
+def _reference_beats(probabilities, fps, threshold, refractory_s):
+    """The causal rule written offline: local maxima above threshold, then greedy refractory."""
+    beat = probabilities[:, 0]
+    before = np.concatenate([[0.0], beat[:-1]])
+    after = np.concatenate([beat[1:], [np.inf]])  # the last frame is never confirmed
+    candidates = np.flatnonzero((beat >= threshold) & (beat >= before) & (beat > after))
+    kept = []
+    for frame in candidates:
+        if not kept or (frame - kept[-1]) / fps >= refractory_s:
+            kept.append(frame)
+    return np.array(kept, dtype=int)
+
+
+def _synthetic_activations(seed=0, n_frames=1500, bpm=123.0):
+    rng = np.random.default_rng(seed)
+    beats = np.arange(0.3, n_frames / FPS, 60.0 / bpm)
+    return simulate_activations(beats, beats[::4], n_frames, FPS, rng)
+
+
+def test_decision_is_one_frame_late():
+    picker = CausalPeakPicker(FPS, threshold=0.5)
+    act = _peaks([10, 40])
+    decided = {}
+    for i, frame in enumerate(act):
+        event = picker.process_frame(frame)
+        if event is not None:
+            decided[event.frame] = i
+    assert decided == {10: 11, 40: 41}
+    assert picker.process_frame(np.zeros(2)) is None
+
+
+@pytest.mark.parametrize("model_kind", [None, "tcn", "gru"])
+def test_stream_equals_offline_rule(model_kind):
+    """Beats emitted frame by frame equal the causal rule applied to the whole-sequence pass."""
+    torch.manual_seed(1)
+    model = {None: None, "tcn": TemporalConvNet(channels=8), "gru": GRUTemporalModel(hidden=8)}[model_kind]
+    act = _synthetic_activations()
+    probabilities = act if model is None else ltm_probabilities(model, act)
+    # An untrained model's output has arbitrary scale: set the threshold where it has peaks.
+    threshold = 0.5 if model is None else float(np.quantile(probabilities[:, 0], 0.9))
+    tracker = OnlineBeatTracker(model, FPS, threshold=threshold, refractory_s=0.25)
+    events = tracker.process(act)
+    expected = _reference_beats(probabilities, FPS, threshold, 0.25)
+    assert len(expected) > 20
+    np.testing.assert_array_equal([e.frame for e in events], expected)
+    np.testing.assert_allclose([e.time_s for e in events], expected / FPS)
+    np.testing.assert_allclose([e.strength for e in events], probabilities[expected, 0], atol=1e-5)
+    times, positions = track_online(model, act, FPS, threshold=threshold, refractory_s=0.25)
+    np.testing.assert_array_equal(times, [e.time_s for e in events])
+    np.testing.assert_array_equal(positions, [e.bar_position for e in events])
+
+
+def test_reset_restarts_the_stream():
+    tracker = OnlineBeatTracker(TemporalConvNet(channels=8), FPS, threshold=0.0, refractory_s=0.3)
+    act = _synthetic_activations(n_frames=300)
+    first = tracker.process(act)
+    tracker.reset()
+    assert tracker.process(act) == first
+
+
+def test_threshold_and_refractory():
+    act = _peaks([20, 30, 60], n_frames=100)
+    act[59:62, 0] *= 0.4 / 0.9  # a peak of height 0.4, below the threshold
+    times, _ = causal_peak_picking(act, FPS, threshold=0.5, refractory_s=0.3)
+    np.testing.assert_allclose(times, [20 / FPS])  # 30 is 0.2 s after 20
+    times, _ = causal_peak_picking(act, FPS, threshold=0.3, refractory_s=0.1)
+    np.testing.assert_allclose(times, np.array([20, 30, 60]) / FPS)
+
+
+def test_plateau_gives_one_beat():
+    act = np.zeros((30, 2))
+    act[10:14, 0] = 0.8
+    times, _ = causal_peak_picking(act, FPS, refractory_s=0.0)
+    assert len(times) == 1 and 10 / FPS <= times[0] <= 13 / FPS
+
+
+def test_default_refractory_follows_bpm_max():
+    assert default_refractory_s(200.0) == pytest.approx(0.7 * 0.3)
+    # 190 BPM beats pass with bpm_max=200 but not with bpm_max=120.
+    frames = np.round(np.arange(10, 490, 50 * 60 / 190)).astype(int)
+    act = _peaks(frames, n_frames=500)
+    assert len(causal_peak_picking(act, FPS, bpm_max=200.0)[0]) == len(frames)
+    assert len(causal_peak_picking(act, FPS, bpm_max=120.0)[0]) < len(frames)
+    with pytest.raises(ValueError, match="bpm_max"):
+        default_refractory_s(0.0)
+
+
+def test_bar_positions_count_and_wrap():
+    beats = list(range(10, 400, 25))  # 16 beats
+    # Downbeat evidence at beats 2 and 6 only (a 4/4 bar), then nothing: counting must wrap.
+    act = _peaks(beats, n_frames=420, downbeats=[beats[2], beats[6]])
+    _, positions = causal_peak_picking(act, FPS, beats_per_bar=4)
+    np.testing.assert_array_equal(positions, [0, 0, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2])
+    events = OnlineBeatTracker(None, FPS, beats_per_bar=4).process(act)
+    assert [e.is_downbeat for e in events] == [p == 1 for p in positions]
+
+
+def test_beats_per_bar_is_inferred_from_downbeats():
+    beats = list(range(10, 600, 25))  # 24 beats
+    downbeats = beats[0:9:3]  # three bars of 3/4 with downbeat evidence, then none
+    act = _peaks(beats, n_frames=620, downbeats=downbeats)
+    _, positions = causal_peak_picking(act, FPS, beats_per_bar=None)
+    assert list(positions[:12]) == [1, 2, 3] * 4
+    assert set(np.flatnonzero(positions == 1)) == set(range(0, 24, 3))
+    _, fixed = causal_peak_picking(act, FPS, beats_per_bar=4)  # forced 4: counts to 4
+    assert list(fixed[6:11]) == [1, 2, 3, 4, 1]
+
+
+def test_downbeat_evidence_one_frame_off_counts():
+    act = _peaks([20, 45, 70], n_frames=100)
+    act[46, 1] = 0.9  # downbeat peak one frame after the beat peak
+    _, positions = causal_peak_picking(act, FPS)
+    np.testing.assert_array_equal(positions, [0, 1, 2])
+
+
+def test_bad_input_is_rejected():
+    with pytest.raises(ValueError, match=r"\[T, 2\]"):
+        causal_peak_picking(np.zeros((10, 3)), FPS)
+    with pytest.raises(ValueError, match="fps"):
+        CausalPeakPicker(0.0)
+    with pytest.raises(ValueError, match="shape"):
+        OnlineBeatTracker(None, FPS).process_frame(np.zeros(3))
