@@ -1,0 +1,769 @@
+"""The dataset index: which tracks exist, their split and their shard.
+
+:func:`build_index` reads every dataset of the config, pairs audio with its
+annotation, checks both, and returns two tables:
+
+``tracks`` (``results/index/tracks.csv``)
+    one row per usable track, columns :data:`TRACK_COLUMNS` then
+    :data:`EXTRA_COLUMNS` (``n_beats``, ``bpm`` = median tempo of the annotation,
+    ``beats_per_bar``, ``source`` = the config dataset the row came from).
+``rejected`` (``results/index/rejected.csv``)
+    every input that was not indexed, columns :data:`REJECTED_COLUMNS`, with a
+    human-readable ``reason``. A bad file never stops the others.
+
+Dataset formats (``datasets.<name>.format`` in config.yaml):
+
+``synth``
+    the demo rendered by the workflow into batch folders (``synth_dirs[name]``), each
+    holding ``<stem>.wav`` + ``<stem>.beats`` (+ ``<stem>.labels.json``, not read here).
+``beats_dir`` (``audio_dir``, ``annotations_dir``)
+    audio paired with ``.beats`` files, both searched recursively. A file pairs with
+    the annotation of the same relative path, else the same stem, else the same
+    normalised stem (lower case, runs of non-alphanumerics -> ``_``), else the same
+    normalised stem after dropping one leading ``<dataset>_`` token on either side, so
+    Ballroom (``Media-105901.wav`` / ``Media-105901.beats``) and GTZAN with the Beat
+    This! annotations (``blues.00001.wav`` / ``gtzan_blues_00001.beats``) both pair.
+``label_json`` (``audio_dir``, ``labels_dir``)
+    ``*.labels.json`` paired with audio as seed 001 does: the label's ``fileName``,
+    else its base name with the common audio extensions (also searched recursively).
+``index_csv`` (``path``)
+    a seed-000 ``dataset_index.csv`` (``dataset,audio_path,beats_path[,has_downbeats]``,
+    paths relative to the CSV's folder); each row's ``dataset`` is the track's dataset.
+
+Paths: relative paths in the config are relative to the current working directory
+(the workflow's working directory). Stored paths are the config's path joined with
+the file's path below it, neither resolved nor made absolute, so an index stays valid
+when the project folder moves; every later job runs in the same working directory.
+
+Audio durations come from the file header (soundfile); only files libsndfile cannot
+open (m4a/aac) are decoded to measure them. Annotations are checked against the
+audio's duration (see :func:`beatgrid.annotations.validate_annotation`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import tempfile
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from beatgrid.annotations import (
+    BEATS_FORMAT,
+    LABEL_JSON_FORMAT,
+    AnnotationError,
+    label_grid_to_annotation,
+    read_beats_file,
+    read_label_json,
+    validate_annotation,
+)
+from beatgrid.audio import AudioError, audio_info
+
+__all__ = [
+    "TRACK_COLUMNS",
+    "EXTRA_COLUMNS",
+    "REJECTED_COLUMNS",
+    "AUDIO_EXTENSIONS",
+    "TrackCandidate",
+    "Rejection",
+    "ScanResult",
+    "scan_synth",
+    "scan_beats_dir",
+    "scan_label_json",
+    "scan_index_csv",
+    "check_candidate",
+    "build_index",
+    "write_index",
+    "read_index",
+    "make_track_id",
+    "assign_splits",
+    "n_shards_for",
+    "shard_of",
+    "shard_name",
+]
+
+TRACK_COLUMNS = [
+    "track_id",
+    "dataset",
+    "audio_path",
+    "annotation_path",
+    "annotation_format",
+    "has_downbeats",
+    "duration_s",
+    "split",
+    "shard",
+]
+EXTRA_COLUMNS = ["n_beats", "bpm", "beats_per_bar", "source"]
+REJECTED_COLUMNS = ["dataset", "audio_path", "annotation_path", "reason"]
+
+#: Audio files a dataset folder is searched for (lower-case suffixes).
+AUDIO_EXTENSIONS = (
+    ".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".mp4", ".aif", ".aiff",
+)  # fmt: skip
+#: Extensions tried after a label's base name, in the order of seed 001.
+_LABEL_AUDIO_EXTENSIONS = ("", ".mp3", ".m4a", ".wav", ".flac", ".ogg", ".aif", ".aiff")
+_LABEL_SUFFIX = ".labels.json"
+_MAX_TRACK_ID_LENGTH = 120
+
+
+@dataclass(frozen=True)
+class TrackCandidate:
+    """An audio file paired with an annotation, not yet checked."""
+
+    dataset: str  #: the track's dataset (for index_csv: the row's ``dataset``)
+    source: str  #: the config dataset it was read from
+    stem: str  #: audio file name without extension; the track id is built from it
+    audio_path: str
+    annotation_path: str
+    annotation_format: str  #: ``"beats"`` or ``"label_json"``
+    has_downbeats_hint: bool = True  #: False when the source says downbeats are unusable
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An input left out of the index, and why."""
+
+    dataset: str
+    audio_path: str
+    annotation_path: str
+    reason: str
+
+
+@dataclass
+class ScanResult:
+    candidates: list[TrackCandidate] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+    def extend(self, other: ScanResult) -> None:
+        self.candidates.extend(other.candidates)
+        self.rejected.extend(other.rejected)
+
+
+# --------------------------------------------------------------------------- ids, splits, shards
+
+
+def _ascii(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+
+
+def make_track_id(dataset: str, stem: str) -> str:
+    """A stable, filesystem-safe track id ``<dataset>_<stem>`` from ``[A-Za-z0-9_.-]``.
+
+    Accents are transliterated, other characters become ``_``; the dataset prefix is
+    not repeated when the stem already starts with it (``gtzan_blues_00000`` stays
+    as is). Ids longer than 120 characters are cut and end in a hash of the full id.
+    """
+    dataset_part = re.sub(r"[^A-Za-z0-9_.-]+", "_", _ascii(dataset)).strip("._-") or "dataset"
+    stem_part = re.sub(r"[^A-Za-z0-9_.-]+", "_", _ascii(stem)).strip("_")
+    stem_part = stem_part.lstrip(".-").strip("_") or "track"
+    if stem_part.lower().startswith(dataset_part.lower() + "_"):
+        track_id = stem_part
+    else:
+        track_id = f"{dataset_part}_{stem_part}"
+    if len(track_id) > _MAX_TRACK_ID_LENGTH:
+        digest = hashlib.sha1(f"{dataset}\0{stem}".encode()).hexdigest()[:10]
+        track_id = f"{track_id[: _MAX_TRACK_ID_LENGTH - 11]}_{digest}"
+    return track_id
+
+
+def n_shards_for(n_tracks: int, tracks_per_shard: int) -> int:
+    """Number of shards: the next power of two >= ceil(n_tracks / tracks_per_shard), min 1.
+
+    A power of two keeps shard membership stable: a track's shard is the low bits of
+    its hash (:func:`shard_of`), so adding or removing tracks changes only the shards
+    those tracks belong to, and only crossing a power of two re-shuffles tracks (and
+    then every shard splits exactly in two). The workflow re-runs per-shard jobs whose
+    track list changed, so adding one track re-runs one shard, not all.
+    """
+    if tracks_per_shard < 1:
+        raise ValueError(f"tracks_per_shard must be >= 1, got {tracks_per_shard}")
+    needed = max(1, math.ceil(n_tracks / tracks_per_shard))
+    return 1 << (needed - 1).bit_length()
+
+
+def shard_of(track_id: str, n_shards: int) -> int:
+    """The shard of a track: the SHA-1 of its id (as an integer) modulo ``n_shards``.
+
+    Depends on nothing but the id and the shard count, not on the other tracks or
+    on file-system order (Python's ``hash`` is salted per process, SHA-1 is not).
+    """
+    if n_shards < 1:
+        raise ValueError(f"n_shards must be >= 1, got {n_shards}")
+    return int.from_bytes(hashlib.sha1(track_id.encode("utf-8")).digest(), "big") % n_shards
+
+
+def shard_name(shard: int) -> str:
+    """The shard's name in file paths and in ``tracks.csv``: ``"%03d"``."""
+    return f"{shard:03d}"
+
+
+def _round_half_up(x: float) -> int:
+    """Round half up, after absorbing float noise (10 * 0.15 = 1.5000000000000002)."""
+    return int(math.floor(round(x, 9) + 0.5))
+
+
+def assign_splits(
+    tracks: pd.DataFrame,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    test_datasets: Iterable[str] = (),
+) -> pd.DataFrame:
+    """Return a copy of ``tracks`` with a ``split`` column (train / val / test).
+
+    Tracks whose ``dataset`` (or ``source``, the config dataset) is in
+    ``test_datasets`` are all ``test``. Within every other dataset of n tracks, the
+    tracks are ranked by SHA-1 of ``(seed, track_id)``; the first round(n *
+    test_fraction) are test, the next round(n * val_fraction) val, the rest train
+    (rounding half up). At least one track stays in train (val gives way first, then
+    test). The result depends only on the track ids and the arguments.
+    """
+    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"split.{name} must be in [0, 1), got {value}")
+    if val_fraction + test_fraction >= 1.0:
+        raise ValueError(
+            f"split.val_fraction + split.test_fraction must be < 1, got "
+            f"{val_fraction} + {test_fraction}"
+        )
+    held_out = set(test_datasets)
+    tracks = tracks.copy()
+    split = pd.Series("train", index=tracks.index, dtype=object)
+    whole_test = tracks["dataset"].isin(held_out)
+    if "source" in tracks:
+        whole_test |= tracks["source"].isin(held_out)
+    split.loc[whole_test] = "test"
+    for _, group in tracks[~whole_test].groupby("dataset", sort=True):
+        n = len(group)
+        n_test = _round_half_up(n * test_fraction)
+        n_val = _round_half_up(n * val_fraction)
+        while n_test + n_val > n - 1 and n_val > 0:
+            n_val -= 1
+        while n_test + n_val > n - 1 and n_test > 0:
+            n_test -= 1
+        keys = [
+            (hashlib.sha1(f"{seed}\0{track_id}".encode()).hexdigest(), track_id)
+            for track_id in group["track_id"]
+        ]
+        order = sorted(range(n), key=keys.__getitem__)
+        index = group.index.to_numpy()
+        split.loc[index[order[:n_test]]] = "test"
+        split.loc[index[order[n_test : n_test + n_val]]] = "val"
+    tracks["split"] = split
+    return tracks
+
+
+# --------------------------------------------------------------------------- file search
+
+
+def _as_given(path: str | os.PathLike) -> Path:
+    return Path(os.path.expanduser(os.fspath(path)))
+
+
+def _require_dir(path: Path, dataset: str, key: str) -> None:
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"dataset {dataset!r}: {key} {str(path)!r} is not a folder "
+            f"(relative paths are relative to {os.getcwd()})"
+        )
+
+
+def _walk_files(root: Path, keep) -> list[Path]:
+    """Files below ``root`` (recursive, following links, skipping hidden entries),
+    as ``root / relative`` paths, sorted."""
+    found: list[Path] = []
+    visited: set[str] = set()
+    for folder, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in visited:  # a link cycle
+            dirnames[:] = []
+            continue
+        visited.add(real)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        relative = Path(folder).relative_to(root)
+        for name in filenames:
+            if not name.startswith(".") and keep(name):
+                found.append(root / relative / name)
+    return sorted(found)
+
+
+def _is_audio(name: str) -> bool:
+    return name.lower().endswith(AUDIO_EXTENSIONS)
+
+
+def _norm_key(stem: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", _ascii(stem).lower()).strip("_")
+
+
+def _drop_first_token(key: str) -> str | None:
+    head, sep, tail = key.partition("_")
+    return tail if sep and tail else None
+
+
+def _audio_stem(path: Path) -> str:
+    return path.name[: -len(path.suffix)] if path.suffix else path.name
+
+
+def _pair_by_name(
+    audio_files: Sequence[Path], audio_root: Path, annotation_files: Sequence[Path], annotation_root: Path
+) -> tuple[dict[Path, Path], dict[Path, list[Path]]]:
+    """Pair each audio file with one annotation (see the module docstring for the rules).
+
+    Returns ``(pairs, ambiguous)``: audio -> annotation, and audio -> the several
+    annotations that matched equally well.
+    """
+    by_relative: dict[tuple, list[Path]] = defaultdict(list)
+    by_stem: dict[str, list[Path]] = defaultdict(list)
+    by_key: dict[str, list[Path]] = defaultdict(list)
+    by_unprefixed_key: dict[str, list[Path]] = defaultdict(list)
+    for annotation in annotation_files:
+        stem = annotation.stem
+        relative = annotation.relative_to(annotation_root)
+        by_relative[(relative.parent.as_posix(), stem)].append(annotation)
+        by_stem[stem].append(annotation)
+        key = _norm_key(stem)
+        by_key[key].append(annotation)
+        unprefixed = _drop_first_token(key)
+        if unprefixed:
+            by_unprefixed_key[unprefixed].append(annotation)
+
+    pairs: dict[Path, Path] = {}
+    ambiguous: dict[Path, list[Path]] = {}
+    for audio in audio_files:
+        stem = _audio_stem(audio)
+        key = _norm_key(stem)
+        unprefixed = _drop_first_token(key)
+        relative = audio.relative_to(audio_root)
+        lookups = [
+            by_relative.get((relative.parent.as_posix(), stem), []),
+            by_stem.get(stem, []),
+            by_key.get(key, []),
+            by_unprefixed_key.get(key, []),  # gtzan_blues_00001.beats for blues.00001.wav
+            by_key.get(unprefixed, []) if unprefixed else [],  # the reverse
+        ]
+        for matches in lookups:
+            if len(matches) == 1:
+                pairs[audio] = matches[0]
+                break
+            if len(matches) > 1:
+                ambiguous[audio] = sorted(matches)
+                break
+    return pairs, ambiguous
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def scan_beats_dir(
+    dataset: str, audio_dir: str | os.PathLike, annotations_dir: str | os.PathLike, source: str | None = None
+) -> ScanResult:
+    """Pair audio files below ``audio_dir`` with ``.beats`` files below ``annotations_dir``.
+
+    Raises:
+        FileNotFoundError: a folder does not exist (a config error, not a bad file).
+    """
+    audio_root, annotation_root = _as_given(audio_dir), _as_given(annotations_dir)
+    _require_dir(audio_root, dataset, "audio_dir")
+    _require_dir(annotation_root, dataset, "annotations_dir")
+    audio_files = _walk_files(audio_root, _is_audio)
+    annotation_files = _walk_files(annotation_root, lambda name: name.lower().endswith(".beats"))
+    pairs, ambiguous = _pair_by_name(audio_files, audio_root, annotation_files, annotation_root)
+
+    result = ScanResult()
+    used: set[Path] = set()
+    for audio in audio_files:
+        if audio in pairs:
+            annotation = pairs[audio]
+            used.add(annotation)
+            result.candidates.append(
+                TrackCandidate(
+                    dataset=dataset,
+                    source=source or dataset,
+                    stem=_audio_stem(audio),
+                    audio_path=audio.as_posix(),
+                    annotation_path=annotation.as_posix(),
+                    annotation_format=BEATS_FORMAT,
+                )
+            )
+        elif audio in ambiguous:
+            names = ", ".join(p.as_posix() for p in ambiguous[audio])
+            result.rejected.append(
+                Rejection(dataset, audio.as_posix(), "", f"ambiguous annotation: {names} all match")
+            )
+        else:
+            result.rejected.append(
+                Rejection(dataset, audio.as_posix(), "", "no annotation found for audio")
+            )
+    used.update(p for matches in ambiguous.values() for p in matches)  # reported with the audio
+    for annotation in annotation_files:
+        if annotation not in used:
+            result.rejected.append(
+                Rejection(dataset, "", annotation.as_posix(), "no audio found for annotation")
+            )
+    return result
+
+
+def scan_synth(dataset: str, batch_dirs: Sequence[str | os.PathLike]) -> ScanResult:
+    """The demo's batch folders: ``<stem>.wav`` next to ``<stem>.beats`` (the exact
+    beats, including tempo drift, rather than the constant-tempo label JSON)."""
+    result = ScanResult()
+    for batch_dir in sorted(_as_given(d) for d in batch_dirs):
+        result.extend(scan_beats_dir(dataset, batch_dir, batch_dir))
+    return result
+
+
+def _peek_file_name(label_path: Path) -> str | None:
+    """The label's ``fileName`` if the JSON can be read; errors are reported later."""
+    try:
+        return read_label_json(label_path).file_name
+    except AnnotationError:
+        return None
+
+
+def scan_label_json(
+    dataset: str, audio_dir: str | os.PathLike, labels_dir: str | os.PathLike
+) -> ScanResult:
+    """Pair ``*.labels.json`` below ``labels_dir`` with audio below ``audio_dir``.
+
+    Audio is looked up as seed 001 does, by the label's ``fileName`` and then by its
+    base name plus ``"", .mp3, .m4a, .wav, .flac, .ogg, .aif, .aiff`` - first next to
+    where the label sits (same sub-folder), then directly in ``audio_dir``, then
+    anywhere below it if exactly one file has that name.
+    """
+    audio_root, label_root = _as_given(audio_dir), _as_given(labels_dir)
+    _require_dir(audio_root, dataset, "audio_dir")
+    _require_dir(label_root, dataset, "labels_dir")
+    audio_files = _walk_files(audio_root, lambda name: True)
+    by_name: dict[str, list[Path]] = defaultdict(list)
+    for audio in audio_files:
+        by_name[audio.name].append(audio)
+    existing = set(audio_files)
+    label_files = _walk_files(label_root, lambda name: name.endswith(_LABEL_SUFFIX))
+
+    result = ScanResult()
+    used: set[Path] = set()
+    for label in label_files:
+        base = label.name[: -len(_LABEL_SUFFIX)]
+        sub_folder = label.parent.relative_to(label_root)
+        file_name = _peek_file_name(label)
+        names = []
+        if file_name:
+            names += [file_name, Path(file_name).name]
+        names += [base + ext for ext in _LABEL_AUDIO_EXTENSIONS]
+        candidates: list[Path] = []
+        for name in dict.fromkeys(names):
+            candidates += [audio_root / sub_folder / name, audio_root / name]
+        audio = next((p for p in candidates if p in existing), None)
+        if audio is None:  # anywhere below audio_dir, when the name is unique there
+            for name in dict.fromkeys(Path(n).name for n in names):
+                if len(by_name.get(name, [])) == 1:
+                    audio = by_name[name][0]
+                    break
+        if audio is None:
+            expected = file_name or f"{base}.*"
+            result.rejected.append(
+                Rejection(
+                    dataset,
+                    "",
+                    label.as_posix(),
+                    f"no audio found for label (looked for {expected} in {audio_root.as_posix()})",
+                )
+            )
+            continue
+        used.add(audio)
+        result.candidates.append(
+            TrackCandidate(
+                dataset=dataset,
+                source=dataset,
+                stem=_audio_stem(audio),
+                audio_path=audio.as_posix(),
+                annotation_path=label.as_posix(),
+                annotation_format=LABEL_JSON_FORMAT,
+            )
+        )
+    for audio in audio_files:
+        if audio not in used and _is_audio(audio.name):
+            result.rejected.append(
+                Rejection(dataset, audio.as_posix(), "", "no annotation found for audio")
+            )
+    return result
+
+
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f"}
+
+
+def scan_index_csv(source: str, path: str | os.PathLike) -> ScanResult:
+    """Rows of a seed-000 ``dataset_index.csv``; paths are relative to the CSV's folder.
+
+    A row's ``dataset`` column names the track's dataset (``source`` when empty). A
+    ``has_downbeats`` of false marks the row's downbeats as unusable even when its
+    file has bar positions. A ``beats_path`` ending in ``.json`` is read as label JSON.
+
+    Raises:
+        FileNotFoundError: the CSV does not exist.
+        ValueError: the CSV cannot be parsed or lacks a required column.
+    """
+    csv_path = _as_given(path)
+    if not csv_path.is_file():
+        raise FileNotFoundError(
+            f"dataset {source!r}: index CSV {str(csv_path)!r} does not exist "
+            f"(relative paths are relative to {os.getcwd()})"
+        )
+    try:
+        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"dataset {source!r}: cannot parse {csv_path}: {exc}") from exc
+    missing = [c for c in ("dataset", "audio_path", "beats_path") if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"dataset {source!r}: {csv_path} lacks column(s) {', '.join(missing)} "
+            f"(has {', '.join(table.columns)})"
+        )
+    root = csv_path.parent
+
+    def resolve(value: str) -> str:
+        value = value.strip()
+        return (Path(value) if Path(value).is_absolute() else root / value).as_posix()
+
+    result = ScanResult()
+    for row_number, row in enumerate(table.itertuples(index=False), start=2):
+        dataset = row.dataset.strip() or source
+        audio_value, annotation_value = row.audio_path.strip(), row.beats_path.strip()
+        audio_path = resolve(audio_value) if audio_value else ""
+        annotation_path = resolve(annotation_value) if annotation_value else ""
+        if not audio_value or not annotation_value:
+            empty = "audio_path" if not audio_value else "beats_path"
+            result.rejected.append(
+                Rejection(dataset, audio_path, annotation_path, f"{csv_path} line {row_number}: empty {empty}")
+            )
+            continue
+        flag = str(getattr(row, "has_downbeats", "")).strip().lower()
+        annotation_format = (
+            LABEL_JSON_FORMAT if annotation_value.lower().endswith(".json") else BEATS_FORMAT
+        )
+        result.candidates.append(
+            TrackCandidate(
+                dataset=dataset,
+                source=source,
+                stem=_audio_stem(Path(audio_value)),
+                audio_path=audio_path,
+                annotation_path=annotation_path,
+                annotation_format=annotation_format,
+                has_downbeats_hint=flag not in _FALSE,
+            )
+        )
+    return result
+
+
+# --------------------------------------------------------------------------- checking
+
+
+def check_candidate(candidate: TrackCandidate) -> dict | Rejection:
+    """Read the audio header and the annotation, validate the annotation against the
+    audio's duration, and return the track's row (without id, split, shard) or a
+    :class:`Rejection` with the reason."""
+
+    def reject(reason: str) -> Rejection:
+        return Rejection(
+            candidate.dataset, candidate.audio_path, candidate.annotation_path, reason
+        )
+
+    try:
+        duration_s = audio_info(candidate.audio_path).duration_s
+    except AudioError as exc:
+        return reject(exc.problem)
+    except Exception as exc:  # a bad file must never stop the others
+        return reject(f"audio unreadable: {type(exc).__name__}: {exc}")
+
+    try:
+        beats_per_bar: int | None
+        if candidate.annotation_format == LABEL_JSON_FORMAT:
+            grid = read_label_json(candidate.annotation_path)
+            annotation = label_grid_to_annotation(grid, duration_s)
+            bpm, beats_per_bar = grid.bpm, grid.beats_per_bar
+        else:
+            annotation = read_beats_file(candidate.annotation_path)
+            bpm, beats_per_bar = annotation.median_bpm, annotation.beats_per_bar
+        validate_annotation(annotation, duration_s, candidate.annotation_path)
+    except AnnotationError as exc:
+        return reject(exc.problem)
+    except Exception as exc:
+        return reject(f"annotation unreadable: {type(exc).__name__}: {exc}")
+
+    return {
+        "dataset": candidate.dataset,
+        "audio_path": candidate.audio_path,
+        "annotation_path": candidate.annotation_path,
+        "annotation_format": candidate.annotation_format,
+        "has_downbeats": bool(candidate.has_downbeats_hint and annotation.has_downbeats),
+        "duration_s": round(float(duration_s), 6),
+        "n_beats": int(annotation.beat_times.size),
+        "bpm": round(float(bpm), 3) if np.isfinite(bpm) else float("nan"),
+        "beats_per_bar": beats_per_bar,
+        "source": candidate.source,
+        "_stem": candidate.stem,
+    }
+
+
+def _scan_dataset(
+    name: str, config: Mapping, synth_dirs: Mapping[str, Sequence[str | os.PathLike]] | None
+) -> ScanResult:
+    fmt = config.get("format")
+    if fmt == "synth":
+        if not synth_dirs or name not in synth_dirs:
+            raise ValueError(f"dataset {name!r} has format synth but no rendered batch folders were given")
+        return scan_synth(name, synth_dirs[name])
+    if fmt == "beats_dir":
+        return scan_beats_dir(name, config["audio_dir"], config["annotations_dir"])
+    if fmt == "label_json":
+        return scan_label_json(name, config["audio_dir"], config["labels_dir"])
+    if fmt == "index_csv":
+        return scan_index_csv(name, config["path"])
+    raise ValueError(f"dataset {name!r}: unknown format {fmt!r}")
+
+
+def _empty_tracks() -> pd.DataFrame:
+    return pd.DataFrame({column: pd.Series(dtype=object) for column in TRACK_COLUMNS + EXTRA_COLUMNS})
+
+
+def build_index(
+    datasets: Mapping[str, Mapping],
+    split: Mapping,
+    tracks_per_shard: int,
+    synth_dirs: Mapping[str, Sequence[str | os.PathLike]] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Index every dataset of the config; returns ``(tracks, rejected)``.
+
+    Args:
+        datasets: ``config["datasets"]``: name -> ``{format: ..., ...}``.
+        split: ``config["split"]`` (``val_fraction``, ``test_fraction``, ``seed``,
+            ``test_datasets``; schema defaults when absent).
+        tracks_per_shard: ``config["features"]["tracks_per_shard"]``.
+        synth_dirs: for each ``synth`` dataset, the batch folders the workflow rendered.
+
+    Every input that is not indexed is a row of ``rejected`` with its reason. When
+    two tracks get the same id (compared case-insensitively, for case-insensitive
+    file systems), the one with the first audio path is kept. Both tables are sorted
+    (tracks by ``track_id``, rejected by dataset and paths).
+
+    Raises:
+        FileNotFoundError / ValueError: a dataset's folder or CSV is missing or
+            malformed, or ``split.test_datasets`` names an unknown dataset.
+    """
+    scanned = ScanResult()
+    for name in sorted(datasets):
+        scanned.extend(_scan_dataset(name, datasets[name], synth_dirs))
+
+    test_datasets = list(split.get("test_datasets", []))
+    known = set(datasets) | {c.dataset for c in scanned.candidates} | {r.dataset for r in scanned.rejected}
+    unknown = sorted(set(test_datasets) - known)
+    if unknown:
+        raise ValueError(
+            f"split.test_datasets names unknown dataset(s) {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(known))})"
+        )
+
+    rejected = list(scanned.rejected)
+    rows: list[dict] = []
+    for candidate in sorted(scanned.candidates, key=lambda c: (c.audio_path, c.annotation_path, c.dataset)):
+        checked = check_candidate(candidate)
+        if isinstance(checked, Rejection):
+            rejected.append(checked)
+        else:
+            rows.append(checked)
+
+    kept: dict[str, dict] = {}
+    for row in rows:  # sorted by audio path: the first one keeps the id
+        track_id = make_track_id(row["dataset"], row.pop("_stem"))
+        key = track_id.lower()
+        if key in kept:
+            rejected.append(
+                Rejection(
+                    row["dataset"],
+                    row["audio_path"],
+                    row["annotation_path"],
+                    f"duplicate track_id {track_id} (also from {kept[key]['audio_path']})",
+                )
+            )
+            continue
+        kept[key] = {"track_id": track_id, **row}
+
+    if kept:
+        tracks = pd.DataFrame(list(kept.values()))
+        tracks["beats_per_bar"] = tracks["beats_per_bar"].astype("Int64")
+    else:
+        tracks = _empty_tracks()
+    tracks = assign_splits(
+        tracks,
+        val_fraction=float(split.get("val_fraction", 0.15)),
+        test_fraction=float(split.get("test_fraction", 0.15)),
+        seed=int(split.get("seed", 0)),
+        test_datasets=test_datasets,
+    )
+    n_shards = n_shards_for(len(tracks), tracks_per_shard)
+    tracks["shard"] = [shard_name(shard_of(t, n_shards)) for t in tracks["track_id"]]
+    tracks = tracks[TRACK_COLUMNS + EXTRA_COLUMNS].sort_values("track_id", kind="stable")
+    tracks = tracks.reset_index(drop=True)
+
+    rejected_table = pd.DataFrame(
+        [(r.dataset, r.audio_path, r.annotation_path, r.reason) for r in rejected],
+        columns=REJECTED_COLUMNS,
+    )
+    rejected_table = rejected_table.sort_values(REJECTED_COLUMNS, kind="stable").reset_index(drop=True)
+    return tracks, rejected_table
+
+
+# --------------------------------------------------------------------------- CSV files
+
+
+def _atomic_csv(table: pd.DataFrame, path: str | os.PathLike) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as handle:
+            table.to_csv(handle, index=False)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def write_index(
+    tracks: pd.DataFrame,
+    rejected: pd.DataFrame,
+    tracks_csv: str | os.PathLike,
+    rejected_csv: str | os.PathLike,
+) -> None:
+    """Write both tables as CSV (each to a temporary name, renamed on success)."""
+    _atomic_csv(tracks, tracks_csv)
+    _atomic_csv(rejected, rejected_csv)
+
+
+def read_index(tracks_csv: str | os.PathLike) -> pd.DataFrame:
+    """Read ``tracks.csv`` back with the right types (``shard`` stays a ``"%03d"`` string,
+    ``has_downbeats`` bool, ``duration_s`` float)."""
+    tracks = pd.read_csv(
+        tracks_csv,
+        dtype={"track_id": str, "dataset": str, "audio_path": str, "annotation_path": str,
+               "annotation_format": str, "split": str, "shard": str, "source": str},
+        keep_default_na=False,
+        na_values={"bpm": [""], "beats_per_bar": [""], "n_beats": [""]},
+    )  # fmt: skip
+    missing = [c for c in TRACK_COLUMNS if c not in tracks.columns]
+    if missing:
+        raise ValueError(f"{tracks_csv}: not a tracks index, lacks {', '.join(missing)}")
+    tracks["has_downbeats"] = tracks["has_downbeats"].astype(str).str.lower().isin(_TRUE)
+    tracks["duration_s"] = tracks["duration_s"].astype(float)
+    if "beats_per_bar" in tracks:
+        tracks["beats_per_bar"] = tracks["beats_per_bar"].astype("Int64")
+    return tracks
