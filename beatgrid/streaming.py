@@ -21,6 +21,14 @@ beat happened, with its position in the bar. The decision rule
 (the output of the LTM's whole-sequence causal pass) and :func:`track_online` runs the
 LTM's whole-sequence pass and then that rule: both give exactly the beats a stream
 would give, much faster than stepping frame by frame.
+
+From audio, :class:`OnlineCRNNTracker` chains :class:`OnlineLogMel` (log-mel frames
+from audio blocks, equal to :func:`beatgrid.features.log_mel`), a causal CRNN stepped
+per block and :class:`OnlineBeatTracker`. Mel frames are centred on their time
+(``center=True`` as in training), so frame ``t`` (at ``t * hop_length`` samples) can
+be computed only once ``n_fft // 2`` samples after its centre have arrived: a
+look-ahead of ``n_fft / 2 / sr`` seconds (512 samples = 23 ms at the default 22050 Hz),
+on top of the one-frame decision delay.
 """
 
 from __future__ import annotations
@@ -32,13 +40,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from .features import MelConfig, mel_filterbank
+
 __all__ = [
     "BeatEvent",
     "CausalPeakPicker",
     "OnlineBeatTracker",
     "causal_peak_picking",
     "track_online",
+    "ltm_probabilities",
     "default_refractory_s",
+    "OnlineLogMel",
+    "OnlineCRNNTracker",
 ]
 
 #: Fraction of the shortest beat period (at ``bpm_max``) used as the default refractory period.
@@ -310,3 +323,141 @@ def track_online(
         bpm_max=bpm_max,
         downbeat_threshold=downbeat_threshold,
     )
+
+
+class OnlineLogMel:
+    """Log-mel frames from a stream of audio blocks, equal to :func:`beatgrid.features.log_mel`.
+
+    ``push(block)`` takes the next mono float samples at ``cfg.sr`` and returns the mel
+    frames ``[t, n_mels]`` completed by them (``t >= 0``); frame ``i`` is complete once
+    sample ``i * hop_length + n_fft // 2 - 1`` has arrived (its centre plus the
+    ``n_fft // 2`` look-ahead; frame 0 also needs sample ``n_fft // 2`` for the
+    reflection padding at the start). ``flush()`` ends the stream and returns the last
+    frames, whose windows reach past the end and are reflection-padded as offline.
+    """
+
+    def __init__(self, cfg: MelConfig = MelConfig()) -> None:
+        self.cfg = cfg
+        self._half = cfg.n_fft // 2
+        self._window = torch.hann_window(cfg.n_fft, periodic=True, dtype=torch.float32)
+        self._filterbank = torch.from_numpy(np.ascontiguousarray(mel_filterbank(cfg).T))
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new stream."""
+        self.n_samples = 0  # samples received
+        self.n_frames = 0  # frames returned
+        self._buffer = np.zeros(0, dtype=np.float32)  # padded signal from sample _offset on
+        self._offset = 0  # index in the padded signal of _buffer[0]
+        self._started = False  # the start's reflection padding is in place
+
+    def _mel(self, padded: np.ndarray) -> np.ndarray:
+        """Mel frames of every full window of ``padded`` (hop ``hop_length``)."""
+        with torch.inference_mode():
+            spec = torch.stft(
+                torch.from_numpy(padded), n_fft=self.cfg.n_fft, hop_length=self.cfg.hop_length,
+                win_length=self.cfg.n_fft, window=self._window, center=False,
+                normalized=True, onesided=True, return_complex=True,
+            )
+            return torch.log1p(1000.0 * (spec.abs().T @ self._filterbank)).numpy()
+
+    def _emit(self, n_ready: int) -> np.ndarray:
+        """Frames ``n_frames .. n_ready-1`` from the buffer; drops samples no longer needed."""
+        hop = self.cfg.hop_length
+        if n_ready <= self.n_frames:
+            return np.zeros((0, self.cfg.n_mels), dtype=np.float32)
+        start = self.n_frames * hop - self._offset
+        stop = (n_ready - 1) * hop + self.cfg.n_fft - self._offset
+        frames = self._mel(self._buffer[start:stop])
+        self._buffer = self._buffer[n_ready * hop - self._offset :]
+        self._offset = n_ready * hop
+        self.n_frames = n_ready
+        return frames
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        """Append mono samples at ``cfg.sr``; return the mel frames ``[t, n_mels]`` they complete."""
+        block = np.asarray(block, dtype=np.float32)
+        if block.ndim != 1:
+            raise ValueError(f"audio blocks must be mono 1-D arrays, got shape {block.shape}")
+        self.n_samples += len(block)
+        self._buffer = np.concatenate([self._buffer, block])
+        if not self._started:
+            if len(self._buffer) <= self._half:
+                return np.zeros((0, self.cfg.n_mels), dtype=np.float32)
+            # Reflection padding at the start, as torch.stft(center=True, pad_mode="reflect").
+            self._buffer = np.concatenate([self._buffer[self._half : 0 : -1], self._buffer])
+            self._started = True
+        available = self._offset + len(self._buffer)
+        n_ready = (available - self.cfg.n_fft) // self.cfg.hop_length + 1 if available >= self.cfg.n_fft else 0
+        return self._emit(n_ready)
+
+    def flush(self) -> np.ndarray:
+        """End the stream: the remaining frames up to ``1 + n_samples // hop_length`` in all."""
+        if not self._started:
+            raise ValueError(
+                f"stream of {self.n_samples} samples is too short for n_fft={self.cfg.n_fft} "
+                f"(needs more than {self._half} samples)"
+            )
+        self._buffer = np.concatenate([self._buffer, self._buffer[-2 : -self._half - 2 : -1]])
+        return self._emit(1 + self.n_samples // self.cfg.hop_length)
+
+
+class OnlineCRNNTracker:
+    """Streaming beat tracker from audio: :class:`OnlineLogMel`, a causal CRNN, the LTM, peak picking.
+
+    Args:
+        crnn: a :class:`beatgrid.models.crnn.CRNN` built with ``causal=True``.
+        ltm: the learned temporal model, or None to pick peaks of the CRNN activations.
+        mel_cfg: the spectrogram settings the CRNN was trained with; sets ``fps``.
+        threshold, refractory_s, beats_per_bar, bpm_max, downbeat_threshold: see
+            :class:`CausalPeakPicker`.
+
+    ``process_block(audio)`` takes mono float samples at ``mel_cfg.sr`` (any block
+    size) and returns the beats confirmed meanwhile; ``flush()`` ends the stream. The
+    beats equal those of the offline chain ``log_mel`` -> ``CRNN.forward`` ->
+    :func:`track_online`. A beat at time ``b`` is reported once the audio up to
+    ``b + 1 / fps + n_fft / 2 / sr`` seconds has been pushed.
+    """
+
+    def __init__(
+        self,
+        crnn: nn.Module,
+        ltm: nn.Module | None,
+        mel_cfg: MelConfig = MelConfig(),
+        threshold: float = 0.5,
+        refractory_s: float | None = None,
+        beats_per_bar: int | None = None,
+        *,
+        bpm_max: float = 200.0,
+        downbeat_threshold: float | None = None,
+    ) -> None:
+        if not getattr(crnn, "causal", False):
+            raise ValueError("OnlineCRNNTracker needs a causal CRNN (built with causal=True)")
+        self.crnn = crnn.eval()
+        self.mel = OnlineLogMel(mel_cfg)
+        self.tracker = OnlineBeatTracker(
+            ltm, mel_cfg.fps, threshold, refractory_s, beats_per_bar,
+            bpm_max=bpm_max, downbeat_threshold=downbeat_threshold,
+        )
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new stream."""
+        self.mel.reset()
+        self.tracker.reset()
+        self._crnn_state = None
+
+    @torch.inference_mode()
+    def _track(self, mel_frames: np.ndarray) -> list[BeatEvent]:
+        if len(mel_frames) == 0:
+            return []
+        logits, self._crnn_state = self.crnn.step(torch.from_numpy(mel_frames)[None], self._crnn_state)
+        return self.tracker.process(torch.sigmoid(logits[0]).numpy())
+
+    def process_block(self, audio: np.ndarray) -> list[BeatEvent]:
+        """Push mono samples at ``mel_cfg.sr``; return the beats confirmed by them."""
+        return self._track(self.mel.push(audio))
+
+    def flush(self) -> list[BeatEvent]:
+        """End the stream; return the beats confirmed by its last frames."""
+        return self._track(self.mel.flush())

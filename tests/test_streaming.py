@@ -5,10 +5,14 @@ import pytest
 import torch
 
 from beatgrid.data.activation_augment import simulate_activations
+from beatgrid.features import MelConfig, log_mel
+from beatgrid.models.crnn import CRNN
 from beatgrid.models.ltm import GRUTemporalModel, TemporalConvNet
 from beatgrid.streaming import (
     CausalPeakPicker,
     OnlineBeatTracker,
+    OnlineCRNNTracker,
+    OnlineLogMel,
     causal_peak_picking,
     default_refractory_s,
     ltm_probabilities,
@@ -151,3 +155,68 @@ def test_bad_input_is_rejected():
         CausalPeakPicker(0.0)
     with pytest.raises(ValueError, match="shape"):
         OnlineBeatTracker(None, FPS).process_frame(np.zeros(3))
+
+
+def _click_track(seconds: float, bpm: float, sr: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    audio = rng.normal(0.0, 0.01, int(seconds * sr)).astype(np.float32)
+    for onset in np.arange(0.1, seconds, 60.0 / bpm):
+        start = int(onset * sr)
+        audio[start : start + 200] += np.hanning(200).astype(np.float32) * rng.choice([0.5, 1.0])
+    return audio
+
+
+def _blocks(audio: np.ndarray, seed: int):
+    rng = np.random.default_rng(seed)
+    start = 0
+    while start < len(audio):
+        size = int(rng.integers(1, 2000))
+        yield audio[start : start + size]
+        start += size
+
+
+def test_online_log_mel_equals_offline():
+    cfg = MelConfig()
+    audio = _click_track(3.0, 120.0, cfg.sr)[: 3 * cfg.sr - 7]
+    stream = OnlineLogMel(cfg)
+    frames = np.concatenate([stream.push(block) for block in _blocks(audio, 0)] + [stream.flush()])
+    expected = log_mel(audio, cfg)
+    assert frames.shape == expected.shape
+    np.testing.assert_allclose(frames, expected, atol=1e-4, rtol=0)
+
+
+def test_online_log_mel_look_ahead_is_half_a_window():
+    """Frame i is out as soon as sample i*hop + n_fft/2 - 1 is in, not one sample earlier."""
+    cfg = MelConfig()
+    audio = _click_track(1.0, 120.0, cfg.sr)
+    half = cfg.n_fft // 2
+    for i in (1, 5):
+        needed = i * cfg.hop_length + half
+        stream = OnlineLogMel(cfg)
+        assert len(stream.push(audio[: needed - 1])) == i
+        assert len(stream.push(audio[needed - 1 : needed])) == 1
+    with pytest.raises(ValueError, match="too short"):
+        short = OnlineLogMel(cfg)
+        short.push(audio[:half])
+        short.flush()
+
+
+def test_online_crnn_tracker_equals_offline_chain():
+    cfg = MelConfig()
+    torch.manual_seed(0)
+    crnn = CRNN(n_mels=cfg.n_mels, conv_channels=(4, 8), rnn_hidden=8, rnn_layers=1, causal=True).eval()
+    ltm = TemporalConvNet(channels=8, n_layers=4).eval()
+    audio = _click_track(6.0, 128.0, cfg.sr)
+    with torch.no_grad():
+        crnn_probabilities = torch.sigmoid(crnn(torch.from_numpy(log_mel(audio, cfg))[None]))[0].numpy()
+    ltm_out = ltm_probabilities(ltm, crnn_probabilities)
+    threshold = float(np.quantile(ltm_out[:, 0], 0.9))
+    expected_times, expected_positions = track_online(ltm, crnn_probabilities, cfg.fps, threshold=threshold)
+    assert len(expected_times) > 5
+    tracker = OnlineCRNNTracker(crnn, ltm, cfg, threshold=threshold)
+    events = [event for block in _blocks(audio, 1) for event in tracker.process_block(block)]
+    events += tracker.flush()
+    np.testing.assert_allclose([e.time_s for e in events], expected_times)
+    np.testing.assert_array_equal([e.bar_position for e in events], expected_positions)
+    with pytest.raises(ValueError, match="causal"):
+        OnlineCRNNTracker(CRNN(n_mels=cfg.n_mels, conv_channels=(4,), causal=False), ltm, cfg)
