@@ -1,0 +1,95 @@
+"""Reference ("peer") beat trackers from installed libraries, evaluated beside beatgrid's methods.
+
+The peer is librosa's dynamic-programming beat tracker (Ellis 2007) with its default
+settings, so every number in the report has an independent baseline beside it. It
+estimates beats and a global tempo, but neither downbeats nor a beatgrid: its ``.beats``
+files have no position column (the evaluation scores ``downbeat_f`` as NaN, not 0) and
+its JSON holds ``bpm`` without ``downbeatOffset`` (no ``grid_*`` metrics).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from beatgrid.annotations import write_beats_file
+from beatgrid.audio import load_audio
+
+__all__ = ["REFERENCE_TRACKERS", "librosa_beats", "write_reference_predictions"]
+
+
+def librosa_beats(audio_path: str | Path, sr: int = 22050) -> tuple[np.ndarray, float]:
+    """Track beats with ``librosa.beat.beat_track`` (default settings).
+
+    Args:
+        audio_path: audio file (any format :func:`beatgrid.audio.load_audio` reads).
+        sr: analysis sample rate in Hz (librosa's default 22050).
+
+    Returns:
+        (beat_times in seconds, tempo in BPM; NaN when librosa finds no tempo).
+    """
+    import librosa
+
+    audio = load_audio(audio_path, sr)
+    tempo, beat_times = librosa.beat.beat_track(y=audio, sr=sr, units="time")
+    bpm = float(np.atleast_1d(tempo)[0]) if np.size(tempo) else math.nan
+    if not bpm > 0:
+        bpm = math.nan
+    return np.asarray(beat_times, dtype=np.float64), bpm
+
+
+#: Reference tracker name -> function ``(audio_path, sr) -> (beat_times, bpm)``.
+REFERENCE_TRACKERS: dict[str, Callable[[str | Path, int], tuple[np.ndarray, float]]] = {
+    "librosa": librosa_beats,
+}
+
+
+def write_reference_predictions(
+    tracks: pd.DataFrame,
+    out_dir: str | Path,
+    tracker: str = "librosa",
+    sr: int = 22050,
+) -> list[Path]:
+    """Run a reference tracker on every track of the index and write prediction files.
+
+    Writes ``{out_dir}/{track_id}.beats`` (one beat time in seconds per line, no
+    position column: no downbeat estimate) and ``{out_dir}/{track_id}.json``
+    (``fileName``, ``bpm`` (null when unknown), ``duration``, ``method``; no
+    ``downbeatOffset``, as this is a tempo estimate, not a beatgrid).
+
+    Args:
+        tracks: index rows with ``track_id``, ``audio_path`` and ``duration_s``.
+        out_dir: prediction folder of the method, created if needed.
+        tracker: a key of :data:`REFERENCE_TRACKERS`.
+        sr: analysis sample rate in Hz.
+
+    Returns:
+        the paths written.
+    """
+    if tracker not in REFERENCE_TRACKERS:
+        raise ValueError(f"unknown reference tracker {tracker!r}; known: {sorted(REFERENCE_TRACKERS)}")
+    track_fn = REFERENCE_TRACKERS[tracker]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for row in tracks.to_dict("records"):
+        track_id = str(row["track_id"])
+        audio_path = Path(row["audio_path"])
+        beat_times, bpm = track_fn(audio_path, sr)
+        beats_path = out_dir / f"{track_id}.beats"
+        write_beats_file(beats_path, beat_times)
+        grid = {
+            "fileName": audio_path.name,
+            "bpm": round(bpm, 4) if math.isfinite(bpm) else None,
+            "duration": float(row["duration_s"]) if "duration_s" in row else None,
+            "method": tracker,
+        }
+        json_path = out_dir / f"{track_id}.json"
+        json_path.write_text(json.dumps(grid, indent=2) + "\n")
+        written += [beats_path, json_path]
+    return written

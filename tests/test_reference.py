@@ -1,0 +1,78 @@
+"""Tests for beatgrid.reference: librosa's beat tracker as the peer, on synthetic click tracks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from beatgrid import evaluation as ev
+from beatgrid import reference
+
+sf = pytest.importorskip("soundfile")
+SR = 22050
+
+
+def _click_track(path, bpm: float, duration_s: float = 16.0, offset_s: float = 0.3) -> np.ndarray:
+    """Write a click track (accented every 4th beat) and return its beat times in seconds."""
+    beats = np.arange(offset_s, duration_s - 0.1, 60.0 / bpm)
+    audio = np.zeros(int(duration_s * SR), dtype=np.float32)
+    n = int(0.03 * SR)
+    t = np.arange(n) / SR
+    for i, beat in enumerate(beats):
+        freq, gain = (1500.0, 0.9) if i % 4 == 0 else (1000.0, 0.5)
+        start = int(round(beat * SR))
+        audio[start : start + n] += gain * np.sin(2 * np.pi * freq * t) * np.exp(-t / 0.006)
+    sf.write(path, audio, SR, subtype="PCM_16")
+    return beats
+
+
+@pytest.mark.parametrize("bpm", [97.0, 143.0])  # away from librosa's 120 BPM prior
+def test_librosa_beats_finds_the_tempo_and_beats(tmp_path, bpm):
+    path = tmp_path / "clicks.wav"
+    truth = _click_track(path, bpm)
+    beat_times, est_bpm = reference.librosa_beats(path, sr=SR)
+    assert abs(est_bpm - bpm) <= 0.04 * bpm
+    scores = ev.evaluate_track(truth, None, beat_times, None, trim_seconds=2.0)
+    assert scores["beat_f"] > 0.9
+
+
+def test_write_reference_predictions_round_trip(tmp_path):
+    audio_dir = tmp_path / "audio"
+    audio_dir.mkdir()
+    rows, refs = [], {}
+    for i, bpm in enumerate((97.0, 143.0)):
+        path = audio_dir / f"clicks_{i}.wav"
+        truth = _click_track(path, bpm, duration_s=12.0)
+        rows.append({"track_id": f"t{i}", "dataset": "synth", "split": "test", "audio_path": str(path),
+                     "duration_s": 12.0, "has_downbeats": True})  # fmt: skip
+        refs[f"t{i}"] = ev.Reference(truth, truth[::4])
+    tracks = pd.DataFrame(rows)
+    out = tmp_path / "predictions" / "librosa"
+    written = reference.write_reference_predictions(tracks, out, sr=SR)
+    assert sorted(p.name for p in written) == ["t0.beats", "t0.json", "t1.beats", "t1.json"]
+
+    times, positions = ev.read_prediction_beats(out / "t0.beats")
+    assert positions is None and times.size > 10  # beats only: no downbeat estimate
+    grid = json.loads((out / "t1.json").read_text())
+    assert grid["fileName"] == "clicks_1.wav" and abs(grid["bpm"] - 143.0) < 0.04 * 143.0
+    assert "downbeatOffset" not in grid  # a tempo estimate, not a beatgrid
+
+    per_track = ev.evaluate_predictions(tracks, refs, {"librosa": out}, trim_seconds=2.0)
+    assert per_track["downbeat_f"].isna().all()  # not scored 0
+    assert per_track["grid_phase_error_ms"].isna().all()
+    assert (per_track["tempo_acc1"] == 1).all()
+    assert (per_track["beat_f"] > 0.9).all()
+
+
+def test_unknown_tracker_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="madmom"):
+        reference.write_reference_predictions(pd.DataFrame(), tmp_path, tracker="madmom")
+
+
+def test_missing_audio_names_the_file(tmp_path):
+    tracks = pd.DataFrame([{"track_id": "x", "audio_path": str(tmp_path / "nope.wav"), "duration_s": 1.0}])
+    with pytest.raises(Exception, match="nope.wav"):
+        reference.write_reference_predictions(tracks, tmp_path / "out")
