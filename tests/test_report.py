@@ -1,0 +1,216 @@
+"""Tests for beatgrid.report: the self-contained HTML report renders with its tables and figures.
+
+The rendering test opens the report in headless Chromium (Debian package ``chromium``)
+and is skipped, saying so, when no browser is installed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from beatgrid import evaluation as ev
+from beatgrid import report
+
+CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def _chromium() -> str | None:
+    explicit = os.environ.get("BEATGRID_CHROMIUM")
+    if explicit:
+        return explicit
+    return next((path for name in CHROMIUM_CANDIDATES if (path := shutil.which(name))), None)
+
+
+def _write(folder: Path, track_id: str, times, positions=None, grid=None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    cols = [times] if positions is None else [times, positions]
+    (folder / f"{track_id}.beats").write_text("".join("\t".join(f"{c[i]:.6g}" for c in cols) + "\n" for i in range(len(times))))
+    if grid is not None:
+        (folder / f"{track_id}.json").write_text(json.dumps(grid))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A small evaluated run: 10 tracks in 2 datasets x 3 splits, 4 methods (one with 2 variants)."""
+    root = tmp_path_factory.mktemp("run")
+    rng = np.random.default_rng(3)
+    rows, refs = [], {}
+    splits = ["test"] * 5 + ["val"] * 3 + ["train"] * 2
+    for i, split in enumerate(splits):
+        track_id, dataset = f"track_{i:02d}", ("demo" if i % 3 else "ballroom")
+        bpm = float(rng.uniform(80, 170))
+        period = 60.0 / bpm
+        beats = np.arange(0.2, 20.0, period)
+        positions = np.arange(beats.size) % 4 + 1
+        rows.append({"track_id": track_id, "dataset": dataset, "split": split, "has_downbeats": dataset == "demo",
+                     "shard": 0, "duration_s": 20.0})  # fmt: skip
+        refs[track_id] = ev.Reference(beats, beats[::4] if dataset == "demo" else None)
+        wrong_tempo = i in (1, 6)
+        grid_bpm = bpm * (2 if wrong_tempo else 1)
+        grid_beats = np.arange(0.2, 20.0, 60.0 / grid_bpm) + rng.normal(0, 0.004)
+        _write(root / "crnn_grid", track_id, grid_beats, np.arange(grid_beats.size) % 4 + 1,
+               {"bpm": grid_bpm, "downbeatOffset": float(grid_beats[0]), "confidence": 0.3 if wrong_tempo else 0.9,
+                "beatsPerBar": 4})  # fmt: skip
+        for name, noise in (("crnn_peaks@peak_threshold=0.3", 0.03), ("crnn_peaks@peak_threshold=0.5", 0.012)):
+            keep = rng.random(beats.size) > 0.1 * (i % 3)
+            _write(root / name, track_id, np.sort(beats[keep] + rng.normal(0, noise, keep.sum())), positions[keep])
+        _write(root / "librosa", track_id, beats[::2] + 0.01 if i % 2 else beats + 0.02)
+    tracks = pd.DataFrame(rows)
+    methods = {m: root / m for m in ("crnn_grid", "crnn_peaks@peak_threshold=0.3", "crnn_peaks@peak_threshold=0.5", "librosa")}
+    per_track = ev.evaluate_predictions(tracks, refs, methods, trim_seconds=5.0)
+    summary = ev.summarize(per_track)
+    histories = {}
+    for model in ("crnn", "ltm"):
+        epochs = np.arange(1, 11)
+        pd.DataFrame({"epoch": epochs, "train_loss": 1 / epochs, "val_loss": 1.2 / epochs + 0.05,
+                      "val_beat_f": 1 - 0.8 / epochs, "lr": 1e-3 * np.cos(epochs / 7)}).to_csv(root / f"{model}.csv", index=False)  # fmt: skip
+        histories[model] = root / f"{model}.csv"
+    histories["missing_model"] = None
+    return {"root": root, "tracks": tracks, "refs": refs, "methods": methods, "per_track": per_track,
+            "summary": summary, "histories": histories}  # fmt: skip
+
+
+def _examples(run, n_best=1, n_worst=1):
+    h5py = pytest.importorskip("h5py")
+    root = run["root"]
+    selected = report.select_examples(run["per_track"], "crnn_grid", n_best=n_best, n_worst=n_worst)
+    store = root / "mels"
+    store.mkdir(exist_ok=True)
+    with h5py.File(store / "000.h5", "w") as h5:
+        h5.attrs["fps"] = 50.0
+        for track_id in run["tracks"]["track_id"]:
+            h5[f"tracks/{track_id}/mel"] = np.random.default_rng(0).random((1000, 32)).astype(np.float16)
+    return report.collect_examples(
+        selected, run["tracks"], run["refs"], {"crnn_grid": run["methods"]["crnn_grid"], "librosa": run["methods"]["librosa"]},
+        mel_store=store, activation_store=None,
+    )  # fmt: skip
+
+
+def test_select_examples_worst_and_best(run):
+    per_track = run["per_track"]
+    picked = report.select_examples(per_track, "crnn_grid", n_best=2, n_worst=2)
+    test = per_track[(per_track["method"] == "crnn_grid") & (per_track["split"] == "test")]
+    assert [p["label"] for p in picked] == ["worst", "worst", "best", "best"]
+    assert picked[0]["score"] == pytest.approx(test["beat_f"].min())
+    assert picked[2]["score"] == pytest.approx(test["beat_f"].max())
+    assert len({p["track_id"] for p in picked}) == 4
+    assert {p["track_id"] for p in picked} <= set(test["track_id"])
+
+
+def test_collect_examples_reads_stores_and_predictions(run):
+    examples = _examples(run)
+    assert len(examples) == 2
+    first = examples[0]
+    assert first["mel"].shape == (1000, 32) and first["activations"] is None
+    assert first["fps"] == 50.0
+    assert set(first["predictions"]) == {"crnn_grid", "librosa"}
+    times, positions = first["predictions"]["crnn_grid"]
+    assert positions is not None and times.size == positions.size
+
+
+def test_flag_tracks_low_confidence(run):
+    flagged = report.flag_tracks(run["per_track"], confidence_threshold=0.5)
+    assert set(flagged["track_id"]) == {"track_01", "track_06"}
+    assert (flagged["method"] == "crnn_grid").all()
+    assert flagged["grid_confidence"].is_monotonic_increasing
+
+
+def test_package_versions_and_revision():
+    versions = report.package_versions()
+    for name in ("python", "numpy", "torch", "librosa", "mir_eval", "h5py", "pandas", "snakemake"):
+        assert name in versions
+    assert re.match(r"\d+\.\d+", versions["numpy"])
+    assert report.git_revision("/") == "unknown" or report.git_revision("/")
+
+
+def test_figures_written_with_fixed_names(run, tmp_path):
+    examples = _examples(run)
+    paths = report.write_report_figures(tmp_path, per_track=run["per_track"], summary=run["summary"],
+                                        history_csvs=run["histories"], examples=examples)  # fmt: skip
+    assert set(report.FIGURE_NAMES) <= set(paths)
+    assert sum(name.startswith("track_") for name in paths) == len(examples)
+    for path in paths.values():
+        assert path.parent == tmp_path and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_figures_from_empty_results(tmp_path):
+    per_track = pd.DataFrame(columns=["method", "track_id", "dataset", "split"])
+    paths = report.write_report_figures(tmp_path, per_track=per_track, summary=None, history_csvs={})
+    assert all(p.is_file() for p in paths.values())
+
+
+@pytest.fixture(scope="module")
+def built_report(run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    config = {"datasets": {"demo": {"format": "synth", "n_tracks": 10}}, "evaluation": {"trim_seconds": 5}}
+    path = report.build_report(
+        out, per_track=run["per_track"], summary=run["summary"], tracks=run["tracks"], config=config,
+        history_csvs=run["histories"], examples=_examples(run), package_versions=report.package_versions(),
+        git_revision="abc123def456",
+    )  # fmt: skip
+    return path
+
+
+def test_report_is_self_contained(built_report):
+    page = built_report.read_text()
+    assert built_report.name == "index.html"
+    # no network: no external scripts, styles, images or links
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    images = re.findall(r'<img [^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(images) == len(report.FIGURE_NAMES) + 2
+    assert all(base64.b64decode(img)[:4] == b"\x89PNG" for img in images)
+    # the test split comes first, the config and revision are there
+    assert page.index("Summary — test split") < page.index("<h3>val</h3>") < page.index("<h3>train</h3>")
+    assert "abc123def456" in page and "trim_seconds: 5" in page and "mir_eval" in page
+    # the chosen variant is reported under its base name, and the variants table lists both
+    assert "crnn_peaks@peak_threshold=0.5" in page and "crnn_peaks@peak_threshold=0.3" in page
+    assert (built_report.parent / "flagged_tracks.csv").is_file()
+    assert len(list((built_report.parent / "figures").glob("*.png"))) == len(images)
+
+
+def test_report_renders_in_headless_chromium(built_report, tmp_path, run):
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no headless browser: install Debian's `chromium` (apt-get install chromium) to render the report")
+    args = [
+        browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}",
+    ]  # fmt: skip
+    url = built_report.resolve().as_uri()
+    dom = subprocess.run([*args, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html_dom = dom.stdout
+    # tables: one row per summary row of the test split (single-dataset 'all' rows dropped) in the first table
+    first_table = html_dom[html_dom.index("<table") : html_dom.index("</table>")]
+    test_rows = run["summary"][run["summary"]["split"] == "test"]
+    assert first_table.count("<tr") == 1 + len(test_rows)
+    for method in ("crnn_grid", "crnn_peaks", "librosa"):
+        assert f">{method}" in first_table
+    assert html_dom.count('src="data:image/png;base64,') == len(report.FIGURE_NAMES) + 2
+
+    screenshot = tmp_path / "report.png"
+    shot = subprocess.run([*args, "--hide-scrollbars", f"--screenshot={screenshot}", "--window-size=1280,2000", url],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert shot.returncode == 0 and screenshot.is_file(), shot.stderr[-2000:]
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(screenshot)[..., :3]
+    assert pixels.shape[:2] == (2000, 1280)
+    # non-blank: a large share of the first screen is not background white, and it has dark text
+    not_white = (pixels.mean(axis=2) < 0.95).mean()
+    assert not_white > 0.05, f"screenshot looks blank ({not_white:.3f} non-white)"
+    assert (pixels.mean(axis=2) < 0.3).mean() > 0.002
+    keep = os.environ.get("BEATGRID_REPORT_SCREENSHOT")
+    if keep:
+        shutil.copy(screenshot, keep)
