@@ -1,0 +1,254 @@
+"""Per-shard HDF5 stores of per-track arrays (mels, targets, activations).
+
+Layout of every store (docs/architecture.md, "HDF5 stores")::
+
+    /                       file attrs: the settings that produced the arrays (fps, ...)
+    /tracks/<track_id>/     one group per track, optional per-track attrs
+    /tracks/<track_id>/<name>   one dataset per array (mel, beat, activations, ...)
+
+Each file has exactly one writer, the job that creates it, and is written under a
+temporary name that is renamed into place only when the job succeeded
+(:func:`atomic_h5`), so an interrupted job never leaves a file that looks complete.
+Readers open files read-only with HDF5 file locking off: a finished store is never
+written again, and locking fails on some network file systems.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+import h5py
+import numpy as np
+
+__all__ = [
+    "TRACKS_GROUP",
+    "StoreError",
+    "atomic_h5",
+    "open_store",
+    "write_track",
+    "write_attrs",
+    "read_attrs",
+    "read_track_array",
+    "read_track_attrs",
+    "list_track_ids",
+    "read_store",
+    "read_store_track_attrs",
+]
+
+#: Name of the group that holds one subgroup per track.
+TRACKS_GROUP = "tracks"
+
+
+class StoreError(KeyError):
+    """A store lacks a track or an array, or two stores disagree; the message names the file."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+def _attr_value(value: Any) -> Any:
+    """Attribute values as HDF5 stores them; None becomes the empty string."""
+    if value is None:
+        return ""
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """HDF5 attribute values back to plain Python values."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def write_attrs(h5: h5py.File | h5py.Group, attrs: Mapping[str, Any]) -> None:
+    """Set attributes (str, numbers, bools, small arrays) on a file or group."""
+    for key, value in attrs.items():
+        h5.attrs[key] = _attr_value(value)
+
+
+@contextlib.contextmanager
+def atomic_h5(path: str | os.PathLike, attrs: Mapping[str, Any] | None = None) -> Iterator[h5py.File]:
+    """Open a new store for writing; it appears at ``path`` only if the block succeeds.
+
+    Writes to ``<name>.tmp-<pid>`` in the same folder (created if needed), creates the
+    ``/tracks`` group (so a shard without tracks is still a valid store) and sets the
+    file ``attrs``; on success closes, fsyncs and ``os.replace``-s it onto ``path``; on
+    any exception removes the temporary file and re-raises.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    h5 = None
+    try:
+        h5 = h5py.File(tmp_path, "w", locking=False)
+        h5.require_group(TRACKS_GROUP)
+        if attrs:
+            write_attrs(h5, attrs)
+        yield h5
+        h5.close()
+        h5 = None
+        with open(tmp_path, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        if h5 is not None:
+            with contextlib.suppress(Exception):
+                h5.close()
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def open_store(path: str | os.PathLike) -> h5py.File:
+    """Open a finished store read-only (file locking off). Raises FileNotFoundError
+    naming the file when it is missing, OSError when it is not an HDF5 file."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"HDF5 store {path} does not exist")
+    try:
+        return h5py.File(path, "r", locking=False)
+    except OSError as exc:
+        raise OSError(f"{path}: not a readable HDF5 store ({exc})") from exc
+
+
+def _check_track_id(track_id: str) -> None:
+    if not isinstance(track_id, str) or not track_id or "/" in track_id or track_id in {".", ".."}:
+        raise ValueError(f"track_id must be a non-empty string without '/', got {track_id!r}")
+
+
+def write_track(
+    h5: h5py.File,
+    track_id: str,
+    arrays: Mapping[str, np.ndarray],
+    attrs: Mapping[str, Any] | None = None,
+    compression: str | None = None,
+) -> None:
+    """Write ``arrays`` as ``/tracks/<track_id>/<name>`` (dtypes kept) with optional
+    per-track ``attrs``. ``compression`` is an h5py filter (``"lzf"``, ``"gzip"``) or None.
+
+    Raises:
+        ValueError: the track is already in the store, or ``track_id`` contains '/'.
+    """
+    _check_track_id(track_id)
+    tracks = h5.require_group(TRACKS_GROUP)
+    if track_id in tracks:
+        raise ValueError(f"{h5.filename}: track {track_id!r} is already in the store")
+    group = tracks.create_group(track_id)
+    for name, array in arrays.items():
+        array = np.asarray(array)
+        chunked = compression is not None and array.size > 0
+        group.create_dataset(name, data=array, compression=compression if chunked else None)
+    if attrs:
+        write_attrs(group, attrs)
+
+
+def _track_group(h5: h5py.File, track_id: str, path: str | os.PathLike) -> h5py.Group:
+    tracks = h5.get(TRACKS_GROUP)
+    if tracks is None:
+        raise StoreError(f"{path}: no '/{TRACKS_GROUP}' group; not a beatgrid store")
+    group = tracks.get(track_id)
+    if group is None:
+        raise StoreError(f"{path}: track {track_id!r} is not in the store")
+    return group
+
+
+def read_attrs(path: str | os.PathLike) -> dict[str, Any]:
+    """The file attributes of a store as plain Python values."""
+    with open_store(path) as h5:
+        return {key: _plain(value) for key, value in h5.attrs.items()}
+
+
+def read_track_attrs(path: str | os.PathLike, track_id: str) -> dict[str, Any]:
+    """The attributes of one track's group."""
+    with open_store(path) as h5:
+        return {key: _plain(v) for key, v in _track_group(h5, track_id, path).attrs.items()}
+
+
+def read_track_array(path: str | os.PathLike, track_id: str, name: str) -> np.ndarray:
+    """One array of one track, as stored.
+
+    Raises:
+        StoreError: the track or the array is not in the store (naming the file).
+    """
+    with open_store(path) as h5:
+        group = _track_group(h5, track_id, path)
+        if name not in group:
+            raise StoreError(f"{path}: track {track_id!r} has no array {name!r} (has {sorted(group)})")
+        return group[name][()]
+
+
+def list_track_ids(path: str | os.PathLike) -> list[str]:
+    """Sorted ids of the tracks in a store (empty for an empty shard)."""
+    with open_store(path) as h5:
+        tracks = h5.get(TRACKS_GROUP)
+        return sorted(tracks) if tracks is not None else []
+
+
+def read_store(
+    paths: str | os.PathLike | Iterable[str | os.PathLike],
+    name: str,
+    track_ids: Iterable[str] | None = None,
+) -> dict[str, np.ndarray]:
+    """Read array ``name`` of every track (or of ``track_ids``) across the stores ``paths``.
+
+    Returns ``{track_id: array}`` in store order (or in the order of ``track_ids``).
+
+    Raises:
+        StoreError: a track appears in two stores, a requested track is in none, or a
+            track lacks the array.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    wanted = None if track_ids is None else list(dict.fromkeys(track_ids))
+    wanted_set = None if wanted is None else set(wanted)
+    found: dict[str, np.ndarray] = {}
+    source: dict[str, str] = {}
+    for path in paths:
+        with open_store(path) as h5:
+            tracks = h5.get(TRACKS_GROUP)
+            if tracks is None:
+                raise StoreError(f"{path}: no '/{TRACKS_GROUP}' group; not a beatgrid store")
+            for track_id in sorted(tracks):
+                if wanted_set is not None and track_id not in wanted_set:
+                    continue
+                if track_id in found:
+                    raise StoreError(f"track {track_id!r} is in two stores: {source[track_id]} and {path}")
+                group = tracks[track_id]
+                if name not in group:
+                    raise StoreError(f"{path}: track {track_id!r} has no array {name!r} (has {sorted(group)})")
+                found[track_id] = group[name][()]
+                source[track_id] = str(path)
+    if wanted is None:
+        return found
+    missing = [t for t in wanted if t not in found]
+    if missing:
+        raise StoreError(f"{len(missing)} track(s) are in none of the stores, e.g. {missing[:5]}")
+    return {t: found[t] for t in wanted}
+
+
+def read_store_track_attrs(
+    paths: str | os.PathLike | Iterable[str | os.PathLike],
+    track_ids: Iterable[str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Per-track attributes ``{track_id: {key: value}}`` across the stores ``paths``
+    (only ``track_ids`` when given; tracks not found are left out)."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    wanted = None if track_ids is None else set(track_ids)
+    out: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        with open_store(path) as h5:
+            tracks = h5.get(TRACKS_GROUP)
+            if tracks is None:
+                raise StoreError(f"{path}: no '/{TRACKS_GROUP}' group; not a beatgrid store")
+            for track_id in sorted(tracks):
+                if wanted is None or track_id in wanted:
+                    out[track_id] = {k: _plain(v) for k, v in tracks[track_id].attrs.items()}
+    return out
