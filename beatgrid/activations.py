@@ -1,0 +1,187 @@
+"""Beat and downbeat activations of whole tracks, and their per-shard HDF5 store.
+
+:func:`compute_activations` runs a model over one track's input frames and returns
+sigmoid probabilities ``[T, 2]`` float32 at the input's frame rate. Long tracks go
+through the model in chunks so memory stays bounded:
+
+- a causal model with a streaming API (``init_state``/``step`` over chunks, like the
+  causal :class:`~beatgrid.models.crnn.CRNN`) carries its state from chunk to chunk,
+  which gives the one-pass result exactly;
+- any other model sees overlapping chunks of ``chunk_frames`` and contributes only the
+  centre of each (``overlap_frames`` of context on each inner side), which equals the
+  one pass up to the influence of context further than ``overlap_frames`` away
+  (below 1e-4 for the CRNN's BiLSTM at the default 10 s of overlap).
+
+:func:`extract_shard_activations` writes ``/tracks/<track_id>/activations`` for every
+track of a mel shard, with the model's identity (kind, SHA-256 of model.pt) in attrs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["compute_activations", "extract_shard_activations", "file_sha256",
+           "chunk_bounds"]
+
+log = logging.getLogger(__name__)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes (the identity of a model.pt)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def chunk_bounds(n_frames: int, chunk_frames: int, overlap_frames: int
+                 ) -> list[tuple[int, int, int, int]]:
+    """Overlapping chunks covering ``n_frames``: ``(start, stop, keep_start, keep_stop)``.
+
+    The model sees ``[start, stop)`` (at most ``chunk_frames``); frames
+    ``[keep_start, keep_stop)`` are taken from it. Kept ranges tile ``[0, n_frames)``
+    and every kept frame has ``overlap_frames`` of context on each side unless it is
+    near the track's edge.
+    """
+    if chunk_frames <= 2 * overlap_frames:
+        raise ValueError(f"chunk_frames ({chunk_frames}) must exceed twice overlap_frames "
+                         f"({overlap_frames})")
+    if n_frames <= chunk_frames:
+        return [(0, n_frames, 0, n_frames)]
+    stride = chunk_frames - 2 * overlap_frames
+    bounds = []
+    keep_start = 0
+    while keep_start < n_frames:
+        keep_stop = min(n_frames, keep_start + stride if keep_start else chunk_frames - overlap_frames)
+        if n_frames - keep_stop <= overlap_frames:  # close enough to the end: finish here
+            keep_stop = n_frames
+        start = max(0, keep_start - overlap_frames)
+        stop = min(n_frames, keep_stop + overlap_frames)
+        if stop - start > chunk_frames:  # last chunk: slide its window back
+            start = stop - chunk_frames
+        bounds.append((start, stop, keep_start, keep_stop))
+        keep_start = keep_stop
+    return bounds
+
+
+def _is_streaming(model: nn.Module) -> bool:
+    """Causal models whose ``step`` takes chunks [B, t, F] (the causal CRNN)."""
+    from .models.crnn import CRNN
+
+    return isinstance(model, CRNN) and model.causal
+
+
+@torch.no_grad()
+def compute_activations(
+    model: nn.Module,
+    mel: np.ndarray,
+    chunk_frames: int = 6000,
+    overlap_frames: int = 500,
+    device: str | torch.device = "cpu",
+) -> np.ndarray:
+    """Sigmoid activations ``[T, 2]`` float32 of ``model`` over ``mel [T, F]``.
+
+    ``chunk_frames``: most frames per model call (6000 = 2 min at 50 fps);
+    ``overlap_frames``: context on each side of a chunk's kept centre (non-causal models).
+    The model is put in eval mode and moved to ``device``.
+    """
+    mel = np.asarray(mel)
+    if mel.ndim != 2:
+        raise ValueError(f"expected input frames [T, F], got shape {mel.shape}")
+    device = torch.device(device)
+    model.eval().to(device)
+    n_frames = mel.shape[0]
+    out = np.zeros((n_frames, 2), dtype=np.float32)
+    if n_frames == 0:
+        return out
+    x = torch.from_numpy(np.ascontiguousarray(mel, dtype=np.float32))
+
+    if _is_streaming(model):
+        state = model.init_state(1, device)
+        for start in range(0, n_frames, chunk_frames):
+            stop = min(n_frames, start + chunk_frames)
+            logits, state = model.step(x[None, start:stop].to(device), state)
+            out[start:stop] = torch.sigmoid(logits[0].float()).cpu().numpy()
+        return out
+
+    for start, stop, keep_start, keep_stop in chunk_bounds(n_frames, chunk_frames, overlap_frames):
+        logits = model(x[None, start:stop].to(device))
+        probs = torch.sigmoid(logits[0].float()).cpu().numpy()
+        out[keep_start:keep_stop] = probs[keep_start - start:keep_stop - start]
+    return out
+
+
+def _check_features(model_meta: dict, mel_attrs: dict, mel_path: Path, model_path: Path,
+                    n_inputs: int | None) -> float:
+    """The fps of the mel store, after checking it matches what the model was trained on."""
+    features = model_meta.get("features") or {}
+    mel_fps = mel_attrs.get("fps")
+    if mel_fps is None:
+        raise ValueError(f"{mel_path}: the store has no 'fps' attribute")
+    model_fps = features.get("fps")
+    if model_fps is not None and abs(float(model_fps) - float(mel_fps)) > 1e-6:
+        raise ValueError(f"{mel_path}: frames at {mel_fps} fps, but {model_path} was trained on "
+                         f"{model_fps} fps")
+    for key in ("sr", "hop_length", "n_fft", "n_mels", "fmin", "fmax"):
+        if key in features and key in mel_attrs and float(features[key]) != float(mel_attrs[key]):
+            raise ValueError(f"{mel_path}: {key}={mel_attrs[key]}, but {model_path} was trained "
+                             f"on {key}={features[key]}")
+    return float(mel_fps)
+
+
+def extract_shard_activations(
+    model_path: str | Path,
+    mel_path: str | Path,
+    out_path: str | Path,
+    track_ids: Iterable[str] | None = None,
+    device: str = "auto",
+    progress: bool = True,
+    input_name: str = "mel",
+    chunk_frames: int = 6000,
+    overlap_frames: int = 500,
+) -> int:
+    """Write the activations of every track (or ``track_ids``) of one input shard.
+
+    Reads ``/tracks/<id>/<input_name>`` from ``mel_path``, writes
+    ``/tracks/<id>/activations`` float32 ``[T, 2]`` to ``out_path`` (atomically; an empty
+    shard gives a valid empty store) with file attrs ``fps``, ``model_kind``,
+    ``model_sha256``. Returns the number of tracks written.
+    """
+    import sys
+
+    from tqdm.auto import tqdm
+
+    from .data.store import atomic_h5, list_track_ids, read_attrs, read_track_array, write_track
+    from .models import load_model
+    from .training import resolve_device
+
+    model_path, mel_path = Path(model_path), Path(mel_path)
+    torch_device = resolve_device(device)
+    model, meta = load_model(model_path, map_location=torch_device)
+    mel_attrs = read_attrs(mel_path)
+    n_inputs = getattr(model, "n_mels", None)
+    fps = _check_features(meta, mel_attrs, mel_path, model_path, n_inputs)
+    ids = list_track_ids(mel_path) if track_ids is None else list(track_ids)
+    sha = file_sha256(model_path)
+    attrs = {"fps": fps, "model_kind": meta["kind"], "model_sha256": sha}
+    show = progress and sys.stderr.isatty()
+    with atomic_h5(out_path, attrs) as h5:
+        for track_id in tqdm(ids, desc=f"activations {mel_path.stem}", disable=not show):
+            mel = read_track_array(mel_path, track_id, input_name)
+            if mel.ndim != 2 or (n_inputs is not None and mel.shape[1] != n_inputs):
+                raise ValueError(f"{mel_path}: track {track_id!r} has {input_name} of shape "
+                                 f"{mel.shape}; {model_path} expects [T, {n_inputs}]")
+            activations = compute_activations(model, mel, chunk_frames, overlap_frames,
+                                              torch_device)
+            write_track(h5, track_id, {"activations": activations})
+    log.info("wrote activations of %d tracks to %s (model %s, sha256 %s)", len(ids), out_path,
+             meta["kind"], sha[:12])
+    return len(ids)

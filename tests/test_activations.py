@@ -1,0 +1,122 @@
+"""Activations of whole tracks: lengths, chunked == one pass, and the per-shard store."""
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from beatgrid.activations import (chunk_bounds, compute_activations, extract_shard_activations,
+                                  file_sha256)
+from beatgrid.data.store import atomic_h5, write_track
+from beatgrid.models import build_model, load_model, save_model
+
+torch.set_num_threads(1)
+
+N_MELS = 16
+SMALL = dict(n_mels=N_MELS, conv_channels=[4, 8], rnn_hidden=8, rnn_layers=2, dropout=0.0)
+FEATURES = {"sr": 22050, "hop_length": 441, "n_fft": 1024, "n_mels": N_MELS, "fmin": 30.0,
+            "fmax": 11000.0, "fps": 50.0}
+
+
+def _model(causal=False):
+    torch.manual_seed(0)
+    return build_model("crnn", {**SMALL, "causal": causal}).eval()
+
+
+def _mel(n_frames, seed=0):
+    return np.random.default_rng(seed).gamma(2.0, 0.5, (n_frames, N_MELS)).astype(np.float32)
+
+
+@pytest.mark.parametrize("n_frames, chunk, overlap", [
+    (1, 10, 2), (10, 10, 2), (11, 10, 2), (100, 10, 2), (101, 30, 5), (57, 21, 10), (1000, 300, 50)])
+def test_chunks_tile_the_track_with_context(n_frames, chunk, overlap):
+    bounds = chunk_bounds(n_frames, chunk, overlap)
+    kept = np.concatenate([np.arange(k0, k1) for _, _, k0, k1 in bounds])
+    np.testing.assert_array_equal(kept, np.arange(n_frames))
+    for start, stop, keep_start, keep_stop in bounds:
+        assert 0 <= start <= keep_start < keep_stop <= stop <= n_frames
+        assert stop - start <= chunk
+        assert keep_start - start >= min(overlap, keep_start)
+        assert stop - keep_stop >= min(overlap, n_frames - keep_stop)
+
+
+def test_chunk_must_exceed_twice_the_overlap():
+    with pytest.raises(ValueError, match="overlap"):
+        chunk_bounds(100, 20, 10)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("n_frames", [1, 37, 1234])
+def test_activation_length_equals_mel_length(causal, n_frames):
+    act = compute_activations(_model(causal), _mel(n_frames), chunk_frames=500, overlap_frames=100)
+    assert act.shape == (n_frames, 2) and act.dtype == np.float32
+    assert np.all((act >= 0) & (act <= 1))
+
+
+def test_chunked_bilstm_equals_one_pass():
+    model = _model()
+    mel = _mel(3000)
+    one_pass = compute_activations(model, mel, chunk_frames=10_000, overlap_frames=0)
+    chunked = compute_activations(model, mel, chunk_frames=700, overlap_frames=150)
+    np.testing.assert_allclose(chunked, one_pass, atol=1e-4, rtol=0)
+    # the overlap is what makes it equal: without context the chunk edges differ
+    no_overlap = compute_activations(model, mel, chunk_frames=700, overlap_frames=0)
+    assert np.abs(no_overlap - one_pass).max() > 1e-3
+
+
+def test_chunked_causal_equals_one_pass_exactly():
+    model = _model(causal=True)
+    mel = _mel(2000)
+    with torch.no_grad():
+        one_pass = torch.sigmoid(model(torch.from_numpy(mel)[None]))[0].numpy()
+    chunked = compute_activations(model, mel, chunk_frames=333, overlap_frames=0)
+    np.testing.assert_allclose(chunked, one_pass, atol=1e-6, rtol=0)
+
+
+def _mel_store(path, tracks, attrs=None):
+    with atomic_h5(path, {**FEATURES, **(attrs or {})}) as h5:
+        for track_id, mel in tracks.items():
+            write_track(h5, track_id, {"mel": mel.astype(np.float16)})
+
+
+def test_extract_shard_writes_every_track_with_the_model_identity(tmp_path):
+    model = _model()
+    save_model(tmp_path / "model.pt", model, {"features": FEATURES})
+    tracks = {"a": _mel(120, 1), "b": _mel(75, 2)}
+    _mel_store(tmp_path / "000.h5", tracks)
+    n = extract_shard_activations(tmp_path / "model.pt", tmp_path / "000.h5",
+                                  tmp_path / "act" / "000.h5", device="cpu", progress=False)
+    assert n == 2
+    loaded, _ = load_model(tmp_path / "model.pt")
+    with h5py.File(tmp_path / "act" / "000.h5", "r") as h5:
+        assert h5.attrs["fps"] == 50.0 and h5.attrs["model_kind"] == "crnn"
+        assert h5.attrs["model_sha256"] == file_sha256(tmp_path / "model.pt")
+        assert sorted(h5["tracks"]) == ["a", "b"]
+        for track_id, mel in tracks.items():
+            stored = h5[f"tracks/{track_id}/activations"][()]
+            assert stored.dtype == np.float32 and stored.shape == (len(mel), 2)
+            expected = compute_activations(loaded, mel.astype(np.float16))
+            np.testing.assert_array_equal(stored, expected)
+
+
+def test_extract_an_empty_shard_gives_a_valid_store(tmp_path):
+    save_model(tmp_path / "model.pt", _model(), {"features": FEATURES})
+    _mel_store(tmp_path / "001.h5", {})
+    assert extract_shard_activations(tmp_path / "model.pt", tmp_path / "001.h5",
+                                     tmp_path / "out.h5", progress=False) == 0
+    with h5py.File(tmp_path / "out.h5", "r") as h5:
+        assert len(h5["tracks"]) == 0 and "model_sha256" in h5.attrs
+
+
+def test_extract_refuses_mels_the_model_was_not_trained_on(tmp_path):
+    save_model(tmp_path / "model.pt", _model(), {"features": FEATURES})
+    _mel_store(tmp_path / "fps.h5", {"a": _mel(50)}, {"fps": 100.0, "hop_length": 220})
+    with pytest.raises(ValueError, match="fps.h5.*fps"):
+        extract_shard_activations(tmp_path / "model.pt", tmp_path / "fps.h5", tmp_path / "o1.h5",
+                                  progress=False)
+    with atomic_h5(tmp_path / "bands.h5", {**FEATURES, "n_mels": 8}) as h5:
+        write_track(h5, "a", {"mel": np.zeros((50, 8), np.float16)})
+    with pytest.raises(ValueError, match="bands.h5"):
+        extract_shard_activations(tmp_path / "model.pt", tmp_path / "bands.h5", tmp_path / "o2.h5",
+                                  progress=False)
+    assert not (tmp_path / "o1.h5").exists() and not (tmp_path / "o2.h5").exists()

@@ -1,0 +1,227 @@
+"""The shared trainer: it learns, it is reproducible, it resumes, and it writes its files."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from beatgrid.data.augment import render_targets
+from beatgrid.data.dataset import FrameDataset, MelNormalizer
+from beatgrid.models import build_model, load_model
+from beatgrid.training import (HISTORY_COLUMNS, TrainConfig, evaluate, lr_factor,
+                               seed_everything, train)
+
+torch.set_num_threads(1)
+
+FPS = 50.0
+N_MELS = 32
+TINY = dict(n_mels=N_MELS, conv_channels=[8, 16], rnn_hidden=16, rnn_layers=1, dropout=0.0)
+
+
+def click_track(seed: int, n_frames: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """Mel-like gamma noise with a decaying broadband click on every beat (louder in the
+    low bands on downbeats, 4 beats a bar), tempo 100-150 BPM; targets [T, 2] widened
+    by one frame at 0.5."""
+    rng = np.random.default_rng(seed)
+    period = 60 * FPS / rng.uniform(100, 150)
+    beats = np.round(np.arange(rng.uniform(0, period), n_frames - 1, period)).astype(int)
+    downbeats = beats[::4]
+    mel = rng.gamma(2.0, 0.3, size=(n_frames, N_MELS)).astype(np.float32)
+    tilt = np.linspace(0.5, 1.0, N_MELS)
+    for lag, amplitude in enumerate((3.0, 1.5, 0.7)):
+        frames = beats + lag
+        ok = frames < n_frames
+        mel[frames[ok]] += amplitude * tilt
+        down = downbeats + lag
+        mel[down[down < n_frames]] += amplitude * tilt[::-1]
+    targets = np.stack([render_targets(beats, n_frames), render_targets(downbeats, n_frames)], 1)
+    return mel, targets
+
+
+def _data(n_tracks=4, n_frames=1000, first_seed=0):
+    ids = [f"track{first_seed + i}" for i in range(n_tracks)]
+    pairs = [click_track(first_seed + i, n_frames) for i in range(n_tracks)]
+    return ids, {t: p[0] for t, p in zip(ids, pairs)}, {t: p[1] for t, p in zip(ids, pairs)}
+
+
+def _model(seed=0, **overrides):
+    seed_everything(seed)
+    return build_model("crnn", {**TINY, **overrides})
+
+
+def _cfg(**overrides) -> TrainConfig:
+    values = dict(epochs=2, batch_size=4, crop_frames=200, lr=5e-3, warmup_epochs=0.5,
+                  patience=100, device="cpu")
+    return TrainConfig(**{**values, **overrides})
+
+
+def _weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def _same_weights(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_overfits_a_handful_of_tracks(tmp_path):
+    ids, mels, targets = _data()
+    model = _model()
+    norm = MelNormalizer.fit(mels.values())
+    model.set_input_norm(norm.mean, norm.std)
+    train_set = FrameDataset(mels, targets, ids, crop_frames=200, crops_per_track=4)
+    val_set = FrameDataset(mels, targets, ids)
+    before = evaluate(model, val_set, FPS)
+    result = train(model, train_set, val_set, _cfg(epochs=12, lr=2e-2), tmp_path, val_fps=FPS,
+                   progress=False)
+
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert list(history.columns) == list(HISTORY_COLUMNS)
+    assert len(history) == 12 and history["epoch"].tolist() == list(range(1, 13))
+    assert history["train_loss"].iloc[-1] < 0.5 * history["train_loss"].iloc[0]
+    assert (history["frames_per_s"] > 0).all()
+    assert before["beat_f"] < 0.8
+    assert result.best_metrics["val_beat_f"] > 0.9
+    after = evaluate(model, val_set, FPS)  # the model holds the best epoch's weights
+    assert after["beat_f"] == pytest.approx(result.best_metrics["val_beat_f"])
+    assert after["downbeat_f"] > 0.5
+    for name in ("model.pt", "checkpoint.pt", "curves.png", "history.csv"):
+        assert (tmp_path / name).stat().st_size > 0
+    loaded, meta = load_model(tmp_path / "model.pt")
+    assert meta["best_epoch"] == result.best_epoch
+    assert meta["val_metrics"]["val_beat_f"] == pytest.approx(result.best_metrics["val_beat_f"])
+    assert meta["features"]["fps"] == FPS and meta["train_config"]["epochs"] == 12
+    assert meta["input_norm"]["mean"] == pytest.approx(norm.mean.tolist())
+
+
+def _run(tmp_path, epochs=2, on_epoch_end=None, **cfg):
+    ids, mels, targets = _data(n_tracks=3, n_frames=300)
+    model = _model(dropout=0.2)  # dropout: the torch RNG must be restored on resume too
+    train_set = FrameDataset(mels, targets, ids, crop_frames=120, crops_per_track=2, seed=3)
+    val_set = FrameDataset(mels, targets, ids[:2])
+    result = train(model, train_set, val_set, _cfg(epochs=epochs, **cfg), tmp_path,
+                   val_fps=FPS, progress=False, on_epoch_end=on_epoch_end)
+    checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    return result, checkpoint["model"]
+
+
+def test_two_runs_give_identical_weights(tmp_path):
+    _, first = _run(tmp_path / "a")
+    _, second = _run(tmp_path / "b")
+    assert _same_weights(first, second)
+    _, other_seed = _run(tmp_path / "c", seed=1)
+    assert not _same_weights(first, other_seed)
+
+
+class Killed(Exception):
+    pass
+
+
+def _kill_after(epoch):
+    def hook(done, row):
+        if done == epoch:
+            raise Killed
+    return hook
+
+
+def test_resume_after_a_kill_gives_the_uninterrupted_weights(tmp_path):
+    _, uninterrupted = _run(tmp_path / "full", epochs=3)
+    with pytest.raises(Killed):
+        _run(tmp_path / "killed", epochs=3, on_epoch_end=_kill_after(1))
+    result, resumed = _run(tmp_path / "killed", epochs=3)
+    assert result.resumed_from_epoch == 1
+    assert _same_weights(resumed, uninterrupted)
+    history = pd.read_csv(tmp_path / "killed" / "history.csv")
+    assert history["epoch"].tolist() == [1, 2, 3]
+    # a finished run re-run does not train again
+    again, _ = _run(tmp_path / "killed", epochs=3)
+    assert again.resumed_from_epoch == 3 and again.epochs_run == 3
+
+
+def test_checkpoint_of_another_config_is_ignored(tmp_path, caplog):
+    with pytest.raises(Killed):
+        _run(tmp_path, epochs=3, on_epoch_end=_kill_after(1))
+    result, _ = _run(tmp_path, epochs=3, lr=1e-3)
+    assert result.resumed_from_epoch is None
+    assert "training from scratch" in caplog.text
+    (tmp_path / "checkpoint.pt").write_bytes(b"truncated")
+    result, _ = _run(tmp_path, epochs=3, lr=1e-3)
+    assert result.resumed_from_epoch is None
+
+
+def test_early_stopping_keeps_the_best_epoch(tmp_path, monkeypatch):
+    """Validation scores scripted: best at epoch 2 (epoch 4 ties its F with a higher loss),
+    so patience 2 stops after epoch 4 and model.pt holds epoch 2."""
+    import beatgrid.training as training
+
+    scores = iter([(0.5, 0.3), (0.7, 0.2), (0.6, 0.1), (0.7, 0.25), (0.9, 0.1)])
+
+    def scripted(*args, **kwargs):
+        beat_f, loss = next(scores)
+        return {"loss": loss, "beat_f": beat_f, "downbeat_f": 0.0}
+
+    monkeypatch.setattr(training, "evaluate", scripted)
+    saved = {}
+    ids, mels, targets = _data(n_tracks=2, n_frames=300)
+    model = _model()
+
+    def remember(epoch, row):
+        saved[epoch] = _weights(model)
+
+    result = train(model, FrameDataset(mels, targets, ids, crop_frames=100),
+                   FrameDataset(mels, targets, ids), _cfg(epochs=10, patience=2), tmp_path,
+                   val_fps=FPS, progress=False, on_epoch_end=remember)
+    assert result.stopped_early and result.epochs_run == 4
+    assert result.best_epoch == 2 and result.best_metrics["val_beat_f"] == 0.7
+    assert _same_weights(_weights(model), saved[2])
+    assert _same_weights(load_model(tmp_path / "model.pt")[0].state_dict(), saved[2])
+
+
+def test_tracks_without_downbeats_do_not_train_the_downbeat_output(tmp_path):
+    ids, mels, targets = _data(n_tracks=2, n_frames=300)
+    for t in ids:
+        targets[t][:, 1] = 0.0  # beats-only annotations
+    train_set = FrameDataset(mels, targets, ids, crop_frames=100,
+                             has_downbeats={t: False for t in ids})
+    model = _model()
+    head_before = model.head.weight.detach().clone()
+    train(model, train_set, None, _cfg(epochs=1, weight_decay=0.0), tmp_path, val_fps=FPS,
+          progress=False)
+    assert torch.equal(model.head.weight[1], head_before[1])  # no gradient ever reached it
+    assert not torch.equal(model.head.weight[0], head_before[0])
+
+
+def test_lr_schedule_warms_up_then_decays():
+    factors = [lr_factor(step, total_steps=100, warmup_steps=10, min_ratio=0.01) for step in range(100)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(factors[9:], factors[10:]))
+    assert factors[-1] == pytest.approx(0.01, abs=0.01)
+    assert lr_factor(100, 100, 10, 0.01) == pytest.approx(0.01)
+
+
+def test_train_config_from_a_config_block():
+    block = {"causal": False, "conv_channels": [16, 32], "rnn_hidden": 64, "epochs": 5,
+             "batch_size": 2, "pos_weight": "auto", "lr": 0.001, "device": "cpu", "amp": True}
+    cfg = TrainConfig.from_dict(block)
+    assert (cfg.epochs, cfg.batch_size, cfg.lr) == (5, 2, 0.001)
+    assert "device" not in cfg.result_dict()
+    with pytest.raises(ValueError, match="loss"):
+        TrainConfig(loss="focal")
+    with pytest.raises(ValueError, match="pos_weight"):
+        TrainConfig(pos_weight="balanced")
+
+
+def test_an_unavailable_cuda_request_is_an_error(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    ids, mels, targets = _data(n_tracks=1, n_frames=100)
+    with pytest.raises(RuntimeError, match="CUDA"):
+        train(_model(), FrameDataset(mels, targets, ids), None, _cfg(device="cuda"), tmp_path,
+              val_fps=FPS, progress=False)
+
+
+def test_history_values_are_finite(tmp_path):
+    result, _ = _run(tmp_path)
+    for row in result.history:
+        assert all(math.isfinite(row[c]) for c in HISTORY_COLUMNS)
