@@ -84,6 +84,7 @@ __all__ = [
     "variant_table",
     "summarize",
     "summary_markdown",
+    "evaluate_run",
 ]
 
 #: mir_eval.beat.evaluate key -> column name.
@@ -512,6 +513,14 @@ def evaluate_predictions(
             references[track_id] = load(track_id)
         except KeyError:
             raise KeyError(f"no reference beats for track {track_id!r}") from None
+    too_short = [tid for tid, ref in references.items() if not np.any(np.asarray(ref.beat_times) >= trim_seconds)]
+    if too_short:
+        warnings.warn(
+            f"{len(too_short)} track(s) have no annotated beat after trim_seconds={trim_seconds:g} "
+            f"(e.g. {', '.join(too_short[:3])}); their beat metrics are NaN. Lower evaluation.trim_seconds "
+            "to score short clips.",
+            stacklevel=2,
+        )
     for method, pred_dir in methods.items():
         pred_dir = Path(pred_dir)
         for row in track_rows:
@@ -696,3 +705,46 @@ def summary_markdown(summary: pd.DataFrame, columns: Mapping[str, str] | None = 
             lines.append("| " + " | ".join(cells) + " |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
+
+
+def evaluate_run(
+    tracks_csv: str | Path,
+    prediction_dirs: Iterable[str | Path],
+    target_paths: Iterable[str | Path] | None = None,
+    *,
+    trim_seconds: float = 5.0,
+    per_track_csv: str | Path | None = None,
+    summary_csv: str | Path | None = None,
+    markdown_path: str | Path | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """The evaluation stage in one call: score every prediction folder and write the tables.
+
+    Args:
+        tracks_csv: ``results/index/tracks.csv``.
+        prediction_dirs: ``results/predictions/{method}`` folders; the folder name is the
+            method (variant) name.
+        target_paths: ``results/features/targets/{shard}.h5`` stores holding the reference
+            beat times; ``None`` reads the annotation files named in the index instead.
+        trim_seconds: see :func:`evaluate_track`.
+        per_track_csv, summary_csv, markdown_path: where to write the per-track table,
+            the summary and its Markdown rendering (each optional).
+
+    Returns:
+        (per_track, summary, markdown).
+    """
+    tracks = pd.read_csv(tracks_csv, dtype={"track_id": str, "shard": str})
+    references = (
+        references_from_targets(target_paths, tracks) if target_paths is not None else references_from_annotations(tracks)
+    )
+    methods = {Path(d).name: Path(d) for d in prediction_dirs}
+    per_track = evaluate_predictions(tracks, references, methods, trim_seconds)
+    summary = summarize(per_track)
+    markdown = summary_markdown(summary)
+    for table, path in ((per_track, per_track_csv), (summary, summary_csv)):
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            table.to_csv(path, index=False, float_format="%.6g")
+    if markdown_path is not None:
+        Path(markdown_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(markdown_path).write_text(markdown)
+    return per_track, summary, markdown

@@ -51,6 +51,7 @@ __all__ = [
     "flag_tracks",
     "write_report_figures",
     "build_report",
+    "write_report",
 ]
 
 #: Figures every report has (file stem -> title); per-track panels add ``track_<n>_<label>_<id>``.
@@ -429,13 +430,13 @@ def figure_grid_confidence(
     return fig
 
 
-def _numeric_columns(history: pd.DataFrame) -> list[str]:
-    skip = {"epoch", "step", "time", "time_s", "seconds", "wall_s", "elapsed_s"}
-    return [c for c in history.columns if c not in skip and pd.api.types.is_numeric_dtype(history[c])]
-
-
 def figure_training_curves(history_csvs: Mapping[str, str | Path | None]) -> plt.Figure:
-    """Loss (top) and the other logged numbers, e.g. validation F and lr (bottom), per model."""
+    """Per model: losses (top) and validation metrics with the learning rate (bottom).
+
+    Reads ``history.csv`` as :mod:`beatgrid.training` writes it: ``epoch``, columns with
+    ``loss`` in their name, ``val_*`` metrics and ``lr``; other columns (timings) are not
+    plotted. The epoch with the best ``val_beat_f`` is marked.
+    """
     names = list(history_csvs) or ["model"]
     fig, axes = plt.subplots(2, len(names), figsize=(4.8 * len(names), 5.2), squeeze=False, constrained_layout=True)
     for j, name in enumerate(names):
@@ -447,9 +448,9 @@ def figure_training_curves(history_csvs: Mapping[str, str | Path | None]) -> plt
             continue
         history = pd.read_csv(path)
         x = history["epoch"] if "epoch" in history else np.arange(1, len(history) + 1)
-        numeric = _numeric_columns(history)
+        numeric = [c for c in history.columns if pd.api.types.is_numeric_dtype(history[c])]
         losses = [c for c in numeric if "loss" in c]
-        others = [c for c in numeric if c not in losses and c not in ("lr", "learning_rate")]
+        others = [c for c in numeric if c.startswith("val_") and c not in losses]
         for k, col in enumerate(losses):
             top.plot(x, history[col], marker="o", ms=2.5, lw=1.2, color=_COLORS[k % 10], label=col)
         top.set_title(f"{name}: loss")
@@ -458,6 +459,10 @@ def figure_training_curves(history_csvs: Mapping[str, str | Path | None]) -> plt
             top.legend(fontsize=8)
         for k, col in enumerate(others):
             bottom.plot(x, history[col], marker="o", ms=2.5, lw=1.2, color=_COLORS[(k + 2) % 10], label=col)
+        if "val_beat_f" in history and history["val_beat_f"].notna().any():
+            best = int(history["val_beat_f"].to_numpy(float).argmax())
+            for ax in (top, bottom):
+                ax.axvline(np.asarray(x)[best], color="0.5", ls=":", lw=1.0)
         bottom.set_title(f"{name}: validation")
         bottom.set_xlabel("epoch")
         bottom.grid(alpha=0.3)
@@ -952,3 +957,83 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return str(value)
+
+
+def write_report(
+    out_dir: str | Path,
+    *,
+    per_track_csv: str | Path,
+    summary_csv: str | Path,
+    tracks_csv: str | Path,
+    config: Mapping[str, Any],
+    history_csvs: Mapping[str, str | Path | None],
+    prediction_dirs: Iterable[str | Path] = (),
+    mel_paths: Iterable[str | Path] = (),
+    activation_paths: Iterable[str | Path] = (),
+    target_paths: Iterable[str | Path] | None = None,
+    example_method: str | None = None,
+    n_best: int = 2,
+    n_worst: int = 2,
+    repo_dir: str | Path = ".",
+) -> Path:
+    """The report stage in one call: read the evaluation tables, pick and load example tracks, build the report.
+
+    Args:
+        out_dir: ``results/report``.
+        per_track_csv, summary_csv: the evaluation stage's tables.
+        tracks_csv: the index.
+        config: the workflow config.
+        history_csvs: model name -> ``history.csv``.
+        prediction_dirs: ``results/predictions/{method}`` folders (folder name = method);
+            the panels show the variants the summary reports, under their base names.
+        mel_paths, activation_paths: per-shard stores ``{shard}.h5``.
+        target_paths: target stores for the annotated beats of the panels (default: the
+            annotation files named in the index).
+        example_method: method (base name) whose best and worst tracks get panels;
+            default the first method of the summary that is not a reference tracker.
+        n_best, n_worst: panels per kind.
+        repo_dir: where to read the git revision.
+
+    Returns:
+        path of ``index.html``.
+    """
+    from beatgrid.evaluation import references_from_annotations, references_from_targets
+    from beatgrid.reference import REFERENCE_TRACKERS
+
+    per_track = pd.read_csv(per_track_csv, dtype={"track_id": str})
+    summary = pd.read_csv(summary_csv)
+    tracks = pd.read_csv(tracks_csv, dtype={"track_id": str, "shard": str})
+    chosen = _chosen_variants(per_track, summary)
+    if example_method is None:
+        example_method = next((m for m in chosen if m not in REFERENCE_TRACKERS), next(iter(chosen), None))
+    examples: list[dict[str, Any]] = []
+    if example_method is not None and example_method in chosen and len(per_track):
+        selected = select_examples(per_track, chosen[example_method], n_best=n_best, n_worst=n_worst)
+        for item in selected:
+            item["method"] = example_method
+        wanted = {t["track_id"] for t in selected}
+        subset = tracks[tracks["track_id"].isin(wanted)]
+        references = (
+            references_from_targets(target_paths, subset) if target_paths is not None else references_from_annotations(subset)
+        )
+        folders = {Path(d).name: Path(d) for d in prediction_dirs}
+        shown = {base: folders[variant] for base, variant in chosen.items() if variant in folders}
+        examples = collect_examples(
+            selected,
+            tracks,
+            references,
+            shown,
+            mel_store={Path(p).stem: p for p in mel_paths},
+            activation_store={Path(p).stem: p for p in activation_paths},
+        )
+    return build_report(
+        out_dir,
+        per_track=per_track,
+        summary=summary,
+        tracks=tracks,
+        config=config,
+        history_csvs=history_csvs,
+        examples=examples,
+        package_versions=_package_versions(),
+        git_revision=git_revision(repo_dir),
+    )

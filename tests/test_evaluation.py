@@ -267,6 +267,14 @@ def test_evaluate_predictions_rows(fixture_run):
     assert np.isnan(grid.loc["t2", "downbeat_f"])  # d2 has no downbeat annotation
 
 
+def test_evaluate_predictions_warns_about_tracks_shorter_than_trim(fixture_run):
+    tracks, refs, methods, _ = fixture_run
+    short = {**refs, "t0": ev.Reference(np.array([0.5, 1.0, 1.5]), None)}
+    with pytest.warns(UserWarning, match="1 track.*t0"):
+        per_track = ev.evaluate_predictions(tracks, short, {"grid": methods["grid"]}, trim_seconds=5.0)
+    assert np.isnan(per_track.set_index("track_id").loc["t0", "beat_f"])
+
+
 def test_evaluate_predictions_missing_file_names_it(fixture_run, tmp_path):
     tracks, refs, _, _ = fixture_run
     (tmp_path / "empty").mkdir()
@@ -369,3 +377,24 @@ def test_references_from_annotations(tmp_path):
     tracks.loc[0, "annotation_format"] = "xml"
     with pytest.raises(ValueError, match="a.beats"):
         ev.references_from_annotations(tracks)
+
+
+def test_evaluate_run_writes_the_stage_files(fixture_run, tmp_path):
+    h5py = pytest.importorskip("h5py")
+    tracks, refs, methods, per_track = fixture_run
+    tracks = tracks.assign(shard="000")
+    tracks.to_csv(tmp_path / "tracks.csv", index=False)
+    with h5py.File(tmp_path / "000.h5", "w") as h5:
+        for track_id, ref in refs.items():
+            h5[f"tracks/{track_id}/beat_times"] = ref.beat_times
+            h5[f"tracks/{track_id}/downbeat_times"] = ref.downbeat_times if ref.downbeat_times is not None else np.zeros(0)
+    out = tmp_path / "evaluation"
+    got, summary, markdown = ev.evaluate_run(
+        tmp_path / "tracks.csv", methods.values(), [tmp_path / "000.h5"], trim_seconds=5.0,
+        per_track_csv=out / "per_track.csv", summary_csv=out / "summary.csv", markdown_path=out / "summary.md",
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(got, per_track, check_dtype=False)
+    written = pd.read_csv(out / "per_track.csv")
+    assert len(written) == len(per_track) and set(written["method"]) == set(methods)
+    assert pd.read_csv(out / "summary.csv")["method"].tolist() == summary["method"].tolist()
+    assert (out / "summary.md").read_text() == markdown

@@ -72,8 +72,10 @@ def run(tmp_path_factory):
     histories = {}
     for model in ("crnn", "ltm"):
         epochs = np.arange(1, 11)
-        pd.DataFrame({"epoch": epochs, "train_loss": 1 / epochs, "val_loss": 1.2 / epochs + 0.05,
-                      "val_beat_f": 1 - 0.8 / epochs, "lr": 1e-3 * np.cos(epochs / 7)}).to_csv(root / f"{model}.csv", index=False)  # fmt: skip
+        history = pd.DataFrame({"epoch": epochs, "train_loss": 1 / epochs, "val_loss": 1.2 / epochs + 0.05,
+                                "val_beat_f": 1 - 0.8 / epochs, "val_downbeat_f": 0.9 - 0.8 / epochs,
+                                "lr": 1e-3 * np.cos(epochs / 7), "seconds": 3.0, "frames_per_s": 5e4})  # fmt: skip
+        history.to_csv(root / f"{model}.csv", index=False)
         histories[model] = root / f"{model}.csv"
     histories["missing_model"] = None
     return {"root": root, "tracks": tracks, "refs": refs, "methods": methods, "per_track": per_track,
@@ -84,15 +86,21 @@ def _examples(run, n_best=1, n_worst=1):
     h5py = pytest.importorskip("h5py")
     root = run["root"]
     selected = report.select_examples(run["per_track"], "crnn_grid", n_best=n_best, n_worst=n_worst)
-    store = root / "mels"
+    store, act_store = root / "mels", root / "activations"
     store.mkdir(exist_ok=True)
-    with h5py.File(store / "000.h5", "w") as h5:
-        h5.attrs["fps"] = 50.0
+    act_store.mkdir(exist_ok=True)
+    with h5py.File(store / "000.h5", "w") as h5, h5py.File(act_store / "000.h5", "w") as h5_act:
+        h5.attrs["fps"] = h5_act.attrs["fps"] = 50.0
         for track_id in run["tracks"]["track_id"]:
             h5[f"tracks/{track_id}/mel"] = np.random.default_rng(0).random((1000, 32)).astype(np.float16)
+            activations = np.zeros((1000, 2), dtype=np.float32)
+            frames = np.round(run["refs"][track_id].beat_times * 50).astype(int)
+            activations[frames, 0] = 0.9
+            activations[frames[::4], 1] = 0.8
+            h5_act[f"tracks/{track_id}/activations"] = activations
     return report.collect_examples(
         selected, run["tracks"], run["refs"], {"crnn_grid": run["methods"]["crnn_grid"], "librosa": run["methods"]["librosa"]},
-        mel_store=store, activation_store=None,
+        mel_store=store, activation_store={"000": act_store / "000.h5"},
     )  # fmt: skip
 
 
@@ -111,7 +119,7 @@ def test_collect_examples_reads_stores_and_predictions(run):
     examples = _examples(run)
     assert len(examples) == 2
     first = examples[0]
-    assert first["mel"].shape == (1000, 32) and first["activations"] is None
+    assert first["mel"].shape == (1000, 32) and first["activations"].shape == (1000, 2)
     assert first["fps"] == 50.0
     assert set(first["predictions"]) == {"crnn_grid", "librosa"}
     times, positions = first["predictions"]["crnn_grid"]
@@ -176,6 +184,32 @@ def test_report_is_self_contained(built_report):
     assert "crnn_peaks@peak_threshold=0.5" in page and "crnn_peaks@peak_threshold=0.3" in page
     assert (built_report.parent / "flagged_tracks.csv").is_file()
     assert len(list((built_report.parent / "figures").glob("*.png"))) == len(images)
+
+
+def test_write_report_from_stage_files(run, tmp_path):
+    h5py = pytest.importorskip("h5py")
+    tracks = run["tracks"].assign(shard="000")
+    tracks.to_csv(tmp_path / "tracks.csv", index=False)
+    run["per_track"].to_csv(tmp_path / "per_track.csv", index=False)
+    run["summary"].to_csv(tmp_path / "summary.csv", index=False)
+    with h5py.File(tmp_path / "targets.h5", "w") as h5:
+        for track_id, ref in run["refs"].items():
+            h5[f"tracks/{track_id}/beat_times"] = ref.beat_times
+    with h5py.File(tmp_path / "000.h5", "w") as h5:
+        h5.attrs["fps"] = 50.0
+        for track_id in tracks["track_id"]:
+            h5[f"tracks/{track_id}/mel"] = np.zeros((1000, 16), dtype=np.float16)
+    path = report.write_report(
+        tmp_path / "report", per_track_csv=tmp_path / "per_track.csv", summary_csv=tmp_path / "summary.csv",
+        tracks_csv=tmp_path / "tracks.csv", config={"evaluation": {"trim_seconds": 5}},
+        history_csvs=run["histories"], prediction_dirs=run["methods"].values(), mel_paths=[tmp_path / "000.h5"],
+        target_paths=[tmp_path / "targets.h5"],
+    )  # fmt: skip
+    panels = sorted((path.parent / "figures").glob("track_*.png"))
+    assert len(panels) == 4  # 2 worst + 2 best of crnn_grid (the first non-reference method) on test
+    test_ids = set(tracks.loc[tracks["split"] == "test", "track_id"])
+    assert all(any(track_id in p.name for track_id in test_ids) for p in panels)
+    assert path.read_text().count("data:image/png;base64,") == len(report.FIGURE_NAMES) + 4
 
 
 def test_report_renders_in_headless_chromium(built_report, tmp_path, run):
