@@ -292,6 +292,8 @@ def _conform_frames(mel: np.ndarray, expected: int, track_id: str, path: str) ->
 
 
 def _rows(tracks: pd.DataFrame, required: tuple[str, ...], what: str) -> pd.DataFrame:
+    if tracks.empty:  # an empty shard, possibly from JSON without columns
+        return pd.DataFrame(columns=list(required))
     missing = [c for c in required if c not in tracks.columns]
     if missing:
         raise ValueError(f"{what}: the track table lacks the column(s) {missing}")

@@ -148,3 +148,16 @@ def test_track_ids_are_filesystem_safe():
     assert beat_this_track_id("gtzan", "gtzan_blues_00000") == "gtzan_blues_00000"
     assert beat_this_track_id("rwc", "RM-P001 (take 2)") == "rwc_RM-P001__take_2_"
 
+
+
+def test_command_line_entry(tmp_path, bundle):
+    from beatgrid.data.beat_this_import import main
+
+    npz_path, _ = bundle
+    annotations = _annotations(tmp_path / "ann")
+    with pytest.warns(UserWarning):
+        assert main([str(npz_path), str(annotations), "--out", str(tmp_path / "out"), "--split", "train"]) == 0
+    assert list_track_ids(tmp_path / "out" / "mels" / "toy.h5") == ["toy_a", "toy_b"]
+    assert list_track_ids(tmp_path / "out" / "targets" / "toy.h5") == ["toy_a", "toy_b"]
+    assert pd.read_csv(tmp_path / "out" / "toy_tracks.csv")["split"].tolist() == ["train", "train"]
+    assert len(pd.read_csv(tmp_path / "out" / "toy_rejected.csv")) == 1

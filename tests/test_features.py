@@ -253,9 +253,8 @@ def test_shard_jobs_write_aligned_mels_and_targets(tmp_path):
 
 
 def test_empty_shard_gives_valid_empty_stores(tmp_path):
-    empty = _tracks_table([])
-    compute_shard_mels(empty, tmp_path / "m.h5", progress=False)
-    compute_shard_targets(empty, tmp_path / "t.h5", progress=False)
+    compute_shard_mels(_tracks_table([]), tmp_path / "m.h5", progress=False)
+    compute_shard_targets(pd.DataFrame(), tmp_path / "t.h5", progress=False)  # as from "[]" JSON
     assert list_track_ids(tmp_path / "m.h5") == list_track_ids(tmp_path / "t.h5") == []
     assert read_attrs(tmp_path / "m.h5")["n_mels"] == 128
 

@@ -248,3 +248,38 @@ def import_beat_this_bundle(
         warnings.warn(f"{npz_path}: {len(rejected_df)} of {len(rejected_df) + len(tracks_df)} pieces "
                       f"not imported (first: {rejected[0]['piece']}: {rejected[0]['reason']})", stacklevel=2)
     return tracks_df, rejected_df
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m beatgrid.data.beat_this_import BUNDLE ANNOTATIONS --out DIR``: writes
+    ``DIR/mels/<dataset>.h5``, ``DIR/targets/<dataset>.h5``, ``DIR/<dataset>_tracks.csv``
+    and ``DIR/<dataset>_rejected.csv``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m beatgrid.data.beat_this_import",
+        description="Import a Beat This! spectrogram bundle (<dataset>.npz or its unzipped folder) "
+                    "into beatgrid's mel and target stores.")
+    parser.add_argument("bundle", help="<dataset>.npz from Zenodo record 13922116, or its unzipped folder")
+    parser.add_argument("annotations", help="root of a beat_this_annotations clone")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--dataset", help="dataset name (default: the bundle's stem)")
+    parser.add_argument("--split", help="split for every track (default: the dataset's single.split, else train)")
+    parser.add_argument("--widen-frames", type=int, default=1)
+    parser.add_argument("--widen-value", type=float, default=0.5)
+    args = parser.parse_args(argv)
+    dataset = args.dataset or Path(args.bundle).stem
+    out = Path(args.out)
+    tracks, rejected = import_beat_this_bundle(
+        args.bundle, args.annotations, out / "mels" / f"{dataset}.h5", out / f"{dataset}_tracks.csv",
+        dataset, out_targets_path=out / "targets" / f"{dataset}.h5",
+        out_rejected_csv=out / f"{dataset}_rejected.csv", split=args.split,
+        widen_frames=args.widen_frames, widen_value=args.widen_value,
+    )
+    print(f"imported {len(tracks)} tracks of {dataset} into {out}; {len(rejected)} left out "
+          f"(see {out / f'{dataset}_rejected.csv'})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -31,6 +31,7 @@ __all__ = [
     "write_track",
     "write_attrs",
     "read_attrs",
+    "read_file_attrs",
     "read_track_array",
     "read_track_attrs",
     "list_track_ids",
@@ -163,6 +164,10 @@ def read_attrs(path: str | os.PathLike) -> dict[str, Any]:
     """The file attributes of a store as plain Python values."""
     with open_store(path) as h5:
         return {key: _plain(value) for key, value in h5.attrs.items()}
+
+
+#: Alias of :func:`read_attrs` (the file-level attributes).
+read_file_attrs = read_attrs
 
 
 def read_track_attrs(path: str | os.PathLike, track_id: str) -> dict[str, Any]:
