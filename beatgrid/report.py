@@ -10,7 +10,8 @@ error and the flagged tracks, per-track panels (mel, activations, annotated and
 predicted beats) for the best and worst tracks, training curves, the variant selection,
 and the config, package versions and git revision that produced it.
 
-Matplotlib runs with the Agg backend (no display needed).
+Figures are drawn on matplotlib's Agg canvas without pyplot: no display is needed and
+importing this module leaves the caller's matplotlib backend alone.
 """
 
 from __future__ import annotations
@@ -26,15 +27,14 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import matplotlib
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
+import yaml
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
-
-from beatgrid.evaluation import (  # noqa: E402
+from beatgrid.evaluation import (
     MARKDOWN_COLUMNS,
     SPLIT_ORDER,
     VARIANT_SEPARATOR,
@@ -72,7 +72,7 @@ REPORTED_PACKAGES = (
 DJ_TOLERANCE_MS = 25.0
 
 _DPI = 110
-_COLORS = plt.get_cmap("tab10").colors
+_COLORS = matplotlib.colormaps["tab10"].colors
 _LOG_TICKS_MS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 _LOWER_IS_BETTER = {"grid_phase_error_ms", "grid_max_error_ms"}
 _METRIC_HELP = {
@@ -293,6 +293,13 @@ def flag_tracks(per_track: pd.DataFrame, confidence_threshold: float = 0.5) -> p
 # figures
 
 
+def _subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], **kwargs) -> tuple[Figure, Any]:
+    """``pyplot.subplots`` without pyplot: an Agg figure that no GUI backend or global state sees."""
+    fig = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
+
+
 def _placeholder(ax, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.45")
     ax.set_xticks([])
@@ -311,10 +318,10 @@ def _plot_rows(per_track: pd.DataFrame, summary: pd.DataFrame | None) -> tuple[p
     return rows, [b for b, v in chosen.items() if v in set(rows["method"])], split
 
 
-def figure_f_distribution(per_track: pd.DataFrame, summary: pd.DataFrame | None = None) -> plt.Figure:
+def figure_f_distribution(per_track: pd.DataFrame, summary: pd.DataFrame | None = None) -> Figure:
     """Box + strip plot of per-track beat F and downbeat F per method on the report split."""
     rows, methods, split = _plot_rows(per_track, summary)
-    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6), sharey=True, constrained_layout=True)
+    fig, axes = _subplots(1, 2, figsize=(9.5, 3.6), sharey=True)
     datasets = list(dict.fromkeys(rows["dataset"])) if len(rows) else []
     rng = np.random.default_rng(0)
     for ax, metric, title in zip(axes, ("beat_f", "downbeat_f"), ("beat F-measure", "downbeat F-measure")):
@@ -355,10 +362,10 @@ def figure_f_distribution(per_track: pd.DataFrame, summary: pd.DataFrame | None 
     return fig
 
 
-def figure_tempo_scatter(per_track: pd.DataFrame, summary: pd.DataFrame | None = None) -> plt.Figure:
+def figure_tempo_scatter(per_track: pd.DataFrame, summary: pd.DataFrame | None = None) -> Figure:
     """Estimated vs annotated tempo (log-log) with the ×1, ×2, ×½, ×3, ×⅓ lines."""
     rows, methods, split = _plot_rows(per_track, summary)
-    fig, ax = plt.subplots(figsize=(5.2, 4.4), constrained_layout=True)
+    fig, ax = _subplots(figsize=(5.2, 4.4))
     if not len(rows) or not np.isfinite(rows[["ref_bpm", "est_bpm"]].to_numpy(float)).any():
         _placeholder(ax, "no tempo estimates")
         return fig
@@ -398,10 +405,10 @@ def figure_tempo_scatter(per_track: pd.DataFrame, summary: pd.DataFrame | None =
 
 def figure_grid_confidence(
     per_track: pd.DataFrame, summary: pd.DataFrame | None = None, confidence_threshold: float = 0.5
-) -> plt.Figure:
+) -> Figure:
     """Grid confidence vs phase error per beatgrid track: is the confidence honest?"""
     rows, methods, split = _plot_rows(per_track, summary)
-    fig, ax = plt.subplots(figsize=(5.2, 3.6), constrained_layout=True)
+    fig, ax = _subplots(figsize=(5.2, 3.6))
     if not len(rows) or "grid_phase_error_ms" not in rows or not rows["grid_phase_error_ms"].notna().any():
         _placeholder(ax, "no beatgrid predictions")
         return fig
@@ -430,7 +437,7 @@ def figure_grid_confidence(
     return fig
 
 
-def figure_training_curves(history_csvs: Mapping[str, str | Path | None]) -> plt.Figure:
+def figure_training_curves(history_csvs: Mapping[str, str | Path | None]) -> Figure:
     """Per model: losses (top) and validation metrics with the learning rate (bottom).
 
     Reads ``history.csv`` as :mod:`beatgrid.training` writes it: ``epoch``, columns with
@@ -438,7 +445,7 @@ def figure_training_curves(history_csvs: Mapping[str, str | Path | None]) -> plt
     plotted. The epoch with the best ``val_beat_f`` is marked.
     """
     names = list(history_csvs) or ["model"]
-    fig, axes = plt.subplots(2, len(names), figsize=(4.8 * len(names), 5.2), squeeze=False, constrained_layout=True)
+    fig, axes = _subplots(2, len(names), figsize=(4.8 * len(names), 5.2), squeeze=False)
     for j, name in enumerate(names):
         path = history_csvs.get(name)
         top, bottom = axes[0, j], axes[1, j]
@@ -484,7 +491,7 @@ def _split_prediction(pred) -> tuple[np.ndarray, np.ndarray | None]:
     return np.asarray(pred, dtype=float), None
 
 
-def figure_track(example: Mapping[str, Any], window_s: float | None = 20.0, trim_seconds: float = 0.0) -> plt.Figure:
+def figure_track(example: Mapping[str, Any], window_s: float | None = 20.0, trim_seconds: float = 0.0) -> Figure:
     """One track: log-mel, activations, and annotated vs predicted beats over the first ``window_s`` seconds.
 
     Annotated beats are grey lines across the mel and activation rows; in the bottom
@@ -501,9 +508,9 @@ def figure_track(example: Mapping[str, Any], window_s: float | None = 20.0, trim
     end = min(duration, window_s) if window_s else duration
     rows = [r for r, a in (("mel", mel), ("act", activations)) if a is not None] + ["beats"]
     heights = {"mel": 2.2, "act": 1.3, "beats": 0.35 * (len(predictions) + 1) + 0.4}
-    fig, axes = plt.subplots(
+    fig, axes = _subplots(
         len(rows), 1, figsize=(10, sum(heights[r] for r in rows) + 0.6), sharex=True,
-        gridspec_kw={"height_ratios": [heights[r] for r in rows]}, squeeze=False, constrained_layout=True,
+        gridspec_kw={"height_ratios": [heights[r] for r in rows]}, squeeze=False,
     )  # fmt: skip
     axes = dict(zip(rows, axes[:, 0]))
     visible_ref = ref_beats[ref_beats <= end]
@@ -559,10 +566,9 @@ def figure_track(example: Mapping[str, Any], window_s: float | None = 20.0, trim
     return fig
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=_DPI, format="png")
-    plt.close(fig)
     return path
 
 
