@@ -10,4 +10,9 @@ with log_to(snakemake.log[0]):
         snakemake.params.tracks_per_shard,
         synth_dirs=dict(snakemake.params.synth_dirs),
     )
+    for row in rejected.itertuples():
+        print(f"rejected: {row.audio_path or row.annotation_path}: {row.reason}")
+    if tracks.empty:
+        raise SystemExit(f"No usable track in any dataset ({len(rejected)} inputs rejected, reasons above).")
+    print(f"indexed {len(tracks)} tracks in {tracks['shard'].nunique()} shards; rejected {len(rejected)} inputs")
     write_index(tracks, rejected, snakemake.output.tracks, snakemake.output.rejected)

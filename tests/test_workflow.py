@@ -1,0 +1,232 @@
+"""The Snakefile end to end on tests/configs/tiny.yaml, and the rerun promises of the workflow.
+
+One complete tiny run (module fixture) is shared by the checks of its files and the
+dry-run checks of what a changed setting re-runs. Each test that changes something works
+on its own copy of the finished run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "configs" / "tiny.yaml"
+
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(workdir: Path, *args: str, configfile: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable, "-m", "snakemake",
+        "-s", str(REPO / "Snakefile"),
+        "-d", str(workdir),
+        "--configfile", str(configfile or workdir / "config.yaml"),
+        "--cores", "2",
+        *args,
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
+    """Rule -> number of jobs that `snakemake -n` plans (from its job stats table)."""
+    out = snakemake(workdir, "-n", *args)
+    text = out.stdout + out.stderr
+    if "Nothing to be done" in text:
+        return {}
+    stats = text.split("Job stats:", 1)[1].split("total", 1)[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", stats, re.M)}
+
+
+def write_config(workdir: Path, config: dict) -> Path:
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def copy_run(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst, symlinks=True, copy_function=shutil.copy2)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("tiny_run")
+    write_config(workdir, yaml.safe_load(TINY.read_text()))
+    snakemake(workdir)
+    return workdir
+
+
+def tiny_config() -> dict:
+    return yaml.safe_load(TINY.read_text())
+
+
+# --------------------------------------------------------------------------- files of a run
+
+
+def test_index_lists_every_demo_track_with_split_and_shard(tiny_run):
+    tracks = pd.read_csv(tiny_run / "results/index/tracks.csv", dtype={"shard": str})
+    assert list(tracks.columns[:9]) == [
+        "track_id", "dataset", "audio_path", "annotation_path", "annotation_format",
+        "has_downbeats", "duration_s", "split", "shard",
+    ]
+    assert len(tracks) == 8 and tracks["track_id"].is_unique
+    assert set(tracks["split"]) == {"train", "val", "test"}
+    assert (tiny_run / "results/index/rejected.csv").is_file()
+
+
+def test_feature_stores_hold_every_track(tiny_run):
+    tracks = pd.read_csv(tiny_run / "results/index/tracks.csv", dtype={"shard": str})
+    for shard, rows in tracks.groupby("shard"):
+        with h5py.File(tiny_run / f"results/features/mels/{shard}.h5", "r") as mels, h5py.File(
+            tiny_run / f"results/features/targets/{shard}.h5", "r"
+        ) as targets, h5py.File(tiny_run / f"results/activations/crnn/{shard}.h5", "r") as acts:
+            assert mels.attrs["fps"] == pytest.approx(50.0)
+            assert set(mels["tracks"]) == set(rows["track_id"])
+            for track_id, row in rows.set_index("track_id").iterrows():
+                mel = mels[f"tracks/{track_id}/mel"]
+                assert mel.dtype == np.float16 and mel.shape[1] == 128
+                assert abs(mel.shape[0] - row["duration_s"] * 50) <= 2
+                assert targets[f"tracks/{track_id}/beat"].shape == (mel.shape[0],)
+                activations = acts[f"tracks/{track_id}/activations"][()]
+                assert activations.shape == (mel.shape[0], 2)
+                assert np.all((activations >= 0) & (activations <= 1))
+
+
+def test_models_predictions_and_report(tiny_run):
+    for model in ("crnn", "ltm"):
+        for name in ("model.pt", "history.csv", "curves.png"):
+            assert (tiny_run / f"results/models/{model}/{name}").is_file()
+    track_ids = pd.read_csv(tiny_run / "results/index/tracks.csv")["track_id"]
+    methods = [
+        "crnn_peaks@peak_threshold=0.3", "crnn_peaks@peak_threshold=0.5", "crnn_dbn", "crnn_grid", "ltm_online", "librosa",
+    ]
+    for method in methods:
+        folder = tiny_run / "results/predictions" / method
+        assert {p.stem for p in folder.glob("*.beats")} == set(track_ids), method
+    grid = json.loads((tiny_run / f"results/predictions/crnn_grid/{track_ids[0]}.json").read_text())
+    assert {"fileName", "bpm", "downbeatOffset", "duration", "beatsPerBar", "confidence"} <= set(grid)
+    summary = pd.read_csv(tiny_run / "results/evaluation/summary.csv")
+    for column in ("method", "dataset", "split", "n_tracks", "beat_f", "beat_cmlt", "beat_amlt", "downbeat_f",
+                   "tempo_acc1", "tempo_acc2", "grid_phase_error_ms"):
+        assert column in summary.columns
+    assert "librosa" in set(summary["method"])
+    html = (tiny_run / "results/report/index.html").read_text()
+    assert "<table" in html and "data:image/png;base64" in html
+
+
+# --------------------------------------------------------------------------- rerun semantics
+
+
+def test_complete_run_has_nothing_to_do(tiny_run):
+    assert planned_jobs(tiny_run) == {}
+
+
+def test_changed_ltm_setting_reruns_only_ltm_and_downstream(tiny_run, tmp_path):
+    run = copy_run(tiny_run, tmp_path / "run")
+    config = tiny_config()
+    config["ltm"]["channels"] = 12
+    write_config(run, config)
+    jobs = planned_jobs(run)
+    assert set(jobs) == {"train_ltm", "ltm_activations", "predict", "evaluate", "report", "all"}
+    assert jobs["predict"] == 1  # only ltm_online reads the LTM
+
+
+def test_changed_n_mels_reruns_mels_and_downstream_not_index_or_demo(tiny_run, tmp_path):
+    run = copy_run(tiny_run, tmp_path / "run")
+    config = tiny_config()
+    config["features"]["n_mels"] = 64
+    write_config(run, config)
+    jobs = planned_jobs(run)
+    assert {"mels", "train_crnn", "crnn_activations", "train_ltm", "predict", "evaluate", "report"} <= set(jobs)
+    assert not {"index", "demo_synth", "targets", "reference_tracker"} & set(jobs)
+
+
+def test_changed_inference_setting_reruns_inference_and_evaluation_only(tiny_run, tmp_path):
+    run = copy_run(tiny_run, tmp_path / "run")
+    config = tiny_config()
+    config["inference"]["bpm_max"] = 180
+    write_config(run, config)
+    jobs = planned_jobs(run)
+    assert set(jobs) == {"predict", "evaluate", "report", "all"}
+
+
+def test_new_track_reruns_one_shard(tiny_run, tmp_path):
+    run = copy_run(tiny_run, tmp_path / "run")
+    config = tiny_config()
+    config["datasets"]["demo"]["n_tracks"] += 1
+    write_config(run, config)
+    # A dry run cannot see past a checkpoint that must run again: demo batch + index first.
+    jobs = planned_jobs(run)
+    assert jobs.get("demo_synth") == 1 and jobs.get("index") == 1 and "mels" not in jobs
+    snakemake(run, "results/index/tracks.csv")
+    jobs = planned_jobs(run)
+    assert jobs["mels"] == 1 and jobs["targets"] == 1 and jobs["crnn_activations"] >= 1
+    assert {"train_crnn", "train_ltm", "evaluate"} <= set(jobs)
+
+
+def test_unknown_config_key_stops_before_any_job(tmp_path):
+    config = tiny_config()
+    config["crnn"]["learning_rate"] = 0.1
+    write_config(tmp_path, config)
+    result = snakemake(tmp_path, "-n", check=False)
+    assert result.returncode != 0
+    assert "learning_rate" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_impossible_split_stops_before_any_job(tmp_path):
+    config = tiny_config()
+    config["split"].update(val_fraction=0.6, test_fraction=0.5)
+    write_config(tmp_path, config)
+    result = snakemake(tmp_path, "-n", check=False)
+    assert result.returncode != 0
+    assert "split.val_fraction" in result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_corrupt_audio_and_malformed_beats_are_rejected_and_the_rest_runs(tiny_run, tmp_path):
+    """A beats_dir dataset with two bad files: both land in rejected.csv, features run for the rest."""
+    data = tmp_path / "mine"
+    data.mkdir()
+    demo = sorted((tiny_run / "results/demo/demo").glob("batch*/*.wav"))[:3]
+    for wav in demo:
+        shutil.copy(wav, data / wav.name)
+        shutil.copy(wav.with_suffix(".beats"), data / wav.with_suffix(".beats").name)
+    (data / "corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really audio" * 10)
+    shutil.copy(demo[0].with_suffix(".beats"), data / "corrupt.beats")
+    shutil.copy(demo[0], data / "malformed.wav")
+    (data / "malformed.beats").write_text("0.5 1\nthree 2\n1.5 3\n")
+    config = tiny_config()
+    config["datasets"] = {"mine": {"format": "beats_dir", "audio_dir": str(data), "annotations_dir": str(data)}}
+    config["split"] = {"val_fraction": 0.0, "test_fraction": 0.0, "seed": 0, "test_datasets": []}
+    run = tmp_path / "run"
+    run.mkdir()
+    write_config(run, config)
+    snakemake(run, "results/index/tracks.csv")
+    rejected = pd.read_csv(run / "results/index/rejected.csv")
+    reasons = dict(zip(rejected["audio_path"].map(lambda p: Path(p).name), rejected["reason"]))
+    assert set(reasons) == {"corrupt.wav", "malformed.wav"}
+    assert "audio" in reasons["corrupt.wav"].lower()
+    assert "line 2" in reasons["malformed.wav"] or "three" in reasons["malformed.wav"]
+    tracks = pd.read_csv(run / "results/index/tracks.csv", dtype={"shard": str})
+    assert len(tracks) == 3
+    targets = [f"results/features/mels/{s}.h5" for s in sorted(tracks["shard"].unique())]
+    snakemake(run, *targets)
+    for target in targets:
+        assert (run / target).is_file()

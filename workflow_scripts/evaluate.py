@@ -1,0 +1,16 @@
+"""Score every prediction folder: per_track.csv, summary.csv and the Markdown summary."""
+from beatgrid.workflow import log_to
+
+with log_to(snakemake.log[0]):
+    from beatgrid.evaluation import evaluate_run
+
+    _, _, markdown = evaluate_run(
+        snakemake.input.tracks,
+        snakemake.input.predictions,
+        snakemake.input.targets,
+        trim_seconds=snakemake.params.trim_seconds,
+        per_track_csv=snakemake.output.per_track,
+        summary_csv=snakemake.output.summary,
+        markdown_path=snakemake.output.markdown,
+    )
+    print(markdown)

@@ -1,0 +1,20 @@
+"""The self-contained HTML report (results/report/index.html) and its figures."""
+from pathlib import Path
+
+from beatgrid.workflow import log_to
+
+with log_to(snakemake.log[0]):
+    from beatgrid.report import write_report
+
+    write_report(
+        Path(snakemake.output.html).parent,
+        per_track_csv=snakemake.input.per_track,
+        summary_csv=snakemake.input.summary,
+        tracks_csv=snakemake.input.tracks,
+        config=dict(snakemake.params.config),
+        history_csvs=dict(zip(["crnn", "ltm"], snakemake.input.histories)),
+        prediction_dirs=snakemake.input.predictions,
+        mel_paths=snakemake.input.mels,
+        activation_paths=snakemake.input.activations,
+        repo_dir=Path(snakemake.scriptdir).parent,
+    )
