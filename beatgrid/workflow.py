@@ -41,7 +41,7 @@ METHOD_SOURCE = {
 }
 
 #: Columns of tracks.csv that decide what a per-shard feature job computes.
-SHARD_MEMBER_COLUMNS = ("track_id", "audio_path", "annotation_path", "annotation_format", "duration_s")
+SHARD_MEMBER_COLUMNS = ("track_id", "audio_path", "annotation_path", "annotation_format", "has_downbeats", "duration_s")
 
 
 def check_config(config: dict[str, Any]) -> None:

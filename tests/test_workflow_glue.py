@@ -109,6 +109,7 @@ def test_shard_members_ignore_other_shards_and_the_split():
             "audio_path": ["a.wav", "b.wav", "c.wav"],
             "annotation_path": ["a.beats", "b.beats", "c.beats"],
             "annotation_format": ["beats"] * 3,
+            "has_downbeats": [True, True, False],
             "duration_s": [10.0, 11.0, 12.0],
             "split": ["train", "val", "test"],
             "shard": ["000", "001", "000"],

@@ -1,0 +1,181 @@
+"""Training the CRNN from the HDF5 stores, and out-of-fold activations for the LTM.
+
+``train_crnn`` reads the mel and target stores once (no audio is decoded), fits the
+per-band input normalisation on the training tracks, and hands random crops with
+on-the-fly mel augmentation to the shared trainer (:func:`beatgrid.training.train`).
+
+Fold models (``fold=k``) train on the training tracks outside fold ``k``
+(:func:`beatgrid.ltm_training.assign_folds`) and validate on the same val split; their
+activations of fold ``k``'s tracks are what the LTM sees for those tracks with
+``ltm.input_source: oof`` (:func:`extract_oof_shard`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .data.augment import MelAugment
+from .data.dataset import MelNormalizer, load_frame_dataset
+from .data.store import read_attrs
+from .ltm_training import assign_folds
+from .models import build_model
+from .training import TrainConfig, TrainResult, seed_everything, train
+
+log = logging.getLogger(__name__)
+
+#: Keys of the ``crnn:`` block that build the model (the rest are training settings).
+MODEL_KEYS = ("conv_channels", "rnn_hidden", "rnn_layers", "dropout", "causal")
+MEL_ATTRS = ("sr", "hop_length", "n_fft", "n_mels", "fmin", "fmax", "fps")
+
+
+def _read_splits(tracks_csv: str | os.PathLike) -> pd.DataFrame:
+    return pd.read_csv(tracks_csv, dtype={"track_id": str, "split": str, "shard": str})
+
+
+def crnn_model_config(cfg: Mapping[str, Any], n_mels: int) -> dict[str, Any]:
+    """The CRNN constructor arguments from a ``crnn:`` config block."""
+    config = {key: cfg[key] for key in MODEL_KEYS if key in cfg}
+    if "conv_channels" in config:
+        config["conv_channels"] = tuple(config["conv_channels"])
+    return {"n_mels": int(n_mels), **config}
+
+
+def fold_train_ids(train_ids: list[str], fold: int | None, folds: int | None, fold_seed: int = 0) -> list[str]:
+    """The training tracks of the main model (``fold=None``) or of fold model ``fold``."""
+    if fold is None:
+        return train_ids
+    if folds is None or not 0 <= fold < folds:
+        raise ValueError(f"fold must be in 0..{folds}-1, got {fold}")
+    fold_of = assign_folds(train_ids, folds, fold_seed)
+    return [t for t in train_ids if fold_of[t] != fold]
+
+
+def train_crnn(
+    mel_paths: Iterable[str | os.PathLike],
+    target_paths: Iterable[str | os.PathLike],
+    tracks_csv: str | os.PathLike,
+    cfg: Mapping[str, Any],
+    out_dir: str | os.PathLike,
+    *,
+    fold: int | None = None,
+    folds: int | None = None,
+    fold_seed: int = 0,
+    progress: bool = True,
+) -> TrainResult:
+    """Train the CRNN of config.yaml's ``crnn:`` block; writes model.pt & co. to ``out_dir``.
+
+    Args:
+        mel_paths: mel stores (``/tracks/<id>/mel`` float16 ``[T, n_mels]``), every shard.
+        target_paths: target stores (``/tracks/<id>/beat``, ``/downbeat`` ``[T]``).
+        tracks_csv: the index; its ``split`` column picks train and val tracks.
+        cfg: the ``crnn:`` block (model sizes, training keys, ``augment``).
+        out_dir: receives model.pt (with the mel settings, fps and input normalisation),
+            checkpoint.pt (resumed automatically), history.csv and curves.png.
+        fold, folds, fold_seed: train fold model ``fold`` of ``folds`` (out-of-fold activations).
+    """
+    cfg = dict(cfg)
+    mel_paths = [str(p) for p in mel_paths]
+    target_paths = [str(p) for p in target_paths]
+    tracks = _read_splits(tracks_csv)
+    train_ids = fold_train_ids(tracks.loc[tracks["split"] == "train", "track_id"].tolist(), fold, folds, fold_seed)
+    val_ids = tracks.loc[tracks["split"] == "val", "track_id"].tolist()
+    if not train_ids:
+        raise ValueError(f"{tracks_csv}: no track has split 'train'; nothing to train the CRNN on")
+    mel_attrs = read_attrs(mel_paths[0])
+    features = {key: mel_attrs[key].item() if hasattr(mel_attrs[key], "item") else mel_attrs[key] for key in MEL_ATTRS}
+    fps = float(features["fps"])
+    train_cfg = TrainConfig.from_dict(cfg)
+    target_attrs = read_attrs(target_paths[0])
+    augment = (
+        MelAugment(
+            widen_frames=int(target_attrs.get("widen_frames", 1)), widen_value=float(target_attrs.get("widen_value", 0.5))
+        )
+        if cfg.get("augment", True)
+        else None
+    )
+    train_set = load_frame_dataset(
+        mel_paths, "mel", target_paths, train_ids, crop_frames=train_cfg.crop_frames, seed=train_cfg.seed, augment=augment
+    )
+    if train_cfg.crop_frames:
+        # One epoch serves about every training frame once: long tracks give several crops.
+        mean_frames = sum(map(train_set.n_frames, train_set.track_ids)) / len(train_set.track_ids)
+        train_set.crops_per_track = max(1, math.ceil(mean_frames / train_cfg.crop_frames))
+    val_set = load_frame_dataset(mel_paths, "mel", target_paths, val_ids) if val_ids else None
+
+    normalizer = MelNormalizer.fit(train_set.inputs[t] for t in train_set.track_ids)
+    seed_everything(train_cfg.seed)
+    model = build_model("crnn", crnn_model_config(cfg, int(features["n_mels"])))
+    model.set_input_norm(normalizer.mean, normalizer.std)
+    log.info(
+        "CRNN%s on %d train / %d val tracks (%d train frames) at %g fps, augment=%s",
+        "" if fold is None else f" fold {fold}/{folds}",
+        len(train_ids), len(val_ids), sum(map(train_set.n_frames, train_set.track_ids)), fps, augment is not None,
+    )
+    meta = {
+        "features": features,
+        "fps": fps,
+        "input_norm": normalizer.as_dict(),
+        "fold": fold,
+        "folds": folds,
+        "augment": None if augment is None else {k: v for k, v in vars(augment).items()},
+    }
+    return train(model, train_set, val_set, train_cfg, Path(out_dir), val_fps=fps, progress=progress, model_meta=meta)
+
+
+def extract_oof_shard(
+    main_model: str | os.PathLike,
+    fold_models: Iterable[str | os.PathLike],
+    mel_path: str | os.PathLike,
+    tracks_csv: str | os.PathLike,
+    out_path: str | os.PathLike,
+    *,
+    folds: int,
+    fold_seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+) -> int:
+    """Out-of-fold activations of one mel shard.
+
+    Each training track gets the activations of the fold model that did not train on it;
+    every other track (val, test) those of the main model, which did not train on it either.
+    """
+    from tqdm.auto import tqdm
+
+    from .activations import compute_activations, file_sha256
+    from .data.store import atomic_h5, list_track_ids, read_track_array, write_track
+    from .models import load_model
+    from .training import resolve_device
+
+    fold_models = [Path(p) for p in fold_models]
+    if len(fold_models) != folds:
+        raise ValueError(f"expected {folds} fold models, got {len(fold_models)}")
+    tracks = _read_splits(tracks_csv)
+    fold_of = assign_folds(tracks.loc[tracks["split"] == "train", "track_id"].tolist(), folds, fold_seed)
+    torch_device = resolve_device(device)
+    models = {None: load_model(main_model, map_location=torch_device)[0]}
+    models.update({k: load_model(p, map_location=torch_device)[0] for k, p in enumerate(fold_models)})
+    fps = read_attrs(mel_path)["fps"]
+    track_ids = list_track_ids(mel_path)
+    with atomic_h5(out_path) as h5:
+        h5.attrs.update(
+            {
+                "fps": fps,
+                "model_kind": "crnn_oof",
+                "model_sha256": file_sha256(main_model),
+                "fold_model_sha256": [file_sha256(p) for p in fold_models],
+            }
+        )
+        for track_id in tqdm(track_ids, desc=f"oof activations {Path(mel_path).stem}", disable=not progress):
+            mel = read_track_array(mel_path, track_id, "mel")
+            model = models[fold_of.get(track_id)]
+            activations = compute_activations(model, np.asarray(mel, dtype=np.float32), device=str(torch_device))
+            write_track(h5, track_id, {"activations": activations.astype(np.float32)})
+    return len(track_ids)
