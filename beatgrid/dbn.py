@@ -193,7 +193,8 @@ def track_dbn(
         downbeat_activation: optional [T] downbeat probability.
         fps: frames per second.
         bpm_min, bpm_max: tempo range in BPM (beat intervals rounded to whole frames).
-        beats_per_bar: meters to decode; the most likely one is returned.
+        beats_per_bar: meters to decode; the most likely one is returned (ignored
+            without a downbeat activation).
         transition_lambda: tempo-change penalty; higher keeps the tempo steadier.
         observation_lambda: a beat's first ``1 / observation_lambda`` are beat states.
         num_tempi: limit the number of modelled intervals (log-spaced); None = all.

@@ -343,6 +343,17 @@ def _meter_contrast(down_at_grid: np.ndarray, grid_k: np.ndarray, mask: np.ndarr
     return best, best_meter, best_phase
 
 
+def _significant(contrast, down_at_grid, mask, meter_of) -> bool:
+    """Whether the best bar contrast stands out of the downbeat activation's own spread
+    (more than 3 standard errors of a difference of means): else it is noise."""
+    c = int(np.argmax(contrast))
+    values = down_at_grid[c][mask[c]]
+    n_on = max(len(values) / meter_of[c], 1.0)
+    n_off = max(len(values) - n_on, 1.0)
+    standard_error = np.std(values) * math.sqrt(1.0 / n_on + 1.0 / n_off)
+    return bool(contrast[c] > max(3.0 * standard_error, _SILENCE))
+
+
 def _confidence(times, weights, period, anchor, f_measure) -> float:
     """``aligned_share**4 * sqrt(F)``, in 0..1.
 
@@ -424,8 +435,9 @@ def fit_beatgrid(
     tie_score = -0.5 * (np.log2(bpm / _PRIOR_BPM) / _PRIOR_SIGMA_OCTAVES) ** 2
     has_downbeats = down is not None and down.max() >= _SILENCE
     if has_downbeats:
-        contrast, meter_of, phase_of = _meter_contrast(_max3(down, frames), grid_k, mask, meters)
-        has_downbeats = bool(np.max(contrast) > _SILENCE)
+        down_at_grid = _max3(down, frames)
+        contrast, meter_of, phase_of = _meter_contrast(down_at_grid, grid_k, mask, meters)
+        has_downbeats = _significant(contrast, down_at_grid, mask, meter_of)
     if has_downbeats:
         rel = np.maximum(contrast, 1e-3 * np.max(contrast)) / np.max(contrast)
         tie_score = tie_score + _DOWNBEAT_WEIGHT * np.log(rel)

@@ -122,6 +122,15 @@ def test_without_downbeats_the_bar_starts_on_the_first_beat():
     assert grid.beats_per_bar == 4 and grid.downbeat_offset_s == grid.offset_s
 
 
+def test_a_downbeat_activation_without_bar_structure_is_ignored():
+    beats, positions = constant_tempo_beats(120.0, 60.0, 0.1, 3)
+    track = make_track(beats, positions, 60.0, FPS, rng=5)
+    noise = np.random.default_rng(5).uniform(0.0, 0.2, size=len(track.beat_activation))
+    grid = fit_beatgrid(track.beat_activation, FPS, noise)
+    assert grid.beats_per_bar == 4 and grid.downbeat_offset_s == grid.offset_s
+    assert fit_beatgrid(track.beat_activation, FPS, track.downbeat_activation).beats_per_bar == 3
+
+
 def test_clean_constant_tempo_gets_high_confidence():
     beats, positions = constant_tempo_beats(123.45, 180.0, 0.1)
     track = make_track(beats, positions, 180.0, FPS, rng=6, noise=0.05, missing=0.1, extra=0.1)
