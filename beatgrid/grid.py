@@ -153,8 +153,7 @@ def _detect_peaks(act: np.ndarray, fps: float, bpm_min: float, bpm_max: float):
     maxima, _ = find_peaks(act)
     if len(maxima) == 0:
         return empty, empty, 0.0, 0.0
-    sample = act[:: max(1, len(act) // 4096)]  # the median of ~4k frames is plenty
-    floor = float(np.partition(sample, len(sample) // 2)[len(sample) // 2])
+    floor = float(np.median(act))
     heights = act[maxima]
     n_expected = max(1, int(len(act) / fps * bpm_min / 60.0))  # fewest beats the track can have
     if len(heights) > n_expected:
