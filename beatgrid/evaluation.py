@@ -236,8 +236,12 @@ def _grid_metrics(ref_beats: np.ndarray, grid: Mapping | None) -> dict[str, floa
 
 
 def _is_grid(grid: Mapping | None) -> bool:
-    """True for a beatgrid JSON: a positive ``bpm`` and a ``downbeatOffset``."""
-    if not grid:
+    """True for a beatgrid JSON: a positive ``bpm`` and a ``downbeatOffset``.
+
+    A JSON whose ``gridSource`` is ``median_beat_interval`` only summarises a method's
+    beats (peaks, DBN, online) and is not scored as a beatgrid.
+    """
+    if not grid or grid.get("gridSource") == "median_beat_interval":
         return False
     bpm = _float_or_nan(grid.get("bpm"))
     offset = _float_or_nan(grid.get("downbeatOffset"))

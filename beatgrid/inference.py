@@ -100,15 +100,15 @@ def beats_label(prediction: Prediction, file_name: str, duration_s: float) -> di
         return label
     times, positions = prediction.beat_times, prediction.beat_positions
     intervals = np.diff(times)
-    bpm = float(60.0 / np.median(intervals)) if len(intervals) else 0.0
-    confidence = float(np.mean(np.abs(intervals * bpm / 60.0 - 1.0) <= 0.04)) if len(intervals) else 0.0
+    bpm = float(60.0 / np.median(intervals)) if len(intervals) else None
+    confidence = float(np.mean(np.abs(intervals * bpm / 60.0 - 1.0) <= 0.04)) if bpm else 0.0
     downbeats = times[positions == 1]
     first = downbeats[0] if len(downbeats) else (times[0] if len(times) else 0.0)
     bar_lengths = np.diff(np.flatnonzero(positions == 1))
     beats_per_bar = int(np.bincount(bar_lengths).argmax()) if len(bar_lengths) else 4
     return {
         "fileName": file_name,
-        "bpm": round(bpm, 4),
+        "bpm": round(bpm, 4) if bpm else None,
         "downbeatOffset": round(float(first), 4),
         "duration": round(float(duration_s), 4),
         "beatsPerBar": beats_per_bar,

@@ -1,0 +1,129 @@
+"""beatgrid.inference and the `beatgrid predict` command."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import mir_eval
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+
+from beatgrid.annotations import read_beats_file
+from beatgrid.cli import main as cli_main
+from beatgrid.features import MelConfig
+from beatgrid.inference import beats_label, method_kind, predict_store, run_method, write_prediction
+from beatgrid.models import build_model, save_model
+from tests.synthetic_activations import constant_tempo_beats, make_track
+
+FPS = 50.0
+
+
+@pytest.fixture(scope="module")
+def track():
+    beats, positions = constant_tempo_beats(123.45, 40.0, offset_s=0.31, beats_per_bar=4)
+    return make_track(beats, positions, 40.0, FPS, rng=3, noise=0.05, missing=0.05, extra=0.05)
+
+
+def activations_of(track) -> np.ndarray:
+    return np.stack([track.beat_activation, track.downbeat_activation], axis=1)
+
+
+def test_method_kind_parses_variants_and_rejects_unknown():
+    assert method_kind("crnn_grid@bpm_min=70") == "grid"
+    assert method_kind("ltm_online") == "online"
+    with pytest.raises(ValueError, match="unknown inference method"):
+        method_kind("crnn_magic")
+
+
+@pytest.mark.parametrize("method", ["crnn_peaks", "crnn_dbn", "crnn_grid", "ltm_online"])
+def test_every_method_finds_the_beats_of_clean_activations(track, method):
+    prediction = run_method(method, activations_of(track), FPS, 40.0)
+    f = mir_eval.beat.f_measure(track.beat_times, prediction.beat_times)
+    assert f > 0.9, (method, f)
+    assert prediction.beat_positions.shape == prediction.beat_times.shape
+    if method != "ltm_online":  # the online method needs a few bars to count positions
+        downbeat_f = mir_eval.beat.f_measure(track.beat_times[track.positions == 1], prediction.downbeat_times)
+        assert downbeat_f > 0.8, (method, downbeat_f)
+
+
+def test_grid_prediction_label_is_the_fitted_grid(track):
+    prediction = run_method("crnn_grid", activations_of(track), FPS, 40.0)
+    label = beats_label(prediction, "song.wav", 40.0)
+    assert label["gridSource"] == "fit_beatgrid"
+    assert label["bpm"] == pytest.approx(123.45, abs=0.02)
+    assert label["beatsPerBar"] == 4
+    assert abs(label["downbeatOffset"] - 0.31) < 0.01
+
+
+def test_beats_label_of_a_non_grid_method_describes_its_beats():
+    times = np.arange(0.5, 20, 0.5)
+    positions = (np.arange(len(times)) % 3) + 1
+    prediction = run_method("crnn_peaks", np.zeros((1000, 2), np.float32), FPS, 20.0)
+    assert len(prediction.beat_times) == 0
+    label = beats_label(prediction, "x.wav", 20.0)
+    assert label["bpm"] is None and label["confidence"] == 0.0
+    from beatgrid.inference import Prediction
+
+    label = beats_label(Prediction(times, positions), "x.wav", 20.0)
+    assert label["bpm"] == pytest.approx(120.0)
+    assert label["beatsPerBar"] == 3 and label["downbeatOffset"] == pytest.approx(0.5)
+    assert label["gridSource"] == "median_beat_interval"
+
+
+def test_write_prediction_round_trip(tmp_path, track):
+    prediction = run_method("crnn_dbn", activations_of(track), FPS, 40.0)
+    write_prediction(tmp_path, "t1", prediction, "t1.wav", 40.0)
+    annotation = read_beats_file(tmp_path / "t1.beats")
+    np.testing.assert_allclose(annotation.beat_times, prediction.beat_times, atol=1e-5)
+    np.testing.assert_array_equal(annotation.beat_positions, prediction.beat_positions)
+    label = json.loads((tmp_path / "t1.json").read_text())
+    assert {"fileName", "bpm", "downbeatOffset", "duration", "beatsPerBar", "confidence"} <= set(label)
+
+
+def test_predict_store_writes_every_track_and_refuses_missing_ones(tmp_path, track):
+    store = tmp_path / "000.h5"
+    with h5py.File(store, "w") as h5:
+        h5.attrs["fps"] = FPS
+        for track_id in ("a", "b"):
+            h5.create_dataset(f"tracks/{track_id}/activations", data=activations_of(track))
+    tracks = pd.DataFrame({"track_id": ["a", "b"], "audio_path": ["a.wav", "b.wav"], "duration_s": [40.0, 40.0]})
+    tracks.to_csv(tmp_path / "tracks.csv", index=False)
+    assert predict_store("crnn_grid", {}, [store], tmp_path / "tracks.csv", tmp_path / "out", progress=False) == 2
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.beats", "a.json", "b.beats", "b.json"]
+    pd.concat([tracks, tracks.iloc[[0]].assign(track_id="c")]).to_csv(tmp_path / "tracks.csv", index=False)
+    with pytest.raises(RuntimeError, match="no activations for 1 indexed tracks"):
+        predict_store("crnn_grid", {}, [store], tmp_path / "tracks.csv", tmp_path / "out2", progress=False)
+
+
+def test_cli_predict_writes_beats_and_json(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("crnn", {"n_mels": 128, "conv_channels": (4,), "rnn_hidden": 4, "rnn_layers": 1})
+    mel = MelConfig()
+    (tmp_path / "models" / "crnn").mkdir(parents=True)
+    save_model(tmp_path / "models" / "crnn" / "model.pt", model, {"features": {**mel.as_dict(), "fps": mel.fps}})
+    sr = 44100
+    t = np.arange(int(8 * sr)) / sr
+    clicks = np.zeros_like(t)
+    clicks[(np.arange(0, 8, 0.5) * sr).astype(int)] = 1.0
+    audio = np.convolve(clicks, np.exp(-np.arange(400) / 60.0))[: len(t)] * np.sin(2 * np.pi * 1000 * t)
+    sf.write(tmp_path / "clicks.wav", np.stack([audio, audio], axis=1) * 0.5, sr)
+    rc = cli_main(["predict", str(tmp_path / "clicks.wav"), "--models", str(tmp_path / "models"),
+                   "--out", str(tmp_path / "out"), "--method", "crnn_peaks", "--threshold", "0.0"])
+    assert rc == 0
+    label = json.loads((tmp_path / "out" / "clicks.json").read_text())
+    assert label["fileName"] == "clicks.wav" and label["duration"] == pytest.approx(8.0, abs=0.01)
+    assert (tmp_path / "out" / "clicks.beats").is_file()
+
+
+def test_cli_reports_bad_audio_by_name(tmp_path, capsys):
+    (tmp_path / "broken.wav").write_bytes(b"not audio at all")
+    (tmp_path / "models" / "crnn").mkdir(parents=True)
+    model = build_model("crnn", {"n_mels": 128, "conv_channels": (4,), "rnn_hidden": 4, "rnn_layers": 1})
+    save_model(tmp_path / "models" / "crnn" / "model.pt", model, {"features": {**MelConfig().as_dict(), "fps": 50.0}})
+    rc = cli_main(["predict", str(tmp_path / "broken.wav"), "--models", str(tmp_path / "models"), "--out", str(tmp_path)])
+    assert rc == 2
+    assert "broken.wav" in capsys.readouterr().err
