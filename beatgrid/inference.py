@@ -100,7 +100,7 @@ def beats_label(prediction: Prediction, file_name: str, duration_s: float) -> di
         return label
     times, positions = prediction.beat_times, prediction.beat_positions
     intervals = np.diff(times)
-    bpm = float(60.0 / np.median(intervals)) if len(intervals) else None
+    bpm = _beats_bpm(times) if len(intervals) else None
     confidence = float(np.mean(np.abs(intervals * bpm / 60.0 - 1.0) <= 0.04)) if bpm else 0.0
     downbeats = times[positions == 1]
     first = downbeats[0] if len(downbeats) else (times[0] if len(times) else 0.0)
@@ -115,6 +115,18 @@ def beats_label(prediction: Prediction, file_name: str, duration_s: float) -> di
         "confidence": round(confidence, 4),
         "gridSource": "median_beat_interval",
     }
+
+
+def _beats_bpm(beat_times: np.ndarray) -> float:
+    """Tempo of a beat sequence: a line through the beat times against their beat numbers.
+
+    Beat numbers come from the median interval (so a missed beat counts as two intervals);
+    the slope is not limited to the frame grid the times were picked on.
+    """
+    median = float(np.median(np.diff(beat_times)))
+    numbers = np.concatenate([[0], np.cumsum(np.maximum(1, np.round(np.diff(beat_times) / median)))])
+    slope = np.polyfit(numbers, beat_times, 1)[0] if numbers[-1] >= 2 else median
+    return float(60.0 / slope)
 
 
 def write_prediction(out_dir: str | Path, name: str, prediction: Prediction, file_name: str, duration_s: float) -> None:
