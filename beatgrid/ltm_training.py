@@ -1,0 +1,143 @@
+"""Training the Learned Temporal Model (LTM) on CRNN activations: datasets, folds, glue.
+
+The LTM learns to turn CRNN activations into better beat/downbeat activations. Its
+inputs must look like the CRNN's output on tracks the CRNN has *not* trained on, or it
+learns to trust overconfident peaks. ``ltm.input_source`` selects how:
+
+- ``augment``: the main CRNN's activations, degraded at random by
+  :class:`beatgrid.data.activation_augment.ActivationAugment` every time a crop is served;
+- ``oof``: out-of-fold activations. The training tracks are split into ``folds`` folds
+  (:func:`assign_folds`); fold model ``k`` is a CRNN trained without fold ``k`` and
+  writes the activations of fold ``k``'s tracks. The workflow builds that store
+  (``results/activations/crnn_oof``); here it is read like any activation store.
+
+``cfg["augment"]`` (bool, default ``input_source == "augment"``) switches augmentation
+on or off independently, e.g. for out-of-fold activations plus augmentation.
+Validation tracks are never augmented: their activations come from a CRNN that did not
+train on them, as test tracks' will.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .data.activation_augment import ActivationAugment
+from .data.dataset import load_frame_dataset
+from .data.store import read_attrs
+from .models import build_model
+from .models.ltm import ltm_model_config
+from .training import TrainConfig, TrainResult, seed_everything, train
+
+__all__ = ["INPUT_SOURCES", "assign_folds", "train_ltm"]
+
+log = logging.getLogger(__name__)
+
+INPUT_SOURCES = ("augment", "oof")
+
+
+def assign_folds(track_ids: Iterable[str], folds: int, seed: int = 0) -> dict[str, int]:
+    """Fold (0 .. folds-1) of every track, for out-of-fold CRNN activations.
+
+    Tracks are ordered by ``sha1(f"{seed}:{track_id}")`` and dealt round-robin, so folds
+    differ in size by at most one track and the assignment depends only on the set of
+    ids and the seed (not on their order or on the machine).
+    """
+    if int(folds) != folds or folds < 2:
+        raise ValueError(f"folds must be an integer >= 2, got {folds!r}")
+    ids = list(dict.fromkeys(track_ids))
+    if len(ids) < folds:
+        raise ValueError(f"cannot split {len(ids)} training track(s) into {folds} folds")
+    ranked = sorted(ids, key=lambda t: hashlib.sha1(f"{seed}:{t}".encode()).hexdigest())
+    return {track_id: rank % int(folds) for rank, track_id in enumerate(ranked)}
+
+
+def _split_ids(tracks_csv: str | os.PathLike) -> dict[str, list[str]]:
+    tracks = pd.read_csv(tracks_csv, dtype={"track_id": str, "split": str})
+    missing = {"track_id", "split"} - set(tracks.columns)
+    if missing:
+        raise ValueError(f"{tracks_csv}: missing column(s) {sorted(missing)}")
+    return {split: tracks.loc[tracks["split"] == split, "track_id"].tolist() for split in ("train", "val")}
+
+
+def _store_fps(paths: Sequence[str]) -> float:
+    fps = {float(attrs["fps"]) for attrs in map(read_attrs, paths) if "fps" in attrs}
+    if not fps:
+        raise ValueError(f"activation stores carry no 'fps' attribute: {list(paths)[:3]}")
+    if len(fps) > 1:
+        raise ValueError(f"activation stores disagree on fps: {sorted(fps)}")
+    return fps.pop()
+
+
+def train_ltm(
+    activation_paths: Iterable[str | os.PathLike],
+    target_paths: Iterable[str | os.PathLike],
+    tracks_csv: str | os.PathLike,
+    cfg: Mapping[str, Any],
+    out_dir: str | os.PathLike,
+    progress: bool = True,
+) -> TrainResult:
+    """Train the LTM (config.yaml's ``ltm:`` block) and write model.pt & co. to ``out_dir``.
+
+    Args:
+        activation_paths: activation stores (``/tracks/<id>/activations`` ``[T, 2]``) holding
+            every train and val track of ``tracks_csv`` (out-of-fold ones for ``oof``).
+        target_paths: target stores (``/tracks/<id>/beat``, ``/downbeat``).
+        tracks_csv: the index; its ``split`` column picks train and val tracks.
+        cfg: the ``ltm:`` block: model sizes (:func:`ltm_model_config`), training keys
+            (:class:`beatgrid.training.TrainConfig`), ``input_source``, optional ``augment``.
+        out_dir: receives model.pt (kind ``tcn``/``gru``, model_config, ``features.fps``,
+            ``input_source``, ``augment``), checkpoint.pt, history.csv, curves.png.
+        progress: tqdm progress bars.
+
+    Raises:
+        ValueError: an unknown ``input_source``, no training tracks, or stores without fps.
+    """
+    cfg = dict(cfg)
+    input_source = cfg.get("input_source", "augment")
+    if input_source not in INPUT_SOURCES:
+        raise ValueError(f"ltm.input_source must be one of {INPUT_SOURCES}, got {input_source!r}")
+    activation_paths = [str(p) for p in activation_paths]
+    target_paths = [str(p) for p in target_paths]
+    ids = _split_ids(tracks_csv)
+    if not ids["train"]:
+        raise ValueError(f"{tracks_csv}: no track has split 'train'; nothing to train the LTM on")
+    fps = _store_fps(activation_paths)
+    augment = ActivationAugment(fps=fps) if cfg.get("augment", input_source == "augment") else None
+    train_cfg = TrainConfig.from_dict(cfg)
+
+    train_set = load_frame_dataset(
+        activation_paths, "activations", target_paths, ids["train"],
+        crop_frames=train_cfg.crop_frames, seed=train_cfg.seed, augment=augment,
+    )
+    # One epoch serves about every training frame once: long tracks give several crops.
+    if train_cfg.crop_frames:
+        mean_frames = sum(map(train_set.n_frames, train_set.track_ids)) / len(train_set.track_ids)
+        train_set.crops_per_track = max(1, math.ceil(mean_frames / train_cfg.crop_frames))
+    val_set = (
+        load_frame_dataset(activation_paths, "activations", target_paths, ids["val"])
+        if ids["val"] else None
+    )
+    kind, model_config = ltm_model_config(cfg)
+    seed_everything(train_cfg.seed)
+    model = build_model(kind, model_config)
+    log.info(
+        "LTM %s on %d train / %d val tracks at %g fps, input_source=%s, augment=%s, receptive field %s frames",
+        kind, len(ids["train"]), len(ids["val"]), fps, input_source, augment is not None,
+        getattr(model, "receptive_field", None),
+    )
+    meta = {
+        "features": {"fps": fps},
+        "fps": fps,
+        "input_source": input_source,
+        "augment": asdict(augment) if augment is not None else None,
+    }
+    return train(model, train_set, val_set, train_cfg, Path(out_dir), val_fps=fps, progress=progress, model_meta=meta)
