@@ -6,6 +6,7 @@ import pytest
 import torch
 import yaml
 
+from beatgrid.models.losses import make_loss
 from beatgrid.models.ltm import GRUTemporalModel, TCNState, TemporalConvNet, ltm_model_config
 
 torch.set_num_threads(1)
@@ -137,3 +138,34 @@ def test_rejects_bad_sizes():
         TemporalConvNet(kernel_size=1)
     with pytest.raises(ValueError, match="n_layers"):
         TemporalConvNet(n_layers=0)
+
+
+@pytest.mark.parametrize("kind", ["tcn", "gru"])
+@pytest.mark.parametrize("loss_name", ["bce", "shift_tolerant"])
+def test_padding_changes_neither_loss_nor_gradients(kind, loss_name):
+    """The trainer's masked loss over a padded LTM batch: padded frames (inputs and
+    targets) do not matter, because the loss masks them and the model is causal."""
+    model = _model(kind, **({"channels": 8} if kind == "tcn" else {"hidden": 8}))
+    loss_fn = make_loss(loss_name, pos_weight=[5.0, 20.0])
+    lengths = torch.tensor([120, 70])
+    x = torch.rand(2, 120, 2)
+    y = (torch.rand(2, 120, 2) > 0.9).float()
+
+    def loss_and_grads(x, y):
+        model.zero_grad()
+        loss = loss_fn(model(x), y, lengths)
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+    loss, grads = loss_and_grads(x, y)
+    x_pad, y_pad = x.clone(), y.clone()
+    x_pad[1, 70:] = torch.rand(50, 2)
+    y_pad[1, 70:] = 1.0
+    loss_pad, grads_pad = loss_and_grads(x_pad, y_pad)
+    torch.testing.assert_close(loss_pad, loss, atol=0, rtol=0)
+    for g, g_pad in zip(grads, grads_pad):
+        torch.testing.assert_close(g_pad, g, atol=1e-7, rtol=1e-6)
+    # ... while a change inside the valid frames does change the loss.
+    x_valid = x.clone()
+    x_valid[1, 30:40] = 1.0 - x_valid[1, 30:40]
+    assert not torch.equal(loss_and_grads(x_valid, y)[0], loss)
