@@ -16,7 +16,7 @@ DOWNBEATS = BEATS[::4]
 
 #: Every operation off; tests switch on one at a time.
 NOTHING = ActivationAugment(
-    p_jitter=0, p_dropout=0, p_spurious=0, p_downbeat_confusion=0, p_blur=0, p_gain=0, p_noise=0
+    p_jitter=0, p_dropout=0, p_offbeat=0, p_spurious=0, p_downbeat_confusion=0, p_blur=0, p_gain=0, p_noise=0
 )
 
 
@@ -93,6 +93,17 @@ def test_spurious_peaks_add_false_positives():
     n_after = len(find_peaks(out[:, 0], height=0.2)[0])
     assert n_after > n_before + 20  # ~60 expected at 2 per second over 30 s, some overlap beats
     assert np.all(out >= act - 1e-6)  # peaks are added, never subtracted
+
+
+def test_offbeat_peaks_fall_between_beats():
+    act = _clean()
+    out = replace(NOTHING, p_offbeat=1, offbeat_fraction=(0.5, 0.5))(act, _targets(), np.random.default_rng(0))[0]
+    beat_frames = np.round(BEATS * FPS).astype(int)
+    new_peaks = np.setdiff1d(find_peaks(out[:, 0], height=0.15)[0], beat_frames)
+    midpoints = (BEATS[:-1] + 0.25) * FPS
+    assert 10 < len(new_peaks) < 45  # about half of the 57 midpoints
+    assert np.abs(new_peaks[:, None] - midpoints[None, :]).min(axis=1).max() <= 0.5
+    np.testing.assert_array_equal(out[:, 1], act[:, 1])
 
 
 def test_downbeat_confusion_raises_downbeat_column_on_beats():

@@ -51,9 +51,12 @@ class ActivationAugment:
        (at most 3), the activation warped smoothly in between (both columns alike);
     2. peak dropout: a fraction ``U(dropout_fraction)`` of peaks (per column) is
        attenuated to ``U(0, 0.3)`` of its height;
-    3. spurious peaks: ``Poisson(U(spurious_per_s) * duration)`` peaks of height
-       ``U(0.2, 0.9)`` at random frames, and in the downbeat column, with
-       ``p_downbeat_confusion``, a copy of some non-downbeat beat peaks;
+    3. false peaks: with ``p_offbeat``, a fraction ``U(offbeat_fraction)`` of the
+       midpoints between consecutive beat peaks gets a peak of height ``U(0.2, 0.8)``
+       (off-beat confusion, the CRNN's typical error on syncopated music); with
+       ``p_spurious``, ``Poisson(U(spurious_per_s) * duration)`` peaks of height
+       ``U(0.2, 0.9)`` at random frames (per column); with ``p_downbeat_confusion``, a
+       copy of some non-downbeat beat peaks in the downbeat column;
     4. blur: Gaussian smoothing with ``sigma = U(blur_sigma_frames)`` frames;
     5. gain/gamma: ``gain * a ** gamma`` with ``gain ~ U(gain)``, ``gamma ~ U(gamma)``
        per column;
@@ -68,6 +71,8 @@ class ActivationAugment:
     jitter_frames: float = 1.0
     p_dropout: float = 0.5
     dropout_fraction: tuple[float, float] = (0.0, 0.3)
+    p_offbeat: float = 0.5
+    offbeat_fraction: tuple[float, float] = (0.0, 0.3)
     p_spurious: float = 0.5
     spurious_per_s: tuple[float, float] = (0.0, 1.0)
     p_downbeat_confusion: float = 0.3
@@ -96,6 +101,12 @@ class ActivationAugment:
                 drop = peaks[rng.random(len(peaks)) < rng.uniform(*self.dropout_fraction)]
                 for peak in drop:
                     act[max(peak - 3, 0) : peak + 4, col] *= rng.uniform(0.0, 0.3)
+        if rng.random() < self.p_offbeat:
+            beats, _ = find_peaks(act[:, 0], height=self.peak_height, distance=3)
+            gaps = np.diff(beats)
+            midpoints = (beats[:-1] + 0.5 * gaps)[gaps < 2 * self.fps]  # no bridge over long breaks
+            chosen = midpoints[rng.random(len(midpoints)) < rng.uniform(*self.offbeat_fraction)]
+            _add_peaks(act[:, 0], chosen, rng.uniform(0.2, 0.8, len(chosen)), sigma=1.0)
         if rng.random() < self.p_spurious:
             for col in range(2):
                 n_peaks = rng.poisson(rng.uniform(*self.spurious_per_s) * n_frames / self.fps)
