@@ -84,12 +84,15 @@ def _as_list(value: Any) -> list:
 
 
 def demo_batches(source: dict[str, Any]) -> dict[str, list[int]]:
-    """Batch name -> track indices of a synthetic dataset; a track's batch never changes."""
+    """Batch name -> track indices rendered by that batch job of a synthetic dataset.
+
+    Batches are whole blocks of ``tracks_per_job`` indices, whatever ``n_tracks`` is (the
+    index keeps the first ``n_tracks``): a track's batch and its batch's contents never
+    change, so adding a track never re-renders, and so never re-runs, its neighbours.
+    """
     per_job = int(source.get("tracks_per_job", DEMO_TRACKS_PER_JOB))
-    batches: dict[str, list[int]] = {}
-    for index in range(int(source["n_tracks"])):
-        batches.setdefault(f"{index // per_job:03d}", []).append(index)
-    return batches
+    n_batches = -(-int(source["n_tracks"]) // per_job)
+    return {f"{b:03d}": list(range(b * per_job, (b + 1) * per_job)) for b in range(n_batches)}
 
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".aif", ".aiff", ".opus")

@@ -93,6 +93,10 @@ def test_synth_reads_the_rendered_batches(tmp_path):
     assert set(tracks.shard) <= {"000", "001"}
     with pytest.raises(ValueError, match="demo"):
         build_index({"demo": {"format": "synth"}}, SPLIT, 2)
+    # Batches render whole; only the first n_tracks demo tracks are indexed.
+    tracks, rejected = build_index({"demo": {"format": "synth", "n_tracks": 3, "duration_s": 2, "seed": 0}},
+                                   SPLIT, 2, synth_dirs={"demo": batches})  # fmt: skip
+    assert rejected.empty and list(tracks.track_id) == [f"demo_track{i:04d}" for i in range(3)]
 
 
 def test_label_json_pairs_by_file_name_then_by_stem(tmp_path):

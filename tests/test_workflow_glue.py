@@ -78,7 +78,8 @@ def test_demo_batches_are_stable_when_tracks_are_added():
     after = demo_batches({"n_tracks": 49, "tracks_per_job": 16})
     assert set(after) == set(before) | {"003"}
     assert all(after[b] == before[b] for b in before)
-    assert after["003"] == [48]
+    assert after["003"] == list(range(48, 64))  # whole batches: the next 15 additions render nothing
+    assert demo_batches({"n_tracks": 50, "tracks_per_job": 16}) == after
 
 
 def test_inference_variants_expand_lists_only_for_methods_that_read_them():

@@ -411,12 +411,21 @@ def scan_beats_dir(
     return result
 
 
-def scan_synth(dataset: str, batch_dirs: Sequence[str | os.PathLike]) -> ScanResult:
+def scan_synth(dataset: str, batch_dirs: Sequence[str | os.PathLike], n_tracks: int | None = None) -> ScanResult:
     """The demo's batch folders: ``<stem>.wav`` next to ``<stem>.beats`` (the exact
-    beats, including tempo drift, rather than the constant-tempo label JSON)."""
+    beats, including tempo drift, rather than the constant-tempo label JSON).
+
+    Batches always render whole (so adding a track never re-renders the tracks beside
+    it); only the first ``n_tracks`` demo tracks are indexed.
+    """
+    from .synth import track_stem
+
     result = ScanResult()
     for batch_dir in sorted(_as_given(d) for d in batch_dirs):
         result.extend(scan_beats_dir(dataset, batch_dir, batch_dir))
+    if n_tracks is not None:
+        wanted = {track_stem(i) for i in range(int(n_tracks))}
+        result.candidates = [c for c in result.candidates if c.stem in wanted]
     return result
 
 
@@ -621,7 +630,7 @@ def _scan_dataset(
     if fmt == "synth":
         if not synth_dirs or name not in synth_dirs:
             raise ValueError(f"dataset {name!r} has format synth but no rendered batch folders were given")
-        return scan_synth(name, synth_dirs[name])
+        return scan_synth(name, synth_dirs[name], config.get("n_tracks"))
     if fmt == "beats_dir":
         return scan_beats_dir(name, config["audio_dir"], config["annotations_dir"])
     if fmt == "label_json":
