@@ -16,7 +16,7 @@ DOWNBEATS = BEATS[::4]
 
 #: Every operation off; tests switch on one at a time.
 NOTHING = ActivationAugment(
-    p_jitter=0, p_dropout=0, p_offbeat=0, p_spurious=0, p_downbeat_confusion=0, p_blur=0, p_gain=0, p_noise=0
+    p_jitter=0, p_dropout=0, p_offbeat=0, p_spurious=0, p_downbeat_confusion=0, p_blur=0, p_gain=0, p_modulation=0, p_noise=0
 )
 
 

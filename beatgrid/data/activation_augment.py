@@ -52,14 +52,17 @@ class ActivationAugment:
     2. peak dropout: a fraction ``U(dropout_fraction)`` of peaks (per column) is
        attenuated to ``U(0, 0.3)`` of its height;
     3. false peaks: with ``p_offbeat``, a fraction ``U(offbeat_fraction)`` of the
-       midpoints between consecutive beat peaks gets a peak of height ``U(0.2, 0.8)``
-       (off-beat confusion, the CRNN's typical error on syncopated music); with
-       ``p_spurious``, ``Poisson(U(spurious_per_s) * duration)`` peaks of height
-       ``U(0.2, 0.9)`` at random frames (per column); with ``p_downbeat_confusion``, a
-       copy of some non-downbeat beat peaks in the downbeat column;
+       midpoints between consecutive beat peaks gets a peak of height ``U(0.3, 1.0)``
+       times the column's maximum (off-beat confusion, the CRNN's typical error on
+       syncopated music); with ``p_spurious``, ``Poisson(U(spurious_per_s) * duration)``
+       peaks of height ``U(0.2, 1.0)`` times the maximum at random frames (per column);
+       with ``p_downbeat_confusion``, a copy of some non-downbeat beat peaks in the
+       downbeat column. False peaks as tall as true ones force the LTM to tell them
+       apart by their timing (the metre), not by their height;
     4. blur: Gaussian smoothing with ``sigma = U(blur_sigma_frames)`` frames;
     5. gain/gamma: ``gain * a ** gamma`` with ``gain ~ U(gain)``, ``gamma ~ U(gamma)``
-       per column;
+       per column; with ``p_modulation``, a slowly varying factor (``U(modulation)``
+       every 4 frames, linear in between) that gives each peak its own height;
     6. noise: additive Gaussian noise ``N(0, U(0, noise_std))``;
 
     and the result is clipped to [0, 1]. Targets are returned unchanged: the LTM learns
@@ -81,6 +84,8 @@ class ActivationAugment:
     p_gain: float = 0.7
     gain: tuple[float, float] = (0.4, 1.0)
     gamma: tuple[float, float] = (0.5, 2.0)
+    p_modulation: float = 0.7
+    modulation: tuple[float, float] = (0.3, 1.0)
     p_noise: float = 0.5
     noise_std: float = 0.05
     peak_height: float = 0.1  # minimum height of what counts as a peak (jitter, dropout)
@@ -106,12 +111,14 @@ class ActivationAugment:
             gaps = np.diff(beats)
             midpoints = (beats[:-1] + 0.5 * gaps)[gaps < 2 * self.fps]  # no bridge over long breaks
             chosen = midpoints[rng.random(len(midpoints)) < rng.uniform(*self.offbeat_fraction)]
-            _add_peaks(act[:, 0], chosen, rng.uniform(0.2, 0.8, len(chosen)), sigma=1.0)
+            level = act[:, 0].max()
+            _add_peaks(act[:, 0], chosen, level * rng.uniform(0.3, 1.0, len(chosen)), sigma=1.0)
         if rng.random() < self.p_spurious:
             for col in range(2):
                 n_peaks = rng.poisson(rng.uniform(*self.spurious_per_s) * n_frames / self.fps)
                 centres = rng.uniform(0, n_frames, n_peaks)
-                _add_peaks(act[:, col], centres, rng.uniform(0.2, 0.9, n_peaks), sigma=1.0)
+                level = act[:, col].max()
+                _add_peaks(act[:, col], centres, level * rng.uniform(0.2, 1.0, n_peaks), sigma=1.0)
         if rng.random() < self.p_downbeat_confusion:
             beats, _ = find_peaks(act[:, 0], height=self.peak_height, distance=3)
             beats = beats[act[beats, 1] < 0.5 * act[beats, 0]]  # beats that are not downbeats
@@ -124,6 +131,12 @@ class ActivationAugment:
             gain = rng.uniform(*self.gain, size=2)
             gamma = rng.uniform(*self.gamma, size=2)
             act = gain * np.clip(act, 0.0, 1.0) ** gamma
+        if rng.random() < self.p_modulation:
+            knots = np.arange(0, n_frames + 4, 4)
+            frames = np.arange(n_frames)
+            act = act * np.stack(
+                [np.interp(frames, knots, rng.uniform(*self.modulation, len(knots))) for _ in range(2)], axis=1
+            )
         if rng.random() < self.p_noise:
             act = act + rng.normal(0.0, rng.uniform(0.0, self.noise_std), size=act.shape)
         return np.clip(act, 0.0, 1.0).astype(np.float32), targets
