@@ -177,8 +177,8 @@ class CausalPeakPicker:
             position = 1
         elif self._position == 0:
             position = 0
-        else:
-            position = self._position % self.current_beats_per_bar + 1
+        else:  # count on; wrap after a full bar
+            position = 1 if self._position >= self.current_beats_per_bar else self._position + 1
         self._position = position
         return BeatEvent(
             time_s=frame / self.fps,

@@ -220,3 +220,14 @@ def test_online_crnn_tracker_equals_offline_chain():
     np.testing.assert_array_equal([e.bar_position for e in events], expected_positions)
     with pytest.raises(ValueError, match="causal"):
         OnlineCRNNTracker(CRNN(n_mels=cfg.n_mels, conv_channels=(4,), causal=False), ltm, cfg)
+
+
+def test_counting_follows_a_change_of_metre():
+    """Bars of 4, then bars of 3 by downbeat evidence, then none: counting goes on in 3."""
+    beats = list(range(10, 1000, 25))  # 40 beats
+    evidence = [0, 4, 8, 11, 14, 17, 20, 23]  # 4/4 twice, then 3/4 (bar lengths 4, 4, 3, 3, 3, 3, 3)
+    act = _peaks(beats, n_frames=1010, downbeats=[beats[i] for i in evidence])
+    _, positions = causal_peak_picking(act, FPS)
+    assert list(positions[:8]) == [1, 2, 3, 4] * 2
+    assert set(np.flatnonzero(positions == 1)) == set(evidence) | set(range(26, 40, 3))
+    assert positions.max() == 4 and set(positions[23:]) == {1, 2, 3}
