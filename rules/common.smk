@@ -10,9 +10,8 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 # Jobs import the library from this checkout, also inside conda environments.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in [workflow.basedir, os.environ.get("PYTHONPATH", "")] if p
-)
+# (Set, not required from the user: no `envvars:` needed.)
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in [workflow.basedir, os.environ.get("PYTHONPATH", "")] if p))
 
 from beatgrid.workflow import (  # noqa: E402
     check_config,
@@ -71,3 +70,22 @@ def shard_annotations(wildcards):
 def shard_tracks_param(wildcards):
     """The shard's rows as JSON: a change in membership or paths re-runs the shard."""
     return shard_members(tracks(), wildcards.shard)
+
+
+# Data stage: demo batches and the index's inputs.
+SYNTH_DATASETS = {name: src for name, src in config["datasets"].items() if src["format"] == "synth"}
+
+
+def synth_batch_dirs():
+    return {
+        name: [f"{RESULTS}/demo/{name}/batch{batch}" for batch in demo_batches(src)]
+        for name, src in SYNTH_DATASETS.items()
+    }
+
+
+def index_inputs(wildcards):
+    inputs = [d for dirs in synth_batch_dirs().values() for d in dirs]
+    for name, src in config["datasets"].items():
+        if src["format"] != "synth":
+            inputs += dataset_source_files(src)
+    return inputs

@@ -1,24 +1,6 @@
 # Data: render the synthetic demo, then index every dataset (a checkpoint: the track list
 # is data, so per-shard jobs are known only after it runs).
 
-SYNTH_DATASETS = {name: src for name, src in config["datasets"].items() if src["format"] == "synth"}
-
-
-def synth_batch_dirs():
-    return {
-        name: [f"{RESULTS}/demo/{name}/batch{batch}" for batch in demo_batches(src)]
-        for name, src in SYNTH_DATASETS.items()
-    }
-
-
-def index_inputs(wildcards):
-    inputs = [d for dirs in synth_batch_dirs().values() for d in dirs]
-    for name, src in config["datasets"].items():
-        if src["format"] != "synth":
-            inputs += dataset_source_files(src)
-    return inputs
-
-
 rule demo_synth:
     """Render one batch of the demo: audio, .beats and label JSON with exactly known beats."""
     output:
