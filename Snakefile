@@ -38,4 +38,5 @@ rule all:
 
 
 onsuccess:
+    write_provenance("results/provenance.yaml", config, workflow.basedir)
     print_summary("results/evaluation/summary.md")

@@ -19,10 +19,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
-import importlib.metadata
 import math
-import platform
-import subprocess
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -33,6 +30,8 @@ import pandas as pd
 import yaml
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from .provenance import git_revision, package_versions
 
 from beatgrid.evaluation import (
     MARKDOWN_COLUMNS,
@@ -61,12 +60,6 @@ FIGURE_NAMES = {
     "grid_confidence": "Beatgrid confidence vs phase error",
     "training_curves": "Training curves",
 }
-
-#: Packages whose versions the report lists.
-REPORTED_PACKAGES = (
-    "numpy", "scipy", "torch", "librosa", "mir_eval", "h5py", "pandas", "soundfile", "soxr",
-    "numba", "matplotlib", "snakemake",
-)  # fmt: skip
 
 #: Grid error (ms) above which a beatgrid is off the music for DJ use.
 DJ_TOLERANCE_MS = 25.0
@@ -113,34 +106,7 @@ _FULL_COLUMNS = [
 # provenance
 
 
-def package_versions() -> dict[str, str]:
-    """Versions of Python and the packages that produce results (``"not installed"`` if absent)."""
-    versions = {"python": platform.python_version()}
-    for name in REPORTED_PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
 _package_versions = package_versions  # build_report's keyword argument shadows the name
-
-
-def git_revision(repo_dir: str | Path = ".") -> str:
-    """``git describe``-style revision of ``repo_dir`` (commit hash, ``-dirty`` with local edits), or ``"unknown"``."""
-    try:
-        out = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--abbrev=12"],
-            cwd=repo_dir,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
 
 
 # ---------------------------------------------------------------------------

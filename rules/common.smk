@@ -13,6 +13,7 @@ from snakemake.exceptions import WorkflowError
 # (Set, not required from the user: no `envvars:` needed.)
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in [workflow.basedir, os.environ.get("PYTHONPATH", "")] if p))
 
+from beatgrid.provenance import write_provenance  # noqa: E402
 from beatgrid.workflow import (  # noqa: E402
     check_config,
     dataset_source_files,

@@ -1,0 +1,76 @@
+"""What produced a result: package versions, the git revision, the config.
+
+Cheap to import (no numpy/torch), so the Snakefile can record provenance at the end
+of every successful run.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+REPORTED_PACKAGES = (
+    "beatgrid", "numpy", "scipy", "torch", "librosa", "mir_eval", "h5py", "pandas", "soundfile", "soxr",
+    "numba", "matplotlib", "snakemake",
+)  # fmt: skip
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages that produce results (``"not installed"`` if absent)."""
+    versions = {"python": platform.python_version()}
+    for name in REPORTED_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_revision(repo_dir: str | Path = ".") -> str:
+    """``git describe``-style revision of ``repo_dir`` (commit hash, ``-dirty`` with local edits), or ``"unknown"``."""
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=12"],
+            cwd=repo_dir,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def provenance(config: Mapping[str, Any], repo_dir: str | Path) -> dict[str, Any]:
+    """The record of a run: time, command line, git revision, package versions and config."""
+    return {
+        "finished_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+        "git_revision": git_revision(repo_dir),
+        "packages": package_versions(),
+        "config": _plain(config),
+    }
+
+
+def write_provenance(path: str | Path, config: Mapping[str, Any], repo_dir: str | Path) -> Path:
+    """Write :func:`provenance` as YAML to ``path`` (e.g. ``results/provenance.yaml``)."""
+    import yaml
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(provenance(config, repo_dir), sort_keys=False))
+    return path
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
