@@ -136,7 +136,6 @@ def train_ltm(
     )
     meta = {
         "features": {"fps": fps},
-        "fps": fps,
         "input_source": input_source,
         "augment": asdict(augment) if augment is not None else None,
     }

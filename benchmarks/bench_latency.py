@@ -83,7 +83,7 @@ def main() -> None:
 
     if args.model is not None:
         model, meta = load_model(args.model)
-        fps = float(meta.get("fps") or (meta.get("features") or {}).get("fps") or fps)
+        fps = float((meta.get("features") or {}).get("fps") or fps)
         models = {f"{meta['kind']} {meta['model_config']} ({args.model})": model}
     else:
         cfg = yaml.safe_load(CONFIG.read_text())["ltm"]
