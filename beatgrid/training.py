@@ -223,14 +223,9 @@ def _output_mask(targets: torch.Tensor, track_ids: Sequence[str],
 
 
 def _pick_peaks(activation: np.ndarray, fps: float, threshold: float) -> np.ndarray:
-    """Beat times (s) of an activation [T]: beatgrid.postprocessing's peak picking."""
-    try:
-        from .postprocessing import pick_peaks
-    except ImportError:  # module not written yet: local maxima with a 300 BPM refractory gap
-        from scipy.signal import find_peaks
+    """Beat times (s) of an activation [T]: the library's peak picking."""
+    from .postprocessing import pick_peaks
 
-        peaks, _ = find_peaks(activation, height=threshold, distance=max(1, int(0.2 * fps)))
-        return peaks / fps
     return np.asarray(pick_peaks(activation, fps, threshold=threshold), dtype=float)
 
 
@@ -243,8 +238,34 @@ def _f_measure(reference: np.ndarray, estimated: np.ndarray) -> float:
                                              np.asarray(estimated, float)))
 
 
-def _fingerprint(values: Iterable[str]) -> str:
-    return hashlib.sha1("\n".join(sorted(map(str, values))).encode()).hexdigest()
+def _dataset_fingerprint(dataset: Dataset | None) -> str | None:
+    """SHA-1 over what a dataset serves: track ids, shapes and sums of inputs and targets,
+    crop settings and the augmentation's settings (so changed data restarts training)."""
+    if dataset is None:
+        return None
+    digest = hashlib.sha1()
+    inputs = getattr(dataset, "inputs", None)
+    targets = getattr(dataset, "targets", None)
+    track_ids = getattr(dataset, "track_ids", None)
+    if isinstance(inputs, Mapping) and isinstance(targets, Mapping) and track_ids is not None:
+        for tid in track_ids:
+            x, y = np.asarray(inputs[tid]), np.asarray(targets[tid])
+            digest.update(f"{tid}|{x.shape}|{x.sum(dtype=np.float64)!r}|{y.shape}|"
+                          f"{y.sum(dtype=np.float64)!r}\n".encode())
+    else:
+        digest.update(f"{type(dataset).__name__}|{len(dataset)}".encode())
+    for name in ("crop_frames", "crops_per_track", "seed", "augment"):
+        digest.update(f"{name}={getattr(dataset, name, None)!r}\n".encode())
+    return digest.hexdigest()
+
+
+def _state_fingerprint(model: nn.Module) -> str:
+    """SHA-1 of a model's parameters and buffers (its initial state identifies a run)."""
+    digest = hashlib.sha1()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -443,13 +464,20 @@ def train(
         "model_kind": kind,
         "model_config": json.loads(json.dumps(getattr(model, "model_config", {}), default=str)),
         "n_parameters": n_params,
-        "train_tracks": _fingerprint(getattr(train_set, "track_ids", range(len(train_set)))),
-        "val_tracks": _fingerprint(getattr(val_set, "track_ids", range(len(val_set))))
-        if val_set is not None else None,
+        "initial_state": _state_fingerprint(model),
+        "train_data": _dataset_fingerprint(train_set),
+        "val_data": _dataset_fingerprint(val_set),
     }
 
+    def model_file_meta(best: dict[str, Any]) -> dict[str, Any]:
+        meta = dict(model_meta or {})
+        meta.setdefault("features", {"fps": val_fps})
+        meta.update(train_config=cfg.to_dict(), best_epoch=best["epoch"],
+                    val_metrics=best["metrics"])
+        return meta
+
     history: list[dict[str, float]] = []
-    best = {"epoch": 0, "score": (-math.inf, -math.inf), "metrics": {}}
+    best = {"epoch": 0, "score": (-math.inf, -math.inf), "metrics": {}, "state": None}
     bad_epochs = 0
     start_epoch = 1
     finished = False
@@ -546,13 +574,10 @@ def train(
             best = {"epoch": epoch, "score": score,
                     "metrics": {"val_loss": metrics["loss"], "val_beat_f": metrics["beat_f"],
                                 "val_downbeat_f": metrics["downbeat_f"],
-                                "train_loss": train_loss}}
+                                "train_loss": train_loss},
+                    "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
             bad_epochs = 0
-            meta = dict(model_meta or {})
-            meta.setdefault("features", {"fps": val_fps})
-            meta.update(train_config=cfg.to_dict(), best_epoch=epoch,
-                        val_metrics=best["metrics"])
-            save_model(out_dir / MODEL_NAME, model, meta)
+            save_model(out_dir / MODEL_NAME, model, model_file_meta(best))  # usable if killed
         else:
             bad_epochs += 1
         finished = epoch == cfg.epochs or (cfg.patience > 0 and bad_epochs >= cfg.patience)
@@ -579,12 +604,12 @@ def train(
             break
     epoch_bar.close()
 
+    # Written again from the best state: a re-run after a kill may find model.pt deleted
+    # (Snakemake removes the outputs of a job it restarts) while the checkpoint has it.
+    model.load_state_dict(best["state"])
+    save_model(out_dir / MODEL_NAME, model, model_file_meta(best))
     _write_history(out_dir, history)
     plot_curves(history, out_dir / "curves.png", title=f"{kind} training")
-    from .models import load_model
-
-    best_model, _ = load_model(out_dir / MODEL_NAME)
-    model.load_state_dict(best_model.state_dict())
     epochs_run = history[-1]["epoch"] if history else 0
     return TrainResult(
         model_path=out_dir / MODEL_NAME, best_epoch=best["epoch"], best_metrics=best["metrics"],

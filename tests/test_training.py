@@ -95,8 +95,10 @@ def test_overfits_a_handful_of_tracks(tmp_path):
     assert meta["input_norm"]["mean"] == pytest.approx(norm.mean.tolist())
 
 
-def _run(tmp_path, epochs=2, on_epoch_end=None, **cfg):
+def _run(tmp_path, epochs=2, on_epoch_end=None, data_seed=0, **cfg):
     ids, mels, targets = _data(n_tracks=3, n_frames=300)
+    if data_seed:  # same track ids, other content
+        mels[ids[0]] = click_track(100 + data_seed, 300)[0]
     model = _model(dropout=0.2)  # dropout: the torch RNG must be restored on resume too
     train_set = FrameDataset(mels, targets, ids, crop_frames=120, crops_per_track=2, seed=3)
     val_set = FrameDataset(mels, targets, ids[:2])
@@ -129,14 +131,21 @@ def test_resume_after_a_kill_gives_the_uninterrupted_weights(tmp_path):
     _, uninterrupted = _run(tmp_path / "full", epochs=3)
     with pytest.raises(Killed):
         _run(tmp_path / "killed", epochs=3, on_epoch_end=_kill_after(1))
+    for name in ("model.pt", "history.csv"):  # Snakemake deletes a restarted job's outputs
+        (tmp_path / "killed" / name).unlink()
     result, resumed = _run(tmp_path / "killed", epochs=3)
     assert result.resumed_from_epoch == 1
     assert _same_weights(resumed, uninterrupted)
     history = pd.read_csv(tmp_path / "killed" / "history.csv")
     assert history["epoch"].tolist() == [1, 2, 3]
-    # a finished run re-run does not train again
+    best_model = load_model(tmp_path / "killed" / "model.pt")[0].state_dict()
+    assert result.best_epoch >= 1
+    # a finished run re-run does not train again, and restores its outputs
+    (tmp_path / "killed" / "model.pt").unlink()
     again, _ = _run(tmp_path / "killed", epochs=3)
     assert again.resumed_from_epoch == 3 and again.epochs_run == 3
+    assert again.best_epoch == result.best_epoch
+    assert _same_weights(load_model(tmp_path / "killed" / "model.pt")[0].state_dict(), best_model)
 
 
 def test_checkpoint_of_another_config_is_ignored(tmp_path, caplog):
@@ -145,6 +154,10 @@ def test_checkpoint_of_another_config_is_ignored(tmp_path, caplog):
     result, _ = _run(tmp_path, epochs=3, lr=1e-3)
     assert result.resumed_from_epoch is None
     assert "training from scratch" in caplog.text
+    with pytest.raises(Killed):
+        _run(tmp_path, epochs=3, on_epoch_end=_kill_after(1))
+    result, _ = _run(tmp_path, epochs=3, data_seed=1)  # the data changed under the same ids
+    assert result.resumed_from_epoch is None
     (tmp_path / "checkpoint.pt").write_bytes(b"truncated")
     result, _ = _run(tmp_path, epochs=3, lr=1e-3)
     assert result.resumed_from_epoch is None
