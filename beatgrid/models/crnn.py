@@ -85,8 +85,12 @@ class CRNN(nn.Module):
 
     ``forward(mel [B, T, n_mels], lengths [B] | None) -> logits [B, T, 2]``
     (column 0 beat, column 1 downbeat). With ``lengths``, frames past a row's
-    length are treated as absent, so a padded batch gives each track exactly the
-    output it gets alone.
+    length are treated as absent: the convolutions see zeros there, and in eval mode
+    the BiLSTM runs on packed sequences, so a padded batch gives each track exactly
+    the output it gets alone. In training mode the BiLSTM runs over the padding
+    instead (its backward pass on packed sequences of unequal lengths is ~8x slower
+    on CPU); the loss ignores padded frames, and only the last frames of a padded
+    row see the padding as silence after the end.
     """
 
     n_outputs = 2
@@ -172,7 +176,7 @@ class CRNN(nn.Module):
                 x = x * mask[:, None, :, None].to(x.dtype)
             x = block.forward_padded(block.pad_time(x))
         x = self._frames(x)
-        if mask is not None and not self.causal:
+        if mask is not None and not self.causal and not self.training:
             packed = pack_padded_sequence(x, lengths.clamp(min=1), batch_first=True,
                                           enforce_sorted=False)
             out, _ = self.rnn(packed)
