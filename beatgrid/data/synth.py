@@ -968,7 +968,8 @@ def _render_pluck(f: float, dur: float, p: dict, sr: int, rng: np.random.Generat
         start = period + 1
         while start < total:
             stop = min(start + period, total)
-            buf[start:stop] = 0.5 * gain * (buf[start - period:stop - period] + buf[start - period - 1:stop - period - 1])
+            delayed = buf[start - period:stop - period]
+            buf[start:stop] = 0.5 * gain * (delayed + buf[start - period - 1:stop - period - 1])
             start = stop
     x = buf[1:n + 1]
     if p["lowpass"] < 0.45 * sr:
@@ -1844,7 +1845,8 @@ def synthesize_track(index: int, seed: int, duration_s: float, sr: int = 22050) 
         eq=(music_rng.uniform(80, 250), music_rng.uniform(4000, 11000)),
     ))
     if "arp" in names:
-        arp_pattern = "arp_ternary" if timeline.steps_per_beat == 3 else _choice(music_rng, ("arp8", "arp_up", "alberti"))
+        arp_pattern = ("arp_ternary" if timeline.steps_per_beat == 3
+                       else _choice(music_rng, ("arp8", "arp_up", "alberti")))
         parts.append(_Part(
             "arp", _make_instrument(_choice(music_rng, style.arp_instruments), sr, music_rng),
             _compose_comp("arp", arp_pattern, timeline, harmony, arrangement, n / sr, 1, music_rng),
@@ -1945,7 +1947,8 @@ def _mix(parts: list[_Part], style: _Style, timeline: _Timeline, harmony: _Harmo
     if rng.uniform() < 0.05:
         t = np.arange(n) / sr
         mains = _choice(rng, (50.0, 60.0))
-        mix += rms * _db(rng.uniform(-45.0, -30.0)) * (np.sin(2 * np.pi * mains * t) + 0.5 * np.sin(6 * np.pi * mains * t))
+        hum = np.sin(2 * np.pi * mains * t) + 0.5 * np.sin(6 * np.pi * mains * t)
+        mix += rms * _db(rng.uniform(-45.0, -30.0)) * hum
     peak = np.max(np.abs(mix))
     return (mix * rng.uniform(0.35, 0.97) / (peak + 1e-12)).astype(np.float32)
 
