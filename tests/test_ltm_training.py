@@ -22,11 +22,12 @@ NOISY = dict(
     confidence=(0.4, 1.0), miss_rate=0.2, offbeat_rate=0.25, spurious_per_s=0.5, jitter_s=0.02,
     downbeat_miss_rate=0.3, downbeat_confusion_rate=0.2, noise_std=0.04,
 )
-#: Small and quick, as config.yaml's ltm block would give it.
+#: An ltm: block for a small, quick model. Learning the metre (suppressing off-beat peaks,
+#: filling missed beats) takes some hundreds of steps; early epochs only rescale the input.
 CFG = dict(
     kind="tcn", channels=16, kernel_size=5, n_layers=6, dropout=0.1, input_source="oof",
-    epochs=25, batch_size=8, crop_frames=500, lr=0.005, weight_decay=1e-4, warmup_epochs=1,
-    grad_clip=1.0, patience=10, seed=0, device="cpu", amp=False,
+    epochs=40, batch_size=4, crop_frames=500, lr=0.003, weight_decay=1e-4, warmup_epochs=1,
+    grad_clip=1.0, patience=40, seed=0, device="cpu", amp=False,
 )
 
 
@@ -83,7 +84,7 @@ def test_trained_ltm_beats_raw_peak_picking(stores, tmp_path):
                      for t in test_ids])
     ltm_f = np.mean([mir_eval.beat.f_measure(truth[t][0], track_online(model, activations[t], FPS)[0])
                      for t in test_ids])
-    assert ltm_f > raw_f + 0.05, (ltm_f, raw_f)
+    assert ltm_f > raw_f + 0.08, (ltm_f, raw_f)
 
 
 def test_augment_input_source_is_recorded(stores, tmp_path):
