@@ -140,3 +140,12 @@ def test_simulated_activations_clean_vs_noisy():
     )
     assert noisy.shape == (N_FRAMES, 2) and noisy.dtype == np.float32
     assert 0.3 < _beat_f(noisy[:, 0]) < 0.9
+
+
+def test_empty_and_silent_inputs_pass():
+    augment = ActivationAugment(fps=FPS)
+    empty, _ = augment(np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32), np.random.default_rng(0))
+    assert empty.shape == (0, 2)
+    for seed in range(10):  # every operation meets a track without peaks
+        silent, _ = augment(np.zeros((300, 2), np.float32), np.zeros((300, 2), np.float32), np.random.default_rng(seed))
+        assert silent.shape == (300, 2) and np.all((silent >= 0) & (silent <= 1))

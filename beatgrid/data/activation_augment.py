@@ -96,8 +96,10 @@ class ActivationAugment:
         act = np.asarray(activations, dtype=np.float32)
         if act.ndim != 2 or act.shape[1] != 2:
             raise ValueError(f"activations must have shape [T, 2], got {act.shape}")
-        act = act.copy()
         n_frames = len(act)
+        if n_frames == 0:
+            return act.copy(), targets
+        act = act.copy()
         if rng.random() < self.p_jitter:
             act = self._jitter(act, rng)
         if rng.random() < self.p_dropout:
