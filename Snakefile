@@ -1,13 +1,17 @@
 # beatgrid: index -> features -> CRNN -> activations -> LTM -> inference -> evaluation -> report.
 # Run:  snakemake --cores 8            (local)
 #       snakemake --profile profiles/slurm   (cluster)
+import os
+
 import yaml
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# Defaults come from the repository's config.yaml whatever the working directory (-d);
+# --configfile files are laid over them.
+configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 # A --configfile that lists `datasets` replaces the default demo instead of adding to it

@@ -123,3 +123,15 @@ def test_shard_members_ignore_other_shards_and_the_split():
     grown = pd.concat([tracks, tracks.iloc[[1]].assign(track_id="d")])
     assert shard_members(grown, "000") == members
     assert shard_members(grown, "001") != shard_members(tracks, "001")
+
+
+def test_schema_defaults_equal_config_yaml(default_config):
+    """A key left out of a --configfile means the same thing as in config.yaml."""
+    schema = yaml.safe_load((REPO / "config.schema.yaml").read_text())
+    for block, spec in schema["properties"].items():
+        if block == "datasets":
+            continue
+        for key, prop in spec["properties"].items():
+            assert key in default_config[block], f"config.yaml lacks {block}.{key}"
+            if "default" in prop:
+                assert prop["default"] == default_config[block][key], f"{block}.{key}"
