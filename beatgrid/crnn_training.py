@@ -110,10 +110,14 @@ def train_crnn(
         train_set.crops_per_track = max(1, math.ceil(mean_frames / train_cfg.crop_frames))
     val_set = load_frame_dataset(mel_paths, "mel", target_paths, val_ids) if val_ids else None
 
-    normalizer = MelNormalizer.fit(train_set.inputs[t] for t in train_set.track_ids)
     seed_everything(train_cfg.seed)
-    model = build_model("crnn", crnn_model_config(cfg, int(features["n_mels"])))
-    model.set_input_norm(normalizer.mean, normalizer.std)
+    if cfg.get("init_from"):
+        model = _pretrained(cfg["init_from"], features)
+        normalizer = MelNormalizer.from_dict(model.input_norm())
+    else:
+        normalizer = MelNormalizer.fit(train_set.inputs[t] for t in train_set.track_ids)
+        model = build_model("crnn", crnn_model_config(cfg, int(features["n_mels"])))
+        model.set_input_norm(normalizer.mean, normalizer.std)
     log.info(
         "CRNN%s on %d train / %d val tracks (%d train frames) at %g fps, augment=%s",
         "" if fold is None else f" fold {fold}/{folds}",
@@ -128,6 +132,21 @@ def train_crnn(
         "augment": None if augment is None else {k: v for k, v in vars(augment).items()},
     }
     return train(model, train_set, val_set, train_cfg, Path(out_dir), val_fps=fps, progress=progress, model_meta=meta)
+
+
+def _pretrained(path: str | os.PathLike, features: Mapping[str, Any]):
+    """The CRNN of a model.pt to fine-tune; its mel settings must match the stores'."""
+    from .models import load_model
+
+    model, meta = load_model(path)
+    if meta.get("kind") != "crnn":
+        raise ValueError(f"crnn.init_from: {path} holds a {meta.get('kind')!r} model, not a crnn")
+    theirs = meta.get("features") or {}
+    different = {k: (theirs.get(k), features[k]) for k in MEL_ATTRS if k in theirs and float(theirs[k]) != float(features[k])}
+    if different:
+        raise ValueError(f"crnn.init_from: {path} was trained on other mel settings (theirs, ours): {different}")
+    log.info("fine-tuning from %s (its sizes and input normalisation are kept)", path)
+    return model
 
 
 def extract_oof_shard(

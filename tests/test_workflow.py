@@ -145,6 +145,16 @@ def test_changed_ltm_setting_reruns_only_ltm_and_downstream(tiny_run, tmp_path):
     assert jobs["predict"] == 1  # only ltm_online reads the LTM
 
 
+def test_changed_crnn_setting_reruns_crnn_and_downstream_only(tiny_run, tmp_path):
+    run = copy_run(tiny_run, tmp_path / "run")
+    config = tiny_config()
+    config["crnn"]["lr"] = 0.001
+    write_config(run, config)
+    jobs = planned_jobs(run)
+    assert set(jobs) == {"train_crnn", "crnn_activations", "train_ltm", "ltm_activations", "predict", "evaluate", "report", "all"}
+    assert jobs["train_crnn"] == 1
+
+
 def test_changed_n_mels_reruns_mels_and_downstream_not_index_or_demo(tiny_run, tmp_path):
     run = copy_run(tiny_run, tmp_path / "run")
     config = tiny_config()
@@ -230,3 +240,74 @@ def test_corrupt_audio_and_malformed_beats_are_rejected_and_the_rest_runs(tiny_r
     snakemake(run, *targets)
     for target in targets:
         assert (run / target).is_file()
+
+
+# --------------------------------------------------------------------------- reproducibility, interruption
+
+
+def h5_datasets(path: Path) -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {}
+    with h5py.File(path, "r") as h5:
+        h5.visititems(lambda name, node: arrays.__setitem__(name, node[()]) if isinstance(node, h5py.Dataset) else None)
+    return arrays
+
+
+def test_two_runs_from_scratch_are_identical(tmp_path):
+    """Same config on CPU -> identical tracks.csv, HDF5 datasets and CRNN weights."""
+    import torch
+
+    runs = []
+    for name in ("a", "b"):
+        run = tmp_path / name
+        run.mkdir()
+        write_config(run, tiny_config())
+        snakemake(run, "results/models/crnn/model.pt")
+        runs.append(run)
+    a, b = runs
+    assert (a / "results/index/tracks.csv").read_bytes() == (b / "results/index/tracks.csv").read_bytes()
+    stores = sorted(p.relative_to(a) for p in (a / "results/features").rglob("*.h5"))
+    assert stores and stores == sorted(p.relative_to(b) for p in (b / "results/features").rglob("*.h5"))
+    for store in stores:
+        arrays_a, arrays_b = h5_datasets(a / store), h5_datasets(b / store)
+        assert arrays_a.keys() == arrays_b.keys()
+        for key in arrays_a:
+            np.testing.assert_array_equal(arrays_a[key], arrays_b[key], err_msg=f"{store}:{key}")
+    weights_a = torch.load(a / "results/models/crnn/model.pt", map_location="cpu", weights_only=False)["state_dict"]
+    weights_b = torch.load(b / "results/models/crnn/model.pt", map_location="cpu", weights_only=False)["state_dict"]
+    assert weights_a.keys() == weights_b.keys()
+    for key in weights_a:
+        assert torch.equal(weights_a[key], weights_b[key]), key
+
+
+def test_killed_training_resumes_and_finished_shards_are_kept(tmp_path):
+    """Kill snakemake during CRNN training; the rerun resumes from the checkpoint, redoes no shard."""
+    import os
+    import signal
+    import time
+
+    config = tiny_config()
+    config["crnn"]["epochs"] = 6
+    config["crnn"]["patience"] = 6
+    write_config(tmp_path, config)
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
+           "--configfile", str(tmp_path / "config.yaml"), "--cores", "2", "results/models/crnn/model.pt"]
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    checkpoint = tmp_path / "results/models/crnn/checkpoint.pt"
+    deadline = time.time() + 900
+    while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.5)
+    assert checkpoint.exists(), "training never wrote a checkpoint"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    features = {p: p.stat().st_mtime_ns for p in (tmp_path / "results/features").rglob("*.h5")}
+    assert features
+    # Whatever the killed job left (a model.pt of an early epoch, say) is not taken as complete,
+    # and the finished feature shards are not planned again.
+    jobs = planned_jobs(tmp_path, "--rerun-incomplete", "results/models/crnn/model.pt")
+    assert set(jobs) == {"train_crnn"}
+    snakemake(tmp_path, "--rerun-incomplete", "results/models/crnn/model.pt")
+    assert {p: p.stat().st_mtime_ns for p in features} == features
+    log = (tmp_path / "logs/train_crnn.log").read_text()
+    assert "resuming from" in log
+    history = pd.read_csv(tmp_path / "results/models/crnn/history.csv")
+    assert list(history["epoch"]) == list(range(1, len(history) + 1))

@@ -1,0 +1,108 @@
+"""beatgrid.crnn_training: the CRNN trained from HDF5 stores, fold models, fine-tuning, out-of-fold activations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from beatgrid.activations import compute_activations
+from beatgrid.crnn_training import extract_oof_shard, fold_train_ids, train_crnn
+from beatgrid.data.store import atomic_h5, read_store, write_track
+from beatgrid.features import MelConfig, frame_targets
+from beatgrid.ltm_training import assign_folds
+from beatgrid.models import load_model
+
+N_MELS = 16
+FPS = 50.0
+CFG = {
+    "conv_channels": [4], "rnn_hidden": 8, "rnn_layers": 1, "dropout": 0.0, "causal": False, "augment": False,
+    "epochs": 2, "batch_size": 4, "crop_frames": 200, "lr": 0.01, "patience": 5, "seed": 0, "device": "cpu",
+}
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    """Six clicky tracks with beats every 0.5 s in one mel store and one target store."""
+    root = tmp_path_factory.mktemp("stores")
+    rng = np.random.default_rng(0)
+    mel_attrs = {**MelConfig(n_mels=N_MELS, fmax=8000).as_dict(), "fps": FPS}
+    ids = [f"t{i}" for i in range(6)]
+    with atomic_h5(root / "mels.h5", attrs=mel_attrs) as mels, atomic_h5(
+        root / "targets.h5", attrs={"fps": FPS, "widen_frames": 1, "widen_value": 0.5}
+    ) as targets:
+        for i, track_id in enumerate(ids):
+            n_frames = 500
+            beats = np.arange(0.2 + 0.05 * i, n_frames / FPS, 0.5)
+            downbeats = beats[::4]
+            target = frame_targets(beats, downbeats, n_frames, FPS)
+            mel = rng.normal(0, 0.1, (n_frames, N_MELS)) + 2.0 * target[:, :1]
+            write_track(mels, track_id, {"mel": mel.astype(np.float16)})
+            write_track(targets, track_id, {"beat": target[:, 0], "downbeat": target[:, 1],
+                                            "beat_times": beats, "downbeat_times": downbeats})
+    tracks = pd.DataFrame({"track_id": ids, "split": ["train", "train", "train", "train", "val", "test"]})
+    tracks.to_csv(root / "tracks.csv", index=False)
+    return root
+
+
+def test_fold_train_ids_leave_out_exactly_one_fold():
+    ids = [f"t{i}" for i in range(10)]
+    fold_of = assign_folds(ids, 3, 7)
+    assert fold_train_ids(ids, None, None) == ids
+    for fold in range(3):
+        kept = fold_train_ids(ids, fold, 3, 7)
+        assert set(kept) == {t for t in ids if fold_of[t] != fold}
+    with pytest.raises(ValueError, match="fold"):
+        fold_train_ids(ids, 3, 3)
+
+
+def test_train_crnn_writes_a_self_contained_model(stores, tmp_path):
+    torch.set_num_threads(1)
+    result = train_crnn([stores / "mels.h5"], [stores / "targets.h5"], stores / "tracks.csv", CFG, tmp_path, progress=False)
+    model, meta = load_model(tmp_path / "model.pt")
+    assert meta["features"]["n_mels"] == N_MELS and meta["features"]["fps"] == FPS
+    mels = read_store([stores / "mels.h5"], "mel")
+    train_mels = np.concatenate([mels[t] for t in ("t0", "t1", "t2", "t3")]).astype(np.float64)
+    np.testing.assert_allclose(model.input_norm()["mean"], train_mels.mean(axis=0), atol=1e-3)
+    assert (tmp_path / "history.csv").is_file() and (tmp_path / "curves.png").is_file()
+    assert len(result.history) == 2
+
+
+def test_fine_tuning_keeps_the_pretrained_normalisation_and_refuses_other_mels(stores, tmp_path):
+    torch.set_num_threads(1)
+    train_crnn([stores / "mels.h5"], [stores / "targets.h5"], stores / "tracks.csv", CFG, tmp_path / "base", progress=False)
+    base, _ = load_model(tmp_path / "base" / "model.pt")
+    tuned_cfg = {**CFG, "init_from": str(tmp_path / "base" / "model.pt"), "conv_channels": [32], "epochs": 1}
+    train_crnn([stores / "mels.h5"], [stores / "targets.h5"], stores / "tracks.csv", tuned_cfg, tmp_path / "tuned", progress=False)
+    tuned, meta = load_model(tmp_path / "tuned" / "model.pt")
+    assert meta["model_config"]["conv_channels"] == [4]  # the pretrained sizes, not the config's
+    assert tuned.input_norm() == base.input_norm()
+    other = tmp_path / "other.pt"
+    payload = torch.load(tmp_path / "base" / "model.pt", map_location="cpu", weights_only=False)
+    payload["features"]["hop_length"] = 512
+    torch.save(payload, other)
+    with pytest.raises(ValueError, match="hop_length"):
+        train_crnn([stores / "mels.h5"], [stores / "targets.h5"], stores / "tracks.csv", {**CFG, "init_from": str(other)},
+                   tmp_path / "bad", progress=False)
+
+
+def test_out_of_fold_activations_come_from_the_model_that_did_not_see_the_track(stores, tmp_path):
+    torch.set_num_threads(1)
+    args = ([stores / "mels.h5"], [stores / "targets.h5"], stores / "tracks.csv")
+    cfg = {**CFG, "epochs": 1}
+    train_crnn(*args, cfg, tmp_path / "main", progress=False)
+    for fold in range(2):
+        train_crnn(*args, cfg, tmp_path / f"fold{fold}", fold=fold, folds=2, progress=False)
+    fold_paths = [tmp_path / f"fold{k}" / "model.pt" for k in range(2)]
+    extract_oof_shard(tmp_path / "main" / "model.pt", fold_paths, stores / "mels.h5", stores / "tracks.csv",
+                      tmp_path / "oof.h5", folds=2, device="cpu", progress=False)
+    oof = read_store([tmp_path / "oof.h5"], "activations")
+    mels = read_store([stores / "mels.h5"], "mel")
+    fold_of = assign_folds(["t0", "t1", "t2", "t3"], 2, 0)
+    for track_id, activations in oof.items():
+        path = fold_paths[fold_of[track_id]] if track_id in fold_of else tmp_path / "main" / "model.pt"
+        model, _ = load_model(path)
+        expected = compute_activations(model, mels[track_id].astype(np.float32), device="cpu")
+        np.testing.assert_allclose(activations, expected, atol=1e-6, err_msg=track_id)
+    assert set(oof) == set(mels)
