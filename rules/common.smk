@@ -20,8 +20,7 @@ from beatgrid.workflow import (  # noqa: E402
     demo_batches,
     inference_variants,
     print_summary,
-    read_tracks,
-    shard_members,
+    read_shards,
 )
 
 try:
@@ -45,12 +44,13 @@ def frame_params():
     return {k: config["features"][k] for k in ("sr", "hop_length")}
 
 
-def tracks():
-    return read_tracks(checkpoints.index.get().output.tracks)
+def shard_inputs():
+    """Shard -> members and files, from the checkpoint's tracks.csv (built once per version)."""
+    return read_shards(checkpoints.index.get().output.tracks)
 
 
 def shards():
-    return sorted(tracks()["shard"].unique())
+    return sorted(shard_inputs())
 
 
 def per_shard(pattern):
@@ -59,18 +59,16 @@ def per_shard(pattern):
 
 
 def shard_audio(wildcards):
-    rows = tracks()
-    return sorted(rows.loc[rows["shard"] == wildcards.shard, "audio_path"])
+    return shard_inputs()[wildcards.shard].audio_paths
 
 
 def shard_annotations(wildcards):
-    rows = tracks()
-    return sorted(rows.loc[rows["shard"] == wildcards.shard, "annotation_path"])
+    return shard_inputs()[wildcards.shard].annotation_paths
 
 
 def shard_tracks_param(wildcards):
     """The shard's rows as JSON: a change in membership or paths re-runs the shard."""
-    return shard_members(tracks(), wildcards.shard)
+    return shard_inputs()[wildcards.shard].members
 
 
 # Data stage: demo batches and the index's inputs.

@@ -28,7 +28,7 @@ rule train_crnn:
         fold_seed=lambda wc: config["split"]["seed"] if wc.crnn_model != "crnn" else None,
     wildcard_constraints:
         crnn_model=r"crnn(_fold\d+)?",
-    threads: max(1, min(8, workflow.cores))
+    threads: 8  # capped by --cores locally and --max-threads on a cluster
     resources:
         gpu=1,
         mem_mb=8000,

@@ -20,10 +20,10 @@ rule train_ltm:
         ),
     params:
         cfg=config["ltm"],
-    threads: max(1, min(8, workflow.cores))
+    threads: 8  # capped by --cores locally and --max-threads on a cluster
     resources:
         gpu=1,
-        mem_mb=8000,
+        mem_mb=4000,
         runtime=120,
     log:
         f"{LOGS}/train_ltm.log",

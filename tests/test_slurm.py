@@ -170,13 +170,6 @@ def test_profile_gives_gpu_rules_a_gpu_and_retries_with_more_memory_and_time(slu
 
 @pytest.mark.slurm
 @pytest.mark.workflow
-@pytest.mark.xfail(
-    reason="rules/crnn.smk and rules/ltm.smk read workflow.cores in `threads:`, which has no value "
-    "without --cores on a cluster executor, so `snakemake --profile profiles/slurm` stops at parse "
-    "time. With `threads: 8` there (capped by --cores locally, --max-threads here) this test "
-    "passes: remove this mark with that change.",
-    strict=False,
-)
 def test_tiny_workflow_completes_on_slurm_with_gpus_for_training(slurm_cluster, tmp_path):  # noqa: F811
     run_snakemake(
         slurm_cluster, tmp_path, REPO / "Snakefile", "--configfile", str(TINY), timeout_s=1500

@@ -135,3 +135,26 @@ def test_schema_defaults_equal_config_yaml(default_config):
             assert key in default_config[block], f"config.yaml lacks {block}.{key}"
             if "default" in prop:
                 assert prop["default"] == default_config[block][key], f"{block}.{key}"
+
+
+def test_read_shards_matches_shard_members_and_follows_file_changes(tmp_path):
+    from beatgrid.workflow import read_shards
+
+    rows = [
+        {"track_id": f"t{i}", "audio_path": f"t{i}.wav", "annotation_path": f"t{i}.beats", "annotation_format": "beats",
+         "has_downbeats": True, "duration_s": 10.0 + i, "split": "train", "shard": f"{i % 3:03d}"}
+        for i in range(9)
+    ]
+    path = tmp_path / "tracks.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    tracks = pd.read_csv(path, dtype={"shard": str, "track_id": str})
+    shards = read_shards(path)
+    assert sorted(shards) == ["000", "001", "002"]
+    for shard, inputs in shards.items():
+        assert inputs.members == shard_members(tracks, shard)
+        assert inputs.audio_paths == sorted(tracks.loc[tracks["shard"] == shard, "audio_path"])
+    import os
+
+    pd.DataFrame(rows[:3]).to_csv(path, index=False)
+    os.utime(path, ns=(1, 1))  # a different version of the file, whatever the clock's resolution
+    assert sorted(read_shards(path)) == ["000", "001", "002"] and len(json.loads(read_shards(path)["000"].members)) == 1
