@@ -172,26 +172,14 @@ def predict_store(
     return count
 
 
-def ltm_activations(model: Any, crnn_activations: np.ndarray) -> np.ndarray:
-    """The LTM's whole-sequence causal pass: ``[T, 2]`` CRNN probabilities -> ``[T, 2]`` probabilities.
-
-    Equal (within float tolerance) to feeding the frames one by one to the streaming API.
-    """
-    import torch
-
-    model.eval()
-    with torch.inference_mode():
-        x = torch.as_tensor(np.asarray(crnn_activations, dtype=np.float32)).unsqueeze(0)
-        return torch.sigmoid(model(x))[0].float().numpy()
-
-
 def extract_ltm_shard(model_path: str | Path, crnn_activation_path: str | Path, out_path: str | Path, progress: bool = True) -> None:
     """Write the LTM's activations for every track of one CRNN activation shard."""
     from tqdm import tqdm
 
+    from .activations import file_sha256
     from .data.store import atomic_h5, read_file_attrs, read_store, write_track
     from .models import load_model
-    from .activations import file_sha256
+    from .streaming import ltm_probabilities
 
     model, meta = load_model(model_path)
     attrs = read_file_attrs(crnn_activation_path)
@@ -199,7 +187,7 @@ def extract_ltm_shard(model_path: str | Path, crnn_activation_path: str | Path, 
     with atomic_h5(out_path) as h5:
         h5.attrs.update({"fps": attrs["fps"], "model_kind": meta["kind"], "model_sha256": file_sha256(model_path)})
         for track_id, acts in tqdm(sorted(crnn.items()), desc="ltm activations", disable=not progress):
-            write_track(h5, track_id, {"activations": ltm_activations(model, acts).astype(np.float32)})
+            write_track(h5, track_id, {"activations": ltm_probabilities(model, acts).astype(np.float32)})
 
 
 def predict_files(
@@ -215,6 +203,7 @@ def predict_files(
     from .audio import load_audio, audio_duration
     from .features import MelConfig, log_mel
     from .models import load_model
+    from .streaming import ltm_probabilities
 
     models_dir = Path(models_dir)
     kind = method_kind(method)
@@ -231,7 +220,7 @@ def predict_files(
         duration_s = len(audio) / mel_config.sr
         activations = compute_activations(crnn, log_mel(audio, mel_config), device=device)
         if ltm is not None:
-            activations = ltm_activations(ltm, activations)
+            activations = ltm_probabilities(ltm, activations)
         prediction = run_method(method, activations, fps, duration_s, **settings)
         write_prediction(out_dir, audio_path.stem, prediction, audio_path.name, duration_s)
         written.append(Path(out_dir) / f"{audio_path.stem}.beats")

@@ -111,7 +111,10 @@ def train_ltm(
     if not ids["train"]:
         raise ValueError(f"{tracks_csv}: no track has split 'train'; nothing to train the LTM on")
     fps = _store_fps(activation_paths)
-    augment = ActivationAugment(fps=fps) if cfg.get("augment", input_source == "augment") else None
+    use_augment = cfg.get("augment")
+    if use_augment is None:  # `augment: null` in config.yaml: follow input_source
+        use_augment = input_source == "augment"
+    augment = ActivationAugment(fps=fps) if use_augment else None
     train_cfg = TrainConfig.from_dict(cfg)
 
     train_set = load_frame_dataset(
