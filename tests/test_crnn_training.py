@@ -106,3 +106,19 @@ def test_out_of_fold_activations_come_from_the_model_that_did_not_see_the_track(
         expected = compute_activations(model, mels[track_id].astype(np.float32), device="cpu")
         np.testing.assert_allclose(activations, expected, atol=1e-6, err_msg=track_id)
     assert set(oof) == set(mels)
+
+
+def test_cli_train_crnn_uses_the_config_block(stores, tmp_path):
+    import yaml
+
+    from beatgrid.cli import main
+
+    torch.set_num_threads(1)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({"crnn": {**CFG, "epochs": 1}}))
+    rc = main(["train-crnn", "--mels", str(stores / "mels.h5"), "--targets", str(stores / "targets.h5"),
+               "--tracks", str(stores / "tracks.csv"), "--out", str(tmp_path / "m"), "--config", str(tmp_path / "c.yaml")])
+    assert rc == 0
+    _, meta = load_model(tmp_path / "m" / "model.pt")
+    assert meta["model_config"]["conv_channels"] == [4] and meta["train_config"]["epochs"] == 1
+    assert main(["train-crnn", "--mels", str(stores / "mels.h5"), "--targets", str(stores / "targets.h5"),
+                 "--tracks", str(stores / "tracks.csv"), "--out", str(tmp_path / "x"), "--config", str(tmp_path / "none.yaml")]) == 2
