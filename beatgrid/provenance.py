@@ -47,12 +47,31 @@ def git_revision(repo_dir: str | Path = ".") -> str:
     return out.stdout.strip() or "unknown"
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo, else what platform knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_description() -> str:
+    """CPU, logical cores and Python: the line benchmarks print with their figures."""
+    import os
+
+    return f"{cpu_name()}, {os.cpu_count()} logical cores, Python {platform.python_version()}, {platform.system()}"
+
+
 def provenance(config: Mapping[str, Any], repo_dir: str | Path) -> dict[str, Any]:
     """The record of a run: time, command line, git revision, package versions and config."""
     return {
         "finished_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(sys.argv),
         "git_revision": git_revision(repo_dir),
+        "machine": machine_description(),
         "packages": package_versions(),
         "config": _plain(config),
     }

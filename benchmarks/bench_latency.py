@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import yaml
 
+from beatgrid.provenance import cpu_name
 from beatgrid.data.activation_augment import simulate_activations
 from beatgrid.models import build_model, load_model
 from beatgrid.models.ltm import ltm_model_config
@@ -35,14 +36,6 @@ from beatgrid.streaming import CausalPeakPicker, OnlineBeatTracker
 CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def timed(fn, frames: np.ndarray, warmup: int) -> np.ndarray:
@@ -108,7 +101,7 @@ def main() -> None:
 
             def ltm_step(frame: np.ndarray) -> None:
                 nonlocal state
-                model.step(torch.from_numpy(frame)[None], state)
+                _, state = model.step(torch.from_numpy(frame)[None], state)
 
             print(row(f"LTM step, {name}", timed(ltm_step, activations, args.warmup), budget_us))
         tracker = OnlineBeatTracker(model, fps, threshold=0.0)

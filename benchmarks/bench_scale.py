@@ -38,6 +38,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from beatgrid.provenance import cpu_name
+
 import pandas as pd
 import yaml
 
@@ -52,16 +54,6 @@ TRACK_COLUMNS = [
 ]  # fmt: skip
 EXTRA_COLUMNS = ["n_beats", "bpm", "beats_per_bar", "source"]
 REJECTED_COLUMNS = ["dataset", "audio_path", "annotation_path", "reason"]
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 # --------------------------------------------------------------------------- synthetic run

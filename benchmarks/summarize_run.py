@@ -11,22 +11,13 @@ time of both models from their history.csv.
 from __future__ import annotations
 
 import argparse
-import platform
 from pathlib import Path
 
 import pandas as pd
 
+from beatgrid.provenance import machine_description
+
 COLUMNS = ["beat_f", "beat_cmlt", "beat_amlt", "downbeat_f", "tempo_acc1", "tempo_acc2", "grid_phase_error_ms"]
-
-
-def machine() -> str:
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-        platform.processor(),
-    )
-    import os
-
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def fmt(frame: pd.DataFrame) -> str:
@@ -40,7 +31,7 @@ def main() -> None:
     summary = pd.read_csv(run / "results/evaluation/summary.csv")
     per_track = pd.read_csv(run / "results/evaluation/per_track.csv")
     tracks = pd.read_csv(run / "results/index/tracks.csv", dtype={"shard": str})
-    print(f"Machine: {machine()}\n")
+    print(f"Machine: {machine_description()}\n")
 
     test = summary[summary["split"] == "test"]
     for dataset, rows in test.groupby("dataset", sort=False):
