@@ -716,8 +716,9 @@ def _summary_tables(summary: pd.DataFrame) -> dict[str, str]:
         rows = summary[summary["split"] == split]
         if rows.loc[rows["dataset"] != "all", "dataset"].nunique() <= 1:
             rows = rows[rows["dataset"] != "all"]
-        # Group by dataset so that methods sit beside each other (and beside the librosa peer).
-        datasets = list(dict.fromkeys(d for d in rows["dataset"] if d != "all")) + ["all"]
+        # Group by dataset so that methods sit beside each other (and beside the librosa peer);
+        # the all-datasets rows first, so the first screen shows the overall comparison.
+        datasets = ["all"] + list(dict.fromkeys(d for d in rows["dataset"] if d != "all"))
         rows = rows.assign(_d=rows["dataset"].map({d: i for i, d in enumerate(datasets)})).sort_values("_d", kind="stable")
         rows = rows.drop(columns="_d")
         key = _html_table(rows, ["dataset", *[c for c in key_columns if c != "dataset"]], headers,
