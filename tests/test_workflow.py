@@ -128,6 +128,21 @@ def test_models_predictions_and_report(tiny_run):
     assert "<table" in html and "data:image/png;base64" in html
 
 
+def test_snakemake_report_builds_from_a_finished_run(tiny_run, tmp_path):
+    report = tmp_path / "report.html"
+    snakemake(tiny_run, "--report", str(report))
+    text = report.read_text(errors="replace")
+    assert report.stat().st_size > 10_000
+    for name in ("summary.csv", "curves.png", "index.html"):
+        assert name in text, name
+
+
+def test_provenance_records_the_run(tiny_run):
+    record = yaml.safe_load((tiny_run / "results/provenance.yaml").read_text())
+    assert record["config"]["crnn"]["epochs"] == tiny_config()["crnn"]["epochs"]
+    assert record["packages"]["torch"] and record["git_revision"]
+
+
 # --------------------------------------------------------------------------- rerun semantics
 
 
