@@ -320,6 +320,7 @@ def test_killed_training_resumes_and_finished_shards_are_kept(tmp_path):
     # and the finished feature shards are not planned again.
     jobs = planned_jobs(tmp_path, "--rerun-incomplete", "results/models/crnn/model.pt")
     assert set(jobs) == {"train_crnn"}
+    snakemake(tmp_path, "--unlock")  # a killed snakemake leaves its lock, as after a power loss
     snakemake(tmp_path, "--rerun-incomplete", "results/models/crnn/model.pt")
     assert {p: p.stat().st_mtime_ns for p in features} == features
     log = (tmp_path / "logs/train_crnn.log").read_text()
