@@ -347,8 +347,10 @@ def _write_history(out_dir: Path, history: list[dict[str, float]]) -> None:
     _atomic_write_text(out_dir / "history.csv", frame.to_csv(index=False, float_format="%.6g"))
 
 
-def plot_curves(history: list[dict[str, float]], path: str | Path, title: str = "") -> None:
-    """Loss (train, validation) and validation F-measures per epoch, to ``path`` (PNG)."""
+def plot_curves(history: list[dict[str, float]], path: str | Path, title: str = "",
+                best_epoch: int | None = None) -> None:
+    """Loss (train, validation) and validation F-measures per epoch, to ``path`` (PNG);
+    a dashed line marks ``best_epoch`` (the weights in model.pt)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -369,6 +371,8 @@ def plot_curves(history: list[dict[str, float]], path: str | Path, title: str = 
     ax_f.legend()
     for ax in (ax_loss, ax_f):
         ax.grid(alpha=0.3)
+        if best_epoch:
+            ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -609,7 +613,8 @@ def train(
     model.load_state_dict(best["state"])
     save_model(out_dir / MODEL_NAME, model, model_file_meta(best))
     _write_history(out_dir, history)
-    plot_curves(history, out_dir / "curves.png", title=f"{kind} training")
+    plot_curves(history, out_dir / "curves.png", title=f"{kind} training (best epoch {best['epoch']})",
+                best_epoch=best["epoch"])
     epochs_run = history[-1]["epoch"] if history else 0
     return TrainResult(
         model_path=out_dir / MODEL_NAME, best_epoch=best["epoch"], best_metrics=best["metrics"],
