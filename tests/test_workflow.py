@@ -160,6 +160,19 @@ def test_changed_ltm_setting_reruns_only_ltm_and_downstream(tiny_run, tmp_path):
     assert jobs["predict"] == 1  # only ltm_online reads the LTM
 
 
+def test_out_of_fold_ltm_input_plans_fold_models_but_keeps_the_main_crnn(tiny_run, tmp_path):
+    run = copy_run(tiny_run, tmp_path / "run")
+    config = tiny_config()
+    config["ltm"].update(input_source="oof", folds=2)
+    write_config(run, config)
+    jobs = planned_jobs(run)
+    n_shards = len(list((run / "results/features/mels").glob("*.h5")))
+    assert jobs["train_crnn"] == 2  # the two fold models, not the main CRNN
+    assert jobs["crnn_oof_activations"] == n_shards
+    assert {"train_ltm", "ltm_activations", "predict", "evaluate", "report"} <= set(jobs)
+    assert "crnn_activations" not in jobs and "mels" not in jobs
+
+
 def test_changed_crnn_setting_reruns_crnn_and_downstream_only(tiny_run, tmp_path):
     run = copy_run(tiny_run, tmp_path / "run")
     config = tiny_config()
