@@ -25,22 +25,12 @@ import torch
 import yaml
 
 from beatgrid.activations import compute_activations
+from beatgrid.provenance import cpu_name
 from beatgrid.models import build_model
 from beatgrid.models.losses import MaskedBCELoss
 from beatgrid.training import TrainConfig, lr_factor, resolve_device
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux /proc/cpuinfo, else platform)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def gpu_name(device: torch.device) -> str:
@@ -137,8 +127,8 @@ def main() -> None:
     model.eval()
     realtime = bench_extract(model, n_mels, fps, device, args.track_s, repeats=2)
 
-    machine = (f"{cpu_model()}, {torch.get_num_threads()} threads" if device.type == "cpu"
-               else f"{gpu_name(device)} ({cpu_model()})")
+    machine = (f"{cpu_name()}, {torch.get_num_threads()} threads" if device.type == "cpu"
+               else f"{gpu_name(device)} ({cpu_name()})")
     what = (f"CRNN {'causal' if block.get('causal') else 'BiLSTM'} "
             f"{list(block.get('conv_channels', []))}/{block.get('rnn_hidden')}x"
             f"{block.get('rnn_layers')}, {n_params:,} params, batch {cfg.batch_size}x"
