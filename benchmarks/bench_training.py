@@ -15,7 +15,6 @@ Prints a Markdown table row per measurement:
 from __future__ import annotations
 
 import argparse
-import platform
 import subprocess
 import time
 from pathlib import Path
