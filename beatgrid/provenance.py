@@ -73,7 +73,7 @@ def provenance(config: Mapping[str, Any], repo_dir: str | Path) -> dict[str, Any
         "git_revision": git_revision(repo_dir),
         "machine": machine_description(),
         "packages": package_versions(),
-        "config": _plain(config),
+        "config": plain(config),
     }
 
 
@@ -87,9 +87,18 @@ def write_provenance(path: str | Path, config: Mapping[str, Any], repo_dir: str 
     return path
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """Config or metadata -> plain Python for YAML, JSON and ``torch.load(weights_only=True)``.
+
+    Mappings (Snakemake's Config too) become dicts with string keys, tuples lists, numpy
+    scalars and arrays (anything with ``tolist``) Python numbers and lists, paths strings.
+    """
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy scalars (np.float64 is a float) and arrays, without importing numpy
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
     return value

@@ -31,7 +31,7 @@ import yaml
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .provenance import git_revision, package_versions
+from .provenance import git_revision, package_versions, plain
 
 from beatgrid.evaluation import (
     MARKDOWN_COLUMNS,
@@ -901,7 +901,7 @@ def build_report(
         f"<tr><td class='txt'>git revision</td><td class='txt'><code>{_esc(git_revision)}</code></td></tr>"
         f"</tbody></table></div>"
     )
-    config_yaml = yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=None, width=100)
+    config_yaml = yaml.safe_dump(plain(config), sort_keys=False, default_flow_style=None, width=100)
     parts.append(f"<div style='flex:1;min-width:420px'><h3>config.yaml</h3><pre>{_esc(config_yaml)}</pre></div></div>")
 
     page = (
@@ -917,19 +917,6 @@ def build_report(
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(path)
     return path
-
-
-def _plain(value: Any) -> Any:
-    """Config (possibly Snakemake's Config / numpy types) -> plain YAML-safe Python."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
 
 
 def write_report(

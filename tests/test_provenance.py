@@ -31,3 +31,13 @@ def test_write_provenance_records_config_and_versions(tmp_path):
     assert record["config"]["crnn"] == {"epochs": 3, "conv_channels": [8, 16]}
     assert record["git_revision"] == "unknown"
     assert "torch" in record["packages"]
+
+
+def test_plain_turns_numpy_and_containers_into_python():
+    import numpy as np
+
+    from beatgrid.provenance import plain
+
+    value = plain({1: (np.float64(0.5), np.arange(3)), "p": __import__("pathlib").Path("/x"), "n": None})
+    assert value == {"1": [0.5, [0, 1, 2]], "p": "/x", "n": None}
+    assert type(value["1"][0]) is float and type(value["1"][1][0]) is int

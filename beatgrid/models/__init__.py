@@ -28,9 +28,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
+
+from beatgrid.provenance import plain
 
 __all__ = ["MODEL_REGISTRY", "register_model", "model_class", "build_model", "save_model",
            "load_model", "ModelFileError"]
@@ -98,21 +99,6 @@ def build_model(kind: str, model_config: Mapping[str, Any] | None = None) -> nn.
     return model
 
 
-def _plain(value: Any) -> Any:
-    """Convert numpy values and containers to plain Python (loadable with weights_only)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename it into place."""
     path = Path(path)
@@ -149,16 +135,16 @@ def save_model(path: str | Path, model: nn.Module, meta: Mapping[str, Any] | Non
     state_dict = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     payload = {
         "kind": kind,
-        "model_config": _plain(model_config),
+        "model_config": plain(model_config),
         "state_dict": state_dict,
-        "features": _plain(meta.pop("features", None)),
-        "input_norm": _plain(input_norm),
-        "train_config": _plain(meta.pop("train_config", None)),
-        "best_epoch": _plain(meta.pop("best_epoch", None)),
-        "val_metrics": _plain(meta.pop("val_metrics", None)),
+        "features": plain(meta.pop("features", None)),
+        "input_norm": plain(input_norm),
+        "train_config": plain(meta.pop("train_config", None)),
+        "best_epoch": plain(meta.pop("best_epoch", None)),
+        "val_metrics": plain(meta.pop("val_metrics", None)),
         "beatgrid_version": __version__,
     }
-    payload.update(_plain(meta))
+    payload.update(plain(meta))
     atomic_torch_save(payload, path)
 
 
