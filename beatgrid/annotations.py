@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputFileError
+
 __all__ = [
     "END_TOLERANCE_S",
     "BEATS_FORMAT",
@@ -61,20 +63,12 @@ LABEL_JSON_FORMAT = "label_json"
 MAX_LABEL_BPM = 1000.0
 
 
-class AnnotationError(ValueError):
+class AnnotationError(InputFileError):
     """An annotation file is missing, empty, malformed or inconsistent with its audio.
 
     ``path`` is the file, ``problem`` a short human-readable description that can
     be shown on its own (e.g. ``"annotation unsorted at line 12: ..."``).
     """
-
-    def __init__(self, path: str | os.PathLike, problem: str):
-        super().__init__(str(path), problem)
-        self.path = str(path)
-        self.problem = problem
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.problem}"
 
 
 @dataclass

@@ -21,6 +21,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from .errors import InputFileError
+
 __all__ = ["AudioError", "AudioInfo", "audio_info", "audio_duration", "load_audio"]
 
 # Extensions tried with audioread when libsndfile cannot open a file; listed only
@@ -28,20 +30,12 @@ __all__ = ["AudioError", "AudioInfo", "audio_info", "audio_duration", "load_audi
 _FALLBACK_HINT_EXTENSIONS = {".m4a", ".aac", ".mp4", ".m4b", ".wma", ".alac", ".opus", ".webm"}
 
 
-class AudioError(ValueError):
+class AudioError(InputFileError):
     """An audio file is missing, empty or cannot be decoded.
 
     ``path`` is the file, ``problem`` a short human-readable description
     (e.g. ``"audio file missing"``, ``"audio undecodable: Format not recognised"``).
     """
-
-    def __init__(self, path: str | os.PathLike, problem: str):
-        super().__init__(str(path), problem)
-        self.path = str(path)
-        self.problem = problem
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.problem}"
 
 
 @dataclass(frozen=True)

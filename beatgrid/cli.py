@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"beatgrid: error: {error}", file=sys.stderr)
             return 2
         return 0
-    from .audio import AudioError
+    from .errors import InputFileError
     from .inference import predict_files
 
     try:
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             peak_threshold=args.threshold,
             online_threshold=args.threshold,
         )
-    except (AudioError, FileNotFoundError) as error:
+    except (InputFileError, FileNotFoundError) as error:
         print(f"beatgrid: error: {error}", file=sys.stderr)
         return 2
     return 0
