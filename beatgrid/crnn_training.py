@@ -13,17 +13,15 @@ activations of fold ``k``'s tracks are what the LTM sees for those tracks with
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from .data.augment import MelAugment
-from .data.dataset import MelNormalizer, load_frame_dataset
+from .data.dataset import MelNormalizer, load_frame_dataset, split_track_ids
 from .data.store import read_attrs
 from .ltm_training import assign_folds
 from .models import build_model
@@ -34,10 +32,6 @@ log = logging.getLogger(__name__)
 #: Keys of the ``crnn:`` block that build the model (the rest are training settings).
 MODEL_KEYS = ("conv_channels", "rnn_hidden", "rnn_layers", "dropout", "causal")
 MEL_ATTRS = ("sr", "hop_length", "n_fft", "n_mels", "fmin", "fmax", "fps")
-
-
-def _read_splits(tracks_csv: str | os.PathLike) -> pd.DataFrame:
-    return pd.read_csv(tracks_csv, dtype={"track_id": str, "split": str, "shard": str})
 
 
 def crnn_model_config(cfg: Mapping[str, Any], n_mels: int) -> dict[str, Any]:
@@ -84,9 +78,9 @@ def train_crnn(
     cfg = dict(cfg)
     mel_paths = [str(p) for p in mel_paths]
     target_paths = [str(p) for p in target_paths]
-    tracks = _read_splits(tracks_csv)
-    train_ids = fold_train_ids(tracks.loc[tracks["split"] == "train", "track_id"].tolist(), fold, folds, fold_seed)
-    val_ids = tracks.loc[tracks["split"] == "val", "track_id"].tolist()
+    splits = split_track_ids(tracks_csv)
+    train_ids = fold_train_ids(splits["train"], fold, folds, fold_seed)
+    val_ids = splits["val"]
     if not train_ids:
         raise ValueError(f"{tracks_csv}: no track has split 'train'; nothing to train the CRNN on")
     mel_attrs = read_attrs(mel_paths[0])
@@ -104,10 +98,7 @@ def train_crnn(
     train_set = load_frame_dataset(
         mel_paths, "mel", target_paths, train_ids, crop_frames=train_cfg.crop_frames, seed=train_cfg.seed, augment=augment
     )
-    if train_cfg.crop_frames:
-        # One epoch serves about every training frame once: long tracks give several crops.
-        mean_frames = sum(map(train_set.n_frames, train_set.track_ids)) / len(train_set.track_ids)
-        train_set.crops_per_track = max(1, math.ceil(mean_frames / train_cfg.crop_frames))
+    train_set.cover_frames_per_epoch()
     val_set = load_frame_dataset(mel_paths, "mel", target_paths, val_ids) if val_ids else None
 
     seed_everything(train_cfg.seed)
@@ -176,8 +167,7 @@ def extract_oof_shard(
     fold_models = [Path(p) for p in fold_models]
     if len(fold_models) != folds:
         raise ValueError(f"expected {folds} fold models, got {len(fold_models)}")
-    tracks = _read_splits(tracks_csv)
-    fold_of = assign_folds(tracks.loc[tracks["split"] == "train", "track_id"].tolist(), folds, fold_seed)
+    fold_of = assign_folds(split_track_ids(tracks_csv)["train"], folds, fold_seed)
     torch_device = resolve_device(device)
     models = {None: load_model(main_model, map_location=torch_device)[0]}
     models.update({k: load_model(p, map_location=torch_device)[0] for k, p in enumerate(fold_models)})

@@ -21,17 +21,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 
 from .data.activation_augment import ActivationAugment
-from .data.dataset import load_frame_dataset
+from .data.dataset import load_frame_dataset, split_track_ids
 from .data.store import read_attrs
 from .models import build_model
 from .models.ltm import ltm_model_config
@@ -58,14 +56,6 @@ def assign_folds(track_ids: Iterable[str], folds: int, seed: int = 0) -> dict[st
         raise ValueError(f"cannot split {len(ids)} training track(s) into {folds} folds")
     ranked = sorted(ids, key=lambda t: hashlib.sha1(f"{seed}:{t}".encode()).hexdigest())
     return {track_id: rank % int(folds) for rank, track_id in enumerate(ranked)}
-
-
-def _split_ids(tracks_csv: str | os.PathLike) -> dict[str, list[str]]:
-    tracks = pd.read_csv(tracks_csv, dtype={"track_id": str, "split": str})
-    missing = {"track_id", "split"} - set(tracks.columns)
-    if missing:
-        raise ValueError(f"{tracks_csv}: missing column(s) {sorted(missing)}")
-    return {split: tracks.loc[tracks["split"] == split, "track_id"].tolist() for split in ("train", "val")}
 
 
 def _store_fps(paths: Sequence[str]) -> float:
@@ -107,7 +97,7 @@ def train_ltm(
         raise ValueError(f"ltm.input_source must be one of {INPUT_SOURCES}, got {input_source!r}")
     activation_paths = [str(p) for p in activation_paths]
     target_paths = [str(p) for p in target_paths]
-    ids = _split_ids(tracks_csv)
+    ids = split_track_ids(tracks_csv)
     if not ids["train"]:
         raise ValueError(f"{tracks_csv}: no track has split 'train'; nothing to train the LTM on")
     fps = _store_fps(activation_paths)
@@ -121,10 +111,7 @@ def train_ltm(
         activation_paths, "activations", target_paths, ids["train"],
         crop_frames=train_cfg.crop_frames, seed=train_cfg.seed, augment=augment,
     )
-    # One epoch serves about every training frame once: long tracks give several crops.
-    if train_cfg.crop_frames:
-        mean_frames = sum(map(train_set.n_frames, train_set.track_ids)) / len(train_set.track_ids)
-        train_set.crops_per_track = max(1, math.ceil(mean_frames / train_cfg.crop_frames))
+    train_set.cover_frames_per_epoch()
     val_set = (
         load_frame_dataset(activation_paths, "activations", target_paths, ids["val"])
         if ids["val"] else None

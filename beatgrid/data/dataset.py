@@ -13,11 +13,13 @@ before each epoch).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
@@ -115,6 +117,17 @@ class FrameDataset(Dataset):
         """Length of a whole track in frames."""
         return int(self.inputs[track_id].shape[0])
 
+    def cover_frames_per_epoch(self) -> int:
+        """Set ``crops_per_track`` so that an epoch serves about every frame once.
+
+        Long tracks then give several crops per epoch instead of one. Returns the new
+        value (unchanged, 1 or more, when the dataset serves whole tracks).
+        """
+        if self.crop_frames and self.track_ids:
+            mean_frames = sum(map(self.n_frames, self.track_ids)) / len(self.track_ids)
+            self.crops_per_track = max(1, math.ceil(mean_frames / self.crop_frames))
+        return self.crops_per_track
+
     def _rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, self.epoch, index])
 
@@ -171,6 +184,15 @@ def collate_padded(
         inputs[i, : x.shape[0]] = x
         targets[i, : y.shape[0]] = y
     return inputs, targets, [item[2] for item in batch], lengths
+
+
+def split_track_ids(tracks_csv: str | os.PathLike) -> dict[str, list[str]]:
+    """``split`` -> track ids (in file order) from an index with ``track_id`` and ``split`` columns."""
+    tracks = pd.read_csv(tracks_csv, dtype={"track_id": str, "split": str})
+    missing = {"track_id", "split"} - set(tracks.columns)
+    if missing:
+        raise ValueError(f"{tracks_csv}: missing column(s) {sorted(missing)}")
+    return {split: tracks.loc[tracks["split"] == split, "track_id"].tolist() for split in ("train", "val", "test")}
 
 
 def padding_mask(lengths: torch.Tensor, n_frames: int | None = None) -> torch.Tensor:
