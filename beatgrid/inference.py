@@ -25,10 +25,11 @@ import numpy as np
 import pandas as pd
 
 from .grid import Beatgrid, fit_beatgrid
+from .workflow import METHOD_SOURCE
 
 log = logging.getLogger(__name__)
 
-METHODS = ("crnn_peaks", "crnn_dbn", "crnn_grid", "ltm_online", "ltm_peaks", "ltm_grid")
+METHODS = tuple(METHOD_SOURCE)  #: every inference method, in the order the workflow lists them
 
 
 @dataclass

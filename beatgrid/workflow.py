@@ -127,17 +127,6 @@ def dataset_source_files(source: dict[str, Any]) -> list[str]:
     )
 
 
-@lru_cache(maxsize=8)
-def _read_tracks_cached(path: str, mtime_ns: int) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"shard": str, "track_id": str})
-
-
-def read_tracks(path: str | Path) -> pd.DataFrame:
-    """tracks.csv as a DataFrame (cached while the file is unchanged)."""
-    path = str(path)
-    return _read_tracks_cached(path, Path(path).stat().st_mtime_ns)
-
-
 @dataclass(frozen=True)
 class ShardInputs:
     """What one shard's feature jobs read: members (as params) and the files (as inputs)."""
@@ -147,11 +136,11 @@ class ShardInputs:
     annotation_paths: list[str]
 
 
-@lru_cache(maxsize=8)
-def _read_shards_cached(path: str, mtime_ns: int) -> dict[str, ShardInputs]:
-    tracks = _read_tracks_cached(path, mtime_ns).sort_values("track_id")
+def shard_inputs(tracks: pd.DataFrame) -> dict[str, ShardInputs]:
+    """Shard -> its members as a stable JSON string (only the columns that decide its
+    feature jobs, so a changed split re-runs nothing) and its audio and annotation files."""
     members: dict[str, list[dict[str, Any]]] = {}
-    for row in tracks[[*SHARD_MEMBER_COLUMNS, "shard"]].to_dict(orient="records"):
+    for row in tracks.sort_values("track_id")[[*SHARD_MEMBER_COLUMNS, "shard"]].to_dict(orient="records"):
         members.setdefault(row.pop("shard"), []).append(row)
     return {
         shard: ShardInputs(
@@ -163,20 +152,19 @@ def _read_shards_cached(path: str, mtime_ns: int) -> dict[str, ShardInputs]:
     }
 
 
+@lru_cache(maxsize=8)
+def _read_shards_cached(path: str, mtime_ns: int) -> dict[str, ShardInputs]:
+    return shard_inputs(pd.read_csv(path, dtype={"shard": str, "track_id": str}))
+
+
 def read_shards(path: str | Path) -> dict[str, ShardInputs]:
-    """Shard -> :class:`ShardInputs` of tracks.csv, built once per file version.
+    """:func:`shard_inputs` of tracks.csv, built once per file version.
 
     Planning calls this once per job; filtering the table per call made planning
     grow as shards x tracks (15 s at 10,000 tracks).
     """
     path = str(path)
     return _read_shards_cached(path, Path(path).stat().st_mtime_ns)
-
-
-def shard_members(tracks: pd.DataFrame, shard: str) -> str:
-    """The rows of one shard that decide its feature jobs, as a stable JSON string."""
-    rows = tracks.loc[tracks["shard"] == shard, list(SHARD_MEMBER_COLUMNS)].sort_values("track_id")
-    return json.dumps(rows.to_dict(orient="records"), sort_keys=True)
 
 
 def _format_value(value: Any) -> str:

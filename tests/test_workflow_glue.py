@@ -12,7 +12,7 @@ from beatgrid.workflow import (
     check_config,
     demo_batches,
     inference_variants,
-    shard_members,
+    shard_inputs,
 )
 
 from pathlib import Path
@@ -103,6 +103,10 @@ def test_inference_variants_expand_lists_only_for_methods_that_read_them():
     assert variants["ltm_online"]["source"] == "ltm"
 
 
+def shard_members(tracks, shard):
+    return shard_inputs(tracks)[shard].members
+
+
 def test_shard_members_ignore_other_shards_and_the_split():
     tracks = pd.DataFrame(
         {
@@ -137,7 +141,7 @@ def test_schema_defaults_equal_config_yaml(default_config):
                 assert prop["default"] == default_config[block][key], f"{block}.{key}"
 
 
-def test_read_shards_matches_shard_members_and_follows_file_changes(tmp_path):
+def test_read_shards_matches_shard_inputs_and_follows_file_changes(tmp_path):
     from beatgrid.workflow import read_shards
 
     rows = [
