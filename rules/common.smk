@@ -1,11 +1,9 @@
-import re
 # Shared helpers: config checks JSON Schema cannot express, the checkpoint's track list,
 # and per-shard inputs/params. Per-shard jobs take their members as `params` (not
 # tracks.csv as an input) so that re-running the index re-runs only shards whose
 # membership or files changed.
-import json
 import os
-from pathlib import Path
+import re  # used by rules/inference.smk (included into the same namespace)
 
 from snakemake.exceptions import WorkflowError
 
