@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["compute_activations", "extract_shard_activations", "file_sha256",
+__all__ = ["activation_attrs", "compute_activations", "extract_shard_activations", "file_sha256",
            "chunk_bounds"]
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,16 @@ def _check_features(model_meta: dict, mel_attrs: dict, mel_path: Path, model_pat
     return float(mel_fps)
 
 
+def activation_attrs(fps: float, model_meta: dict, model_path: str | Path) -> dict:
+    """File attrs of an activation store: ``fps``, the model's identity (``model_kind``,
+    ``model_sha256``) and, when the model was trained with one, the loss's ``pos_weight``
+    per output column (decoders undo it with :func:`beatgrid.postprocessing.calibrate`)."""
+    attrs = {"fps": float(fps), "model_kind": model_meta["kind"], "model_sha256": file_sha256(model_path)}
+    if model_meta.get("pos_weight") is not None:
+        attrs["pos_weight"] = np.asarray(model_meta["pos_weight"], dtype=np.float64)
+    return attrs
+
+
 def extract_shard_activations(
     model_path: str | Path,
     mel_path: str | Path,
@@ -152,8 +162,7 @@ def extract_shard_activations(
 
     Reads ``/tracks/<id>/<input_name>`` from ``mel_path``, writes
     ``/tracks/<id>/activations`` float32 ``[T, 2]`` to ``out_path`` (atomically; an empty
-    shard gives a valid empty store) with file attrs ``fps``, ``model_kind``,
-    ``model_sha256``. Returns the number of tracks written.
+    shard gives a valid empty store) with the file attrs of :func:`activation_attrs`. Returns the number of tracks written.
     """
     import sys
 
@@ -170,8 +179,8 @@ def extract_shard_activations(
     n_inputs = getattr(model, "n_mels", None)
     fps = _check_features(meta, mel_attrs, mel_path, model_path, n_inputs)
     ids = list_track_ids(mel_path) if track_ids is None else list(track_ids)
-    sha = file_sha256(model_path)
-    attrs = {"fps": fps, "model_kind": meta["kind"], "model_sha256": sha}
+    attrs = activation_attrs(fps, meta, model_path)
+    sha = attrs["model_sha256"]
     show = progress and sys.stderr.isatty()
     with atomic_h5(out_path, attrs) as h5:
         for track_id in tqdm(ids, desc=f"activations {mel_path.stem}", disable=not show):

@@ -19,12 +19,17 @@ Method, in four vectorised stages (no loop over candidate tempi):
    grid beat and ``t = a + k * period`` is fitted by weighted least squares, rejecting
    off-grid peaks (extra detections) with a shrinking tolerance. With N beats the
    period error falls as N^-1.5, so a 4-minute track gets ~0.001 BPM.
-4. **Choice and meter.** Each hypothesis is scored by how well its grid explains the
-   activation (F-measure of peaks on grid lines vs. grid lines with activation).
-   Hypotheses within 0.05 of the best are near-ties (octave ambiguity); among them a
-   log-normal tempo prior around 120 BPM and the downbeat evidence decide. The meter
-   and the downbeat phase maximise the contrast of the downbeat activation on vs. off
-   the bar positions (a comb over bar positions, for each ``beats_per_bar`` candidate).
+4. **Choice and meter.** The activation is read as a probability per frame (calibrate
+   a network's outputs first: :func:`beatgrid.postprocessing.calibrate`). Each hypothesis
+   scores the log-odds that its grid points are beats (a grid that is twice too fast
+   pays for every in-between point the activation does not call a beat), half the
+   log-odds that its bar starts are downbeats, and a log-normal tempo prior around
+   120 BPM (sigma half an octave) that settles near-ties. Points farther than the
+   longest candidate period from any detected peak (breaks, silence) count for no
+   hypothesis; an activation that is weak throughout is lifted so that its typical peak
+   reads 0.75. The meter and the downbeat phase maximise the contrast of the downbeat
+   activation on vs. off the bar positions (a comb over bar positions, for each
+   ``beats_per_bar`` candidate).
 
 ``confidence`` is honest about constant tempo: ``aligned_share**4 * sqrt(F)``, where
 ``aligned_share`` is the share of the beat evidence (in 6 s windows) whose local mean
@@ -54,10 +59,13 @@ _COMB_STEP = 0.004  # relative spacing of the coarse candidate periods
 _OCTAVE_RATIOS = np.array([1 / 3, 1 / 2, 2 / 3, 1.0, 3 / 2, 2.0, 3.0])
 _HARMONICS = np.arange(1, 4)
 _WINDOW_S = 6.0
-_TIE_TOLERANCE = 0.05
+_LOGIT_CLIP = 4.6  # log-odds of 0.99
+_REFERENCE_LOGIT = math.log(0.75 / 0.25)
+# downbeat log-odds count half: a downbeat is a beat already counted once, and the
+# downbeat output is the less reliable one (CRNN val F 0.51 vs 0.92 for beats)
+_DOWNBEAT_WEIGHT = 0.5
 _PRIOR_BPM = 120.0
 _PRIOR_SIGMA_OCTAVES = 0.5
-_DOWNBEAT_WEIGHT = 3.0
 _PHASE_TOLERANCE_S = 0.015
 _MIN_PEAKS = 4
 _MAX_TOLERANCE_S = 0.07  # largest peak-to-grid distance accepted by the fit
@@ -353,6 +361,33 @@ def _significant(contrast, down_at_grid, mask, meter_of) -> bool:
     return bool(contrast[c] > max(3.0 * standard_error, _SILENCE))
 
 
+def _near_peaks(point_time: np.ndarray, times: np.ndarray, reach_s: float) -> np.ndarray:
+    """Whether each grid point (s) lies within ``reach_s`` of a detected peak: the parts
+    of the track where the activation hears beats at all (breaks and silence do not
+    count for or against any hypothesis)."""
+    idx = np.searchsorted(times, point_time)
+    before = times[np.clip(idx - 1, 0, len(times) - 1)]
+    after = times[np.clip(idx, 0, len(times) - 1)]
+    distance = np.minimum(np.abs(point_time - before), np.abs(after - point_time))
+    return distance <= reach_s
+
+
+def _level_evidence(point_act: np.ndarray, active: np.ndarray, reference: float) -> np.ndarray:
+    """Log-odds that each grid point is a beat (or downbeat), 0 where not ``active``.
+
+    The activation is read as a probability: a point above 0.5 is evidence for the grid,
+    one below against, so a grid twice too fast pays for its in-between points unless the
+    activation calls them beats. Activations that are weak throughout (the strongest peaks,
+    ``reference``, below 0.75) are lifted until their typical peak reads 0.75, so an unsure
+    model does not make every grid look wrong. Clipped to +-``_LOGIT_CLIP``.
+    """
+    p = np.clip(point_act, 1e-6, 1.0 - 1e-6)
+    ref = min(max(reference, 1e-6), 1.0 - 1e-6)
+    lift = max(0.0, _REFERENCE_LOGIT - math.log(ref / (1.0 - ref)))
+    evidence = np.clip(np.log(p / (1.0 - p)) + lift, -_LOGIT_CLIP, _LOGIT_CLIP)
+    return np.where(active, evidence, 0.0)
+
+
 def _confidence(times, weights, period, anchor, f_measure) -> float:
     """``aligned_share**4 * sqrt(F)``, in 0..1.
 
@@ -390,7 +425,9 @@ def fit_beatgrid(
     """Fit a constant-tempo :class:`Beatgrid` to a beat activation.
 
     Args:
-        beat_activation: [T] beat probability per frame (frame ``i`` at ``i / fps`` s).
+        beat_activation: [T] beat probability per frame (frame ``i`` at ``i / fps`` s),
+            calibrated: 0.5 means "as likely a beat as not", which decides the tempo
+            octave (see :func:`beatgrid.postprocessing.calibrate`).
         fps: frames per second of the activations.
         downbeat_activation: optional [T] downbeat probability; gives the meter and the
             downbeat phase and helps resolve tempo octaves. Without it the grid has
@@ -429,19 +466,22 @@ def fit_beatgrid(
     periods, anchors = _refine(times, weights, cand)
     f_measure, grid_k, mask, frames = _grid_support(times, weights, periods, anchors, act, fps, floor, reference)
 
-    # near-ties in F are octave ambiguities: tempo prior + downbeat evidence decide
+    # metrical level: the hypothesis whose grid points are most likely beats (and bars)
+    point_time = anchors[:, None] + grid_k * periods[:, None]
+    active = mask & _near_peaks(point_time, times, float(periods.max()))
+    score = _level_evidence(_max3(act, frames), active, reference).sum(axis=1)
     bpm = 60.0 / periods
-    tie_score = -0.5 * (np.log2(bpm / _PRIOR_BPM) / _PRIOR_SIGMA_OCTAVES) ** 2
+    score += -0.5 * (np.log2(bpm / _PRIOR_BPM) / _PRIOR_SIGMA_OCTAVES) ** 2
     has_downbeats = down is not None and down.max() >= _SILENCE
     if has_downbeats:
         down_at_grid = _max3(down, frames)
         contrast, meter_of, phase_of = _meter_contrast(down_at_grid, grid_k, mask, meters)
         has_downbeats = _significant(contrast, down_at_grid, mask, meter_of)
     if has_downbeats:
-        rel = np.maximum(contrast, 1e-3 * np.max(contrast)) / np.max(contrast)
-        tie_score = tie_score + _DOWNBEAT_WEIGHT * np.log(rel)
-    near = f_measure >= f_measure.max() - _TIE_TOLERANCE
-    best = int(np.argmax(np.where(near, tie_score, -np.inf)))
+        on_bar = (grid_k.astype(np.int64) % meter_of[:, None]) == phase_of[:, None]
+        down_reference = _detect_peaks(down, fps, bpm_min / max(meters), bpm_max)[3]
+        score += _DOWNBEAT_WEIGHT * _level_evidence(down_at_grid, active & on_bar, down_reference).sum(axis=1)
+    best = int(np.argmax(score))
 
     period, anchor = float(periods[best]), float(anchors[best])
     k0 = math.ceil(-anchor / period - 1e-9)

@@ -5,6 +5,11 @@ Methods (``run_method``), all over ``[T, 2]`` beat/downbeat probabilities at ``f
 - ``*_peaks``: local maxima above a threshold with a minimum distance, downbeats snapped to beats;
 - ``crnn_dbn``: Viterbi decode over (tempo, beat phase, bar position), follows tempo changes;
 - ``*_grid``: one constant-tempo beatgrid (BPM + downbeat offset), the DJ label format;
+
+The two decoders that read the activations as probabilities (DBN and grid) first undo the
+training loss's positive weight (``pos_weight``, kept in the model file and in the
+activation stores' attrs; see :func:`beatgrid.postprocessing.calibrate`): without it an
+uncertain off-beat reads 0.9 and pulls them to double tempo.
 - ``ltm_online``: causal peak picking over the learned temporal model's output, as a stream would.
 
 Every method writes ``<track_id>.beats`` (``time<TAB>position``, 1 = downbeat, 0 = unknown)
@@ -64,13 +69,22 @@ def run_method(
     bpm_max: float = 200.0,
     peak_threshold: float = 0.5,
     online_threshold: float = 0.5,
+    pos_weight: Iterable[float] | float | None = None,
 ) -> Prediction:
-    """Run one inference method on a track's ``[T, 2]`` activations (probabilities at ``fps``)."""
+    """Run one inference method on a track's ``[T, 2]`` activations at ``fps``.
+
+    ``pos_weight``: the positive weight the activations' model was trained with (beat,
+    downbeat); the DBN and the grid calibrate the activations with it first.
+    """
     activations = np.asarray(activations, dtype=np.float32)
     if activations.ndim != 2 or activations.shape[1] != 2:
         raise ValueError(f"activations must have shape [T, 2], got {activations.shape}")
-    beat_act, downbeat_act = activations[:, 0], activations[:, 1]
     kind = method_kind(method)
+    if kind in ("dbn", "grid") and pos_weight is not None:
+        from .postprocessing import calibrate
+
+        activations = calibrate(activations, list(np.atleast_1d(np.asarray(pos_weight, dtype=float))))
+    beat_act, downbeat_act = activations[:, 0], activations[:, 1]
     if kind == "peaks":
         from .postprocessing import pick_peaks, snap_downbeats
 
@@ -159,11 +173,13 @@ def predict_store(
     out_dir.mkdir(parents=True, exist_ok=True)
     count = 0
     for path in activation_paths:
-        fps = float(read_file_attrs(path)["fps"])
+        attrs = read_file_attrs(path)
+        fps = float(attrs["fps"])
         activations = read_store([path], "activations")
         for track_id, acts in tqdm(sorted(activations.items()), desc=f"{method} {Path(path).stem}", disable=not progress):
             row = tracks.loc[track_id]
-            prediction = run_method(method, acts, fps, float(row["duration_s"]), **settings)
+            prediction = run_method(method, acts, fps, float(row["duration_s"]),
+                                    pos_weight=attrs.get("pos_weight"), **settings)
             write_prediction(out_dir, track_id, prediction, Path(row["audio_path"]).name, float(row["duration_s"]))
             count += 1
     missing = sorted(set(tracks.index) - {p.stem for p in out_dir.glob("*.beats")})
@@ -177,7 +193,7 @@ def extract_ltm_shard(model_path: str | Path, crnn_activation_path: str | Path, 
     """Write the LTM's activations for every track of one CRNN activation shard."""
     from tqdm import tqdm
 
-    from .activations import file_sha256
+    from .activations import activation_attrs
     from .data.store import atomic_h5, read_file_attrs, read_store, write_track
     from .models import load_model
     from .streaming import ltm_probabilities
@@ -185,8 +201,7 @@ def extract_ltm_shard(model_path: str | Path, crnn_activation_path: str | Path, 
     model, meta = load_model(model_path)
     attrs = read_file_attrs(crnn_activation_path)
     crnn = read_store([crnn_activation_path], "activations")
-    with atomic_h5(out_path) as h5:
-        h5.attrs.update({"fps": attrs["fps"], "model_kind": meta["kind"], "model_sha256": file_sha256(model_path)})
+    with atomic_h5(out_path, activation_attrs(attrs["fps"], meta, model_path)) as h5:
         for track_id, acts in tqdm(sorted(crnn.items()), desc="ltm activations", disable=not progress):
             write_track(h5, track_id, {"activations": ltm_probabilities(model, acts).astype(np.float32)})
 
@@ -212,8 +227,10 @@ def predict_files(
     mel_config = MelConfig.from_dict(crnn_meta["features"])
     fps = mel_config.fps
     ltm = None
+    pos_weight = crnn_meta.get("pos_weight")
     if method.startswith("ltm_"):
-        ltm, _ = load_model(models_dir / "ltm" / "model.pt")
+        ltm, ltm_meta = load_model(models_dir / "ltm" / "model.pt")
+        pos_weight = ltm_meta.get("pos_weight")
     written = []
     for audio_path in audio_paths:
         audio_path = Path(audio_path)
@@ -222,7 +239,7 @@ def predict_files(
         activations = compute_activations(crnn, log_mel(audio, mel_config), device=device)
         if ltm is not None:
             activations = ltm_probabilities(ltm, activations)
-        prediction = run_method(method, activations, fps, duration_s, **settings)
+        prediction = run_method(method, activations, fps, duration_s, pos_weight=pos_weight, **settings)
         write_prediction(out_dir, audio_path.stem, prediction, audio_path.name, duration_s)
         written.append(Path(out_dir) / f"{audio_path.stem}.beats")
         log.info("%s: %d beats (%s)", audio_path.name, len(prediction.beat_times), kind)

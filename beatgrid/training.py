@@ -477,7 +477,9 @@ def train(
         meta = dict(model_meta or {})
         meta.setdefault("features", {"fps": val_fps})
         meta.update(train_config=cfg.to_dict(), best_epoch=best["epoch"],
-                    val_metrics=best["metrics"])
+                    val_metrics=best["metrics"],
+                    # what the loss weighted positives by: decoders undo it (calibrate)
+                    pos_weight=None if pos_weight is None else [float(w) for w in pos_weight])
         return meta
 
     history: list[dict[str, float]] = []

@@ -17,7 +17,7 @@ from beatgrid.cli import main as cli_main
 from beatgrid.features import MelConfig
 from beatgrid.inference import beats_label, method_kind, predict_store, run_method, write_prediction
 from beatgrid.models import build_model, save_model
-from tests.synthetic_activations import constant_tempo_beats, make_track
+from tests.synthetic_activations import bump_activation, constant_tempo_beats, make_track
 
 FPS = 50.0
 
@@ -127,3 +127,44 @@ def test_cli_reports_bad_audio_by_name(tmp_path, capsys):
     rc = cli_main(["predict", str(tmp_path / "broken.wav"), "--models", str(tmp_path / "models"), "--out", str(tmp_path)])
     assert rc == 2
     assert "broken.wav" in capsys.readouterr().err
+
+
+def overconfident_offbeats(bpm: float, duration_s: float = 40.0) -> np.ndarray:
+    """[T, 2] outputs of a network trained with pos_weight ~13/51 that half-believes the
+    off-beats: beats at 0.97-0.99, off-beats at 0.85-0.92 (calibrated: ~0.8 and ~0.4)."""
+    beats, positions = constant_tempo_beats(bpm, duration_s, 0.3)
+    n_frames = int(duration_s * FPS) + 1
+    rng = np.random.default_rng(0)
+    beat = np.maximum(bump_activation(beats, n_frames, FPS, rng.uniform(0.97, 0.99, len(beats))),
+                      bump_activation(beats + 30.0 / bpm, n_frames, FPS, rng.uniform(0.85, 0.92, len(beats))))
+    down = bump_activation(beats[positions == 1], n_frames, FPS, 0.97)
+    return np.stack([beat, down], axis=1).astype(np.float32)
+
+
+@pytest.mark.parametrize("bpm", [75.0, 85.0, 95.0])
+def test_grid_undoes_the_training_pos_weight_before_choosing_the_octave(bpm):
+    activations = overconfident_offbeats(bpm)
+    raw = run_method("crnn_grid", activations, FPS, 40.0)
+    calibrated = run_method("crnn_grid", activations, FPS, 40.0, pos_weight=[13.3, 50.9])
+    assert raw.grid.bpm == pytest.approx(2 * bpm, abs=0.05)  # read as probabilities: off-beats are beats
+    assert calibrated.grid.bpm == pytest.approx(bpm, abs=0.02)
+    # peak picking is left alone: its thresholds are chosen on the raw outputs
+    np.testing.assert_array_equal(run_method("crnn_peaks", activations, FPS, 40.0).beat_times,
+                                  run_method("crnn_peaks", activations, FPS, 40.0, pos_weight=[13.3, 50.9]).beat_times)
+
+
+def test_predict_store_calibrates_with_the_store_pos_weight(tmp_path):
+    tracks = pd.DataFrame({"track_id": ["a"], "audio_path": ["a.wav"], "duration_s": [40.0]})
+    tracks.to_csv(tmp_path / "tracks.csv", index=False)
+    bpms = {}
+    for name, pos_weight in (("raw", None), ("weighted", [13.3, 50.9])):
+        store = tmp_path / f"{name}.h5"
+        with h5py.File(store, "w") as h5:
+            h5.attrs["fps"] = FPS
+            if pos_weight is not None:
+                h5.attrs["pos_weight"] = pos_weight
+            h5.create_dataset("tracks/a/activations", data=overconfident_offbeats(80.0))
+        predict_store("crnn_grid", {}, [store], tmp_path / "tracks.csv", tmp_path / name, progress=False)
+        bpms[name] = json.loads((tmp_path / name / "a.json").read_text())["bpm"]
+    assert bpms["raw"] == pytest.approx(160.0, abs=0.05)
+    assert bpms["weighted"] == pytest.approx(80.0, abs=0.02)

@@ -1,11 +1,12 @@
-"""Tests for beatgrid.postprocessing: peak picking and downbeat snapping."""
+"""Tests for beatgrid.postprocessing: calibration, peak picking and downbeat snapping."""
 
 from __future__ import annotations
 
 import mir_eval
 import numpy as np
 import pytest
-from beatgrid.postprocessing import DEFAULT_MIN_INTERVAL_S, pick_peaks, snap_downbeats
+import torch
+from beatgrid.postprocessing import DEFAULT_MIN_INTERVAL_S, calibrate, pick_peaks, snap_downbeats
 from tests.synthetic_activations import bump_activation, constant_tempo_beats, make_track
 
 FPS = 50.0
@@ -114,3 +115,42 @@ def test_snap_downbeats_rejects_bad_input():
         snap_downbeats(np.array([0.5, 1.0]), np.zeros(100), FPS, beats_per_bar=0)
     with pytest.raises(ValueError, match="1-D"):
         snap_downbeats(np.zeros((2, 2)), np.zeros(100), FPS)
+
+
+@pytest.mark.parametrize("p, pos_weight", [(0.5, 13.0), (0.1, 13.0), (0.8, 50.0), (0.3, 2.5)])
+def test_calibrate_recovers_the_probability_weighted_bce_overstates(p, pos_weight):
+    """Fit the one logit that minimises BCE with ``pos_weight`` on labels that are 1 with
+    probability p: its sigmoid overstates p, and calibrate gives p back."""
+    labels = torch.tensor([1.0] * int(round(1000 * p)) + [0.0] * int(round(1000 * (1 - p))))
+    logit = torch.zeros(1, requires_grad=True)
+    optimiser = torch.optim.LBFGS([logit], lr=0.5, max_iter=200)
+
+    def closure():
+        optimiser.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            logit.expand_as(labels), labels, pos_weight=torch.tensor(pos_weight))
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    overstated = float(torch.sigmoid(logit.detach()))
+    assert overstated > p + 0.05
+    assert float(calibrate(np.array([overstated]), pos_weight)[0]) == pytest.approx(p, abs=2e-3)
+
+
+def test_calibrate_weights_each_column_and_keeps_the_ends():
+    q = np.array([[0.0, 0.0], [0.93, 0.93], [1.0, 1.0]], dtype=np.float32)
+    p = calibrate(q, [13.0, 50.0])
+    assert p.dtype == np.float32 and p.shape == q.shape
+    np.testing.assert_allclose(p[:, 0], [0.0, 0.93 / (0.93 + 13 * 0.07), 1.0], rtol=1e-5)
+    np.testing.assert_allclose(p[:, 1], [0.0, 0.93 / (0.93 + 50 * 0.07), 1.0], rtol=1e-5)
+    assert np.all(np.diff(calibrate(np.linspace(0, 1, 101), 13.0)) > 0)  # order is kept
+    np.testing.assert_array_equal(calibrate(q, None), q)
+    np.testing.assert_allclose(calibrate(q, 1.0), q)
+
+
+@pytest.mark.parametrize("pos_weight, message", [([1.0, 2.0, 3.0], "3 values"), (0.0, "positive"),
+                                                 ([float("nan"), 1.0], "positive")])
+def test_calibrate_rejects_bad_weights(pos_weight, message):
+    with pytest.raises(ValueError, match=message):
+        calibrate(np.zeros((10, 2)), pos_weight)

@@ -93,6 +93,9 @@ def test_overfits_a_handful_of_tracks(tmp_path):
     assert meta["val_metrics"]["val_beat_f"] == pytest.approx(result.best_metrics["val_beat_f"])
     assert meta["features"]["fps"] == FPS and meta["train_config"]["epochs"] == 12
     assert meta["input_norm"]["mean"] == pytest.approx(norm.mean.tolist())
+    # the loss's positive weights travel with the model, for decoders to undo them
+    assert len(result.pos_weight) == 2 and min(result.pos_weight) > 1.0
+    assert meta["pos_weight"] == pytest.approx(result.pos_weight)
 
 
 def _run(tmp_path, epochs=2, on_epoch_end=None, data_seed=0, **cfg):
