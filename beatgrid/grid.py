@@ -28,8 +28,9 @@ Method, in four vectorised stages (no loop over candidate tempi):
    longest candidate period from any detected peak (breaks, silence) count for no
    hypothesis; an activation that is weak throughout is lifted so that its typical peak
    reads 0.75. The meter and the downbeat phase maximise the contrast of the downbeat
-   activation on vs. off the bar positions (a comb over bar positions, for each
-   ``beats_per_bar`` candidate).
+   log-odds on vs. off the bar positions (a comb over bar positions, for each
+   ``beats_per_bar`` candidate); in log-odds, calibrating the activation does not
+   change them.
 
 ``confidence`` is honest about constant tempo: ``aligned_share**4 * sqrt(F)``, where
 ``aligned_share`` is the share of the beat evidence (in 6 s windows) whose local mean
@@ -60,6 +61,7 @@ _OCTAVE_RATIOS = np.array([1 / 3, 1 / 2, 2 / 3, 1.0, 3 / 2, 2.0, 3.0])
 _HARMONICS = np.arange(1, 4)
 _WINDOW_S = 6.0
 _LOGIT_CLIP = 4.6  # log-odds of 0.99
+_CONTRAST_EPS = 1e-3  # downbeat probabilities are clipped to [eps, 1 - eps] for the bar contrast
 _REFERENCE_LOGIT = math.log(0.75 / 0.25)
 # downbeat log-odds count half: a downbeat is a beat already counted once, and the
 # downbeat output is the less reliable one (CRNN val F 0.51 vs 0.92 for beats)
@@ -318,11 +320,11 @@ def _grid_support(times, weights, periods, anchors, act, fps, floor, reference):
 
 
 def _meter_contrast(down_at_grid: np.ndarray, grid_k: np.ndarray, mask: np.ndarray, meters: Sequence[int]):
-    """Best (contrast, meter, phase) of the downbeat activation on bar positions, per candidate.
+    """Best (contrast, meter, phase) of the downbeat evidence on bar positions, per candidate.
 
     A comb over bar positions: for each meter and phase ``j`` (downbeats are the grid
-    beats with ``k % meter == j``), the mean downbeat activation on those beats minus
-    the mean on the others.
+    beats with ``k % meter == j``), the mean of ``down_at_grid`` (the downbeat log-odds at
+    each grid beat) on those beats minus the mean on the others.
     """
     n_cand = len(grid_k)
     values = (down_at_grid * mask).ravel()
@@ -361,6 +363,12 @@ def _significant(contrast, down_at_grid, mask, meter_of) -> bool:
     return bool(contrast[c] > max(3.0 * standard_error, _SILENCE))
 
 
+def _log_odds(p: np.ndarray, eps: float) -> np.ndarray:
+    """``log(p / (1 - p))`` with ``p`` clipped to ``[eps, 1 - eps]``."""
+    p = np.clip(p, eps, 1.0 - eps)
+    return np.log(p / (1.0 - p))
+
+
 def _near_peaks(point_time: np.ndarray, times: np.ndarray, reach_s: float) -> np.ndarray:
     """Whether each grid point (s) lies within ``reach_s`` of a detected peak: the parts
     of the track where the activation hears beats at all (breaks and silence do not
@@ -381,10 +389,8 @@ def _level_evidence(point_act: np.ndarray, active: np.ndarray, reference: float)
     ``reference``, below 0.75) are lifted until their typical peak reads 0.75, so an unsure
     model does not make every grid look wrong. Clipped to +-``_LOGIT_CLIP``.
     """
-    p = np.clip(point_act, 1e-6, 1.0 - 1e-6)
-    ref = min(max(reference, 1e-6), 1.0 - 1e-6)
-    lift = max(0.0, _REFERENCE_LOGIT - math.log(ref / (1.0 - ref)))
-    evidence = np.clip(np.log(p / (1.0 - p)) + lift, -_LOGIT_CLIP, _LOGIT_CLIP)
+    lift = max(0.0, _REFERENCE_LOGIT - float(_log_odds(np.asarray(reference), 1e-6)))
+    evidence = np.clip(_log_odds(point_act, 1e-6) + lift, -_LOGIT_CLIP, _LOGIT_CLIP)
     return np.where(active, evidence, 0.0)
 
 
@@ -475,8 +481,10 @@ def fit_beatgrid(
     has_downbeats = down is not None and down.max() >= _SILENCE
     if has_downbeats:
         down_at_grid = _max3(down, frames)
-        contrast, meter_of, phase_of = _meter_contrast(down_at_grid, grid_k, mask, meters)
-        has_downbeats = _significant(contrast, down_at_grid, mask, meter_of)
+        # bar contrast in log-odds: calibration (a shift of the logit) does not move it
+        down_log_odds = _log_odds(down_at_grid, _CONTRAST_EPS)
+        contrast, meter_of, phase_of = _meter_contrast(down_log_odds, grid_k, mask, meters)
+        has_downbeats = _significant(contrast, down_log_odds, mask, meter_of)
     if has_downbeats:
         on_bar = (grid_k.astype(np.int64) % meter_of[:, None]) == phase_of[:, None]
         down_reference = _detect_peaks(down, fps, bpm_min / max(meters), bpm_max)[3]

@@ -42,7 +42,7 @@ def main() -> None:
     constant = {
         row.track_id
         for row in tracks.itertuples()
-        if row.dataset == "demo" and Path(row.audio_path).with_suffix(".labels.json").exists()
+        if row.dataset == "demo" and (run / row.audio_path).with_suffix(".labels.json").exists()
     }
     grid = per_track[per_track["method"].str.startswith("crnn_grid") & per_track["track_id"].isin(constant)]
     for split, rows in grid.groupby("split"):

@@ -259,3 +259,16 @@ def test_beatgrid_rejects_impossible_values():
         Beatgrid(bpm=0.0, offset_s=0.0, downbeat_offset_s=0.0, beats_per_bar=4, confidence=0.0)
     with pytest.raises(ValueError, match="beats_per_bar"):
         Beatgrid(bpm=120.0, offset_s=0.0, downbeat_offset_s=0.0, beats_per_bar=0, confidence=0.0)
+
+
+def test_meter_and_downbeat_phase_do_not_depend_on_calibration():
+    """The bar contrast is taken in log-odds, which calibration only shifts."""
+    from beatgrid.postprocessing import calibrate
+
+    beats, positions = constant_tempo_beats(128.0, 60.0, 0.25, 3, 2)
+    track = make_track(beats, positions, 60.0, FPS, rng=9, noise=0.03)
+    raw = fit_beatgrid(track.beat_activation, FPS, track.downbeat_activation)
+    calibrated = fit_beatgrid(track.beat_activation, FPS, calibrate(track.downbeat_activation, 50.0))
+    assert raw.beats_per_bar == calibrated.beats_per_bar == 3
+    assert raw.downbeat_offset_s == pytest.approx(calibrated.downbeat_offset_s)
+    assert abs(calibrated.downbeat_offset_s - track.downbeat_times[0]) < 0.005
