@@ -139,11 +139,12 @@ def _check_features(model_meta: dict, mel_attrs: dict, mel_path: Path, model_pat
 
 def activation_attrs(fps: float, model_meta: dict, model_path: str | Path) -> dict:
     """File attrs of an activation store: ``fps``, the model's identity (``model_kind``,
-    ``model_sha256``) and, when the model was trained with one, the loss's ``pos_weight``
-    per output column (decoders undo it with :func:`beatgrid.postprocessing.calibrate`)."""
+    ``model_sha256``) and the loss's ``pos_weight`` per output column (1 where the loss
+    weighted nothing; decoders undo it with :func:`beatgrid.postprocessing.calibrate`)."""
     attrs = {"fps": float(fps), "model_kind": model_meta["kind"], "model_sha256": file_sha256(model_path)}
-    if model_meta.get("pos_weight") is not None:
-        attrs["pos_weight"] = np.asarray(model_meta["pos_weight"], dtype=np.float64)
+    if "pos_weight" in model_meta:  # absent only from model files older than the key
+        weight = model_meta["pos_weight"]
+        attrs["pos_weight"] = np.asarray([1.0, 1.0] if weight is None else weight, dtype=np.float64)
     return attrs
 
 

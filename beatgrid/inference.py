@@ -155,6 +155,14 @@ def write_prediction(out_dir: str | Path, name: str, prediction: Prediction, fil
     (out_dir / f"{name}.json").write_text(json.dumps(label, indent=2) + "\n")
 
 
+def _warn_uncalibrated(method: str, source: str) -> None:
+    """Say so when a probability-reading decoder gets outputs it cannot calibrate."""
+    if method_kind(method) in ("dbn", "grid"):
+        log.warning("%s: no pos_weight recorded (a model saved before beatgrid kept it), so %s "
+                    "reads the raw, overconfident outputs and may pick double tempo; retrain the "
+                    "model (snakemake -R train_crnn) to record it", source, method)
+
+
 def predict_store(
     method: str,
     settings: dict[str, Any],
@@ -175,6 +183,8 @@ def predict_store(
     for path in activation_paths:
         attrs = read_file_attrs(path)
         fps = float(attrs["fps"])
+        if "pos_weight" not in attrs:
+            _warn_uncalibrated(method, str(path))
         activations = read_store([path], "activations")
         for track_id, acts in tqdm(sorted(activations.items()), desc=f"{method} {Path(path).stem}", disable=not progress):
             row = tracks.loc[track_id]
@@ -227,10 +237,13 @@ def predict_files(
     mel_config = MelConfig.from_dict(crnn_meta["features"])
     fps = mel_config.fps
     ltm = None
-    pos_weight = crnn_meta.get("pos_weight")
+    model_path, model_meta = models_dir / "crnn" / "model.pt", crnn_meta
     if method.startswith("ltm_"):
-        ltm, ltm_meta = load_model(models_dir / "ltm" / "model.pt")
-        pos_weight = ltm_meta.get("pos_weight")
+        model_path = models_dir / "ltm" / "model.pt"
+        ltm, model_meta = load_model(model_path)
+    pos_weight = model_meta.get("pos_weight")
+    if "pos_weight" not in model_meta:
+        _warn_uncalibrated(method, str(model_path))
     written = []
     for audio_path in audio_paths:
         audio_path = Path(audio_path)

@@ -99,18 +99,19 @@ def test_extract_shard_writes_every_track_with_the_model_identity(tmp_path):
             np.testing.assert_array_equal(stored, expected)
 
 
-@pytest.mark.parametrize("pos_weight", [[13.5, 48.0], None])
-def test_extract_shard_keeps_the_training_pos_weight(tmp_path, pos_weight):
-    meta = {"features": FEATURES} if pos_weight is None else {"features": FEATURES, "pos_weight": pos_weight}
-    save_model(tmp_path / "model.pt", _model(), meta)
+@pytest.mark.parametrize("meta, stored", [({"pos_weight": [13.5, 48.0]}, [13.5, 48.0]),
+                                          ({"pos_weight": None}, [1.0, 1.0]),  # trained unweighted
+                                          ({}, None)])  # a model file from before the key
+def test_extract_shard_keeps_the_training_pos_weight(tmp_path, meta, stored):
+    save_model(tmp_path / "model.pt", _model(), {"features": FEATURES, **meta})
     _mel_store(tmp_path / "000.h5", {"a": _mel(50)})
     extract_shard_activations(tmp_path / "model.pt", tmp_path / "000.h5", tmp_path / "act.h5",
                               device="cpu", progress=False)
     with h5py.File(tmp_path / "act.h5", "r") as h5:
-        if pos_weight is None:
+        if stored is None:
             assert "pos_weight" not in h5.attrs
         else:
-            np.testing.assert_allclose(h5.attrs["pos_weight"], pos_weight)
+            np.testing.assert_allclose(h5.attrs["pos_weight"], stored)
 
 
 def test_extract_an_empty_shard_gives_a_valid_store(tmp_path):

@@ -168,3 +168,19 @@ def test_predict_store_calibrates_with_the_store_pos_weight(tmp_path):
         bpms[name] = json.loads((tmp_path / name / "a.json").read_text())["bpm"]
     assert bpms["raw"] == pytest.approx(160.0, abs=0.05)
     assert bpms["weighted"] == pytest.approx(80.0, abs=0.02)
+
+
+def test_predict_store_warns_when_it_cannot_calibrate(tmp_path, track, caplog):
+    tracks = pd.DataFrame({"track_id": ["a"], "audio_path": ["a.wav"], "duration_s": [40.0]})
+    tracks.to_csv(tmp_path / "tracks.csv", index=False)
+    store = tmp_path / "000.h5"
+    with h5py.File(store, "w") as h5:
+        h5.attrs["fps"] = FPS
+        h5.create_dataset("tracks/a/activations", data=activations_of(track))
+    for method, warned in (("crnn_peaks", False), ("crnn_grid", True)):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="beatgrid.inference"):
+            predict_store(method, {}, [store], tmp_path / "tracks.csv", tmp_path / method, progress=False)
+        assert ("no pos_weight recorded" in caplog.text) == warned
+        if warned:
+            assert str(store) in caplog.text and "retrain" in caplog.text
