@@ -28,6 +28,8 @@ from typing import Sequence
 import numba
 import numpy as np
 
+from .postprocessing import frame_activation
+
 __all__ = ["track_dbn", "beat_intervals", "tempo_transitions"]
 
 _EPS = 1e-5  # probability floor, so a frame never rules a state out completely
@@ -165,12 +167,7 @@ def _viterbi(log_obs, intervals, log_trans, pred_lo, pred_hi, border, n_beats): 
 
 
 def _validate(activation, name: str) -> np.ndarray:
-    act = np.asarray(activation, dtype=np.float64)
-    if act.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of frame probabilities, got shape {act.shape}")
-    if not np.all(np.isfinite(act)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return np.clip(act, 0.0, 1.0)
+    return np.clip(frame_activation(activation, name), 0.0, 1.0)
 
 
 def track_dbn(

@@ -50,6 +50,8 @@ import numpy as np
 from scipy.fft import irfft, next_fast_len, rfft
 from scipy.signal import find_peaks
 
+from .postprocessing import frame_activation
+
 __all__ = ["Beatgrid", "fit_beatgrid"]
 
 _SILENCE = 1e-3  # activations below this are treated as silence
@@ -134,15 +136,6 @@ class Beatgrid:
             "beatsPerBar": int(self.beats_per_bar),
             "confidence": float(self.confidence),
         }
-
-
-def _validate(activation: np.ndarray, name: str) -> np.ndarray:
-    act = np.asarray(activation, dtype=np.float64)
-    if act.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of frame values, got shape {act.shape}")
-    if not np.all(np.isfinite(act)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return act
 
 
 def _silent_grid(bpm_min: float, bpm_max: float, beats_per_bar: Sequence[int]) -> Beatgrid:
@@ -444,7 +437,7 @@ def fit_beatgrid(
     Returns:
         The grid; a silent or beat-less activation gives a grid with confidence 0.
     """
-    act = _validate(beat_activation, "beat_activation")
+    act = frame_activation(beat_activation, "beat_activation")
     if not (fps > 0 and math.isfinite(fps)):
         raise ValueError(f"fps must be a positive number, got {fps}")
     if not (0 < bpm_min < bpm_max):
@@ -454,7 +447,7 @@ def fit_beatgrid(
         raise ValueError(f"beats_per_bar must be a non-empty sequence of positive ints, got {beats_per_bar}")
     down = None
     if downbeat_activation is not None:
-        down = _validate(downbeat_activation, "downbeat_activation")
+        down = frame_activation(downbeat_activation, "downbeat_activation")
         if down.shape != act.shape:
             raise ValueError(
                 f"downbeat_activation has {down.shape[0]} frames but beat_activation has {act.shape[0]}"

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .grid import Beatgrid, fit_beatgrid
+from .postprocessing import activation_pair, calibrate, pick_peaks, snap_downbeats
 from .workflow import METHOD_SOURCE
 
 log = logging.getLogger(__name__)
@@ -76,18 +77,12 @@ def run_method(
     ``pos_weight``: the positive weight the activations' model was trained with (beat,
     downbeat); the DBN and the grid calibrate the activations with it first.
     """
-    activations = np.asarray(activations, dtype=np.float32)
-    if activations.ndim != 2 or activations.shape[1] != 2:
-        raise ValueError(f"activations must have shape [T, 2], got {activations.shape}")
+    activations = activation_pair(activations)
     kind = method_kind(method)
-    if kind in ("dbn", "grid") and pos_weight is not None:
-        from .postprocessing import calibrate
-
-        activations = calibrate(activations, list(np.atleast_1d(np.asarray(pos_weight, dtype=float))))
+    if kind in ("dbn", "grid"):
+        activations = calibrate(activations, pos_weight)
     beat_act, downbeat_act = activations[:, 0], activations[:, 1]
     if kind == "peaks":
-        from .postprocessing import pick_peaks, snap_downbeats
-
         beat_times = pick_peaks(beat_act, fps, threshold=peak_threshold, bpm_max=bpm_max)
         positions = snap_downbeats(beat_times, downbeat_act, fps)
         return Prediction(beat_times, np.asarray(positions, dtype=int))

@@ -18,20 +18,31 @@ from typing import Sequence
 import numpy as np
 from scipy.signal import find_peaks
 
-__all__ = ["calibrate", "pick_peaks", "snap_downbeats", "DEFAULT_MIN_INTERVAL_S"]
+__all__ = ["activation_pair", "calibrate", "frame_activation", "pick_peaks", "snap_downbeats", "DEFAULT_MIN_INTERVAL_S"]
 
 DEFAULT_MIN_INTERVAL_S = 0.07
 """Default minimum distance between two picked peaks (s): the ±70 ms beat evaluation
 window, within which two detections cannot both be right."""
 
 
-def _activation(activation, name: str) -> np.ndarray:
+def frame_activation(activation: np.ndarray, name: str) -> np.ndarray:
+    """``activation`` as a float64 ``[T]`` array of frame values; a ValueError naming
+    ``name`` if it is not 1-D or holds NaN/inf."""
     act = np.asarray(activation, dtype=np.float64)
     if act.ndim != 1:
         raise ValueError(f"{name} must be a 1-D array of frame values, got shape {act.shape}")
     if not np.all(np.isfinite(act)):
         raise ValueError(f"{name} contains NaN or infinite values")
     return act
+
+
+def activation_pair(activations: np.ndarray, dtype: type = np.float32) -> np.ndarray:
+    """``activations`` as a ``[T, 2]`` (beat, downbeat) array of ``dtype``; a ValueError
+    for any other shape."""
+    activations = np.asarray(activations, dtype=dtype)
+    if activations.ndim != 2 or activations.shape[1] != 2:
+        raise ValueError(f"activations must have shape [T, 2], got {activations.shape}")
+    return activations
 
 
 def calibrate(activations: np.ndarray, pos_weight: float | Sequence[float] | np.ndarray | None) -> np.ndarray:
@@ -92,7 +103,7 @@ def pick_peaks(
     Returns:
         Sorted peak times in seconds (float64).
     """
-    act = _activation(activation, "activation")
+    act = frame_activation(activation, "activation")
     if not (fps > 0 and math.isfinite(fps)):
         raise ValueError(f"fps must be a positive number, got {fps}")
     if min_interval_s is None:

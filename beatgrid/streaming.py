@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from .features import MelConfig, mel_filterbank
+from .postprocessing import activation_pair
 
 __all__ = [
     "BeatEvent",
@@ -274,9 +275,7 @@ def causal_peak_picking(
     Returns ``(beat_times, positions)``: seconds, and bar positions (1 = downbeat,
     0 = unknown) exactly as :class:`CausalPeakPicker` emits them frame by frame.
     """
-    activations = np.asarray(activations, dtype=np.float64)
-    if activations.ndim != 2 or activations.shape[1] != 2:
-        raise ValueError(f"activations must have shape [T, 2], got {activations.shape}")
+    activations = activation_pair(activations, np.float64)
     picker = CausalPeakPicker(
         fps, threshold, refractory_s, beats_per_bar, bpm_max=bpm_max, downbeat_threshold=downbeat_threshold
     )
@@ -287,9 +286,7 @@ def causal_peak_picking(
 @torch.inference_mode()
 def ltm_probabilities(model: nn.Module, activations: np.ndarray) -> np.ndarray:
     """The LTM's whole-sequence causal pass: CRNN ``[T, 2]`` -> LTM probabilities ``[T, 2]``."""
-    activations = np.asarray(activations, dtype=np.float32)
-    if activations.ndim != 2 or activations.shape[1] != 2:
-        raise ValueError(f"activations must have shape [T, 2], got {activations.shape}")
+    activations = activation_pair(activations)
     model.eval()
     device = next(model.parameters()).device
     logits = model(torch.from_numpy(activations)[None].to(device))[0]

@@ -21,6 +21,8 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
 
+from ..postprocessing import activation_pair
+
 __all__ = ["ActivationAugment", "simulate_activations"]
 
 
@@ -93,9 +95,7 @@ class ActivationAugment:
     def __call__(
         self, activations: np.ndarray, targets: np.ndarray, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
-        act = np.asarray(activations, dtype=np.float32)
-        if act.ndim != 2 or act.shape[1] != 2:
-            raise ValueError(f"activations must have shape [T, 2], got {act.shape}")
+        act = activation_pair(activations)
         n_frames = len(act)
         if n_frames == 0:
             return act.copy(), targets
