@@ -59,6 +59,11 @@ def estimate_pos_weight(targets: Iterable[np.ndarray], max_weight: float = 100.0
     return np.clip(weight, 1.0, max_weight).astype(np.float32)
 
 
+def _weight_tensor(pos_weight: float | Sequence[float] | np.ndarray | None) -> torch.Tensor:
+    """``pos_weight`` as a float32 ``[C]`` (or ``[1]``) tensor; ``None`` means 1."""
+    return torch.as_tensor(np.asarray(1.0 if pos_weight is None else pos_weight, dtype=np.float32)).reshape(-1)
+
+
 def _valid_frames(logits: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
     """Float mask [B, T, 1]: 1 on valid frames, 0 on padding."""
     b, t = logits.shape[:2]
@@ -99,9 +104,7 @@ class MaskedBCELoss(nn.Module):
 
     def __init__(self, pos_weight: float | Sequence[float] | np.ndarray | None = None) -> None:
         super().__init__()
-        weight = torch.as_tensor(np.asarray(1.0 if pos_weight is None else pos_weight,
-                                            dtype=np.float32))
-        self.register_buffer("pos_weight", weight.reshape(-1))
+        self.register_buffer("pos_weight", _weight_tensor(pos_weight))
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor,
                 lengths: torch.Tensor | None = None,
@@ -134,9 +137,7 @@ class ShiftTolerantBCELoss(nn.Module):
         if tolerance_frames < 1:
             raise ValueError("tolerance_frames must be >= 1 (use MaskedBCELoss for 0)")
         self.tolerance_frames = int(tolerance_frames)
-        weight = torch.as_tensor(np.asarray(1.0 if pos_weight is None else pos_weight,
-                                            dtype=np.float32))
-        self.register_buffer("pos_weight", weight.reshape(-1))
+        self.register_buffer("pos_weight", _weight_tensor(pos_weight))
 
     @staticmethod
     def _spread(x: torch.Tensor, half_width: int) -> torch.Tensor:
