@@ -196,6 +196,23 @@ def list_track_ids(path: str | os.PathLike) -> list[str]:
         return sorted(tracks) if tracks is not None else []
 
 
+def _store_tracks(paths: str | os.PathLike | Iterable[str | os.PathLike], wanted: set[str] | None
+                  ) -> Iterator[tuple[str | os.PathLike, str, h5py.Group]]:
+    """``(path, track_id, group)`` for every track (in ``wanted``, when given) of the stores
+    ``paths``, in path order and sorted track order; each store is open while its groups
+    are yielded."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    for path in paths:
+        with open_store(path) as h5:
+            tracks = h5.get(TRACKS_GROUP)
+            if tracks is None:
+                raise StoreError(f"{path}: no '/{TRACKS_GROUP}' group; not a beatgrid store")
+            for track_id in sorted(tracks):
+                if wanted is None or track_id in wanted:
+                    yield path, track_id, tracks[track_id]
+
+
 def read_store(
     paths: str | os.PathLike | Iterable[str | os.PathLike],
     name: str,
@@ -209,27 +226,16 @@ def read_store(
         StoreError: a track appears in two stores, a requested track is in none, or a
             track lacks the array.
     """
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
     wanted = None if track_ids is None else list(dict.fromkeys(track_ids))
-    wanted_set = None if wanted is None else set(wanted)
     found: dict[str, np.ndarray] = {}
     source: dict[str, str] = {}
-    for path in paths:
-        with open_store(path) as h5:
-            tracks = h5.get(TRACKS_GROUP)
-            if tracks is None:
-                raise StoreError(f"{path}: no '/{TRACKS_GROUP}' group; not a beatgrid store")
-            for track_id in sorted(tracks):
-                if wanted_set is not None and track_id not in wanted_set:
-                    continue
-                if track_id in found:
-                    raise StoreError(f"track {track_id!r} is in two stores: {source[track_id]} and {path}")
-                group = tracks[track_id]
-                if name not in group:
-                    raise StoreError(f"{path}: track {track_id!r} has no array {name!r} (has {sorted(group)})")
-                found[track_id] = group[name][()]
-                source[track_id] = str(path)
+    for path, track_id, group in _store_tracks(paths, None if wanted is None else set(wanted)):
+        if track_id in found:
+            raise StoreError(f"track {track_id!r} is in two stores: {source[track_id]} and {path}")
+        if name not in group:
+            raise StoreError(f"{path}: track {track_id!r} has no array {name!r} (has {sorted(group)})")
+        found[track_id] = group[name][()]
+        source[track_id] = str(path)
     if wanted is None:
         return found
     missing = [t for t in wanted if t not in found]
@@ -244,16 +250,6 @@ def read_store_track_attrs(
 ) -> dict[str, dict[str, Any]]:
     """Per-track attributes ``{track_id: {key: value}}`` across the stores ``paths``
     (only ``track_ids`` when given; tracks not found are left out)."""
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
     wanted = None if track_ids is None else set(track_ids)
-    out: dict[str, dict[str, Any]] = {}
-    for path in paths:
-        with open_store(path) as h5:
-            tracks = h5.get(TRACKS_GROUP)
-            if tracks is None:
-                raise StoreError(f"{path}: no '/{TRACKS_GROUP}' group; not a beatgrid store")
-            for track_id in sorted(tracks):
-                if wanted is None or track_id in wanted:
-                    out[track_id] = {k: _plain(v) for k, v in tracks[track_id].attrs.items()}
-    return out
+    return {track_id: {k: _plain(v) for k, v in group.attrs.items()}
+            for _, track_id, group in _store_tracks(paths, wanted)}
