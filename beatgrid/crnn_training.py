@@ -125,10 +125,15 @@ def train_crnn(
     return train(model, train_set, val_set, train_cfg, Path(out_dir), val_fps=fps, progress=progress, model_meta=meta)
 
 
-def _pretrained(path: str | os.PathLike, features: Mapping[str, Any]):
-    """The CRNN of a model.pt to fine-tune; its mel settings must match the stores'."""
-    from .models import load_model
+def _pretrained(spec: str | os.PathLike, features: Mapping[str, Any]):
+    """The CRNN to fine-tune: ``spec`` is ``pretrained:<name>``, a models folder or a model.pt.
 
+    Its mel settings must match the stores'.
+    """
+    from .models import load_model
+    from .pretrained import resolve_model_file
+
+    path = resolve_model_file(spec, "crnn")
     model, meta = load_model(path)
     if meta.get("kind") != "crnn":
         raise ValueError(f"crnn.init_from: {path} holds a {meta.get('kind')!r} model, not a crnn")

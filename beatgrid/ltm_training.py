@@ -58,6 +58,26 @@ def assign_folds(track_ids: Iterable[str], folds: int, seed: int = 0) -> dict[st
     return {track_id: rank % int(folds) for rank, track_id in enumerate(ranked)}
 
 
+def _pretrained(spec: str | os.PathLike, fps: float):
+    """The LTM to fine-tune: ``spec`` is ``pretrained:<name>``, a models folder or a model.pt.
+
+    It must be an LTM (``tcn``/``gru``) trained on activations at the stores' ``fps``.
+    """
+    from .models import load_model
+    from .models.ltm import LTM_KINDS
+    from .pretrained import resolve_model_file
+
+    path = resolve_model_file(spec, "ltm")
+    model, meta = load_model(path)
+    if meta.get("kind") not in LTM_KINDS:
+        raise ValueError(f"ltm.init_from: {path} holds a {meta.get('kind')!r} model, not an LTM {LTM_KINDS}")
+    theirs = (meta.get("features") or {}).get("fps")
+    if theirs is not None and float(theirs) != float(fps):
+        raise ValueError(f"ltm.init_from: {path} was trained on activations at {theirs} fps, the stores have {fps}")
+    log.info("fine-tuning the LTM from %s (its kind and sizes are kept)", path)
+    return model
+
+
 def _store_fps(paths: Sequence[str]) -> float:
     fps = {float(attrs["fps"]) for attrs in map(read_attrs, paths) if "fps" in attrs}
     if not fps:
@@ -83,7 +103,9 @@ def train_ltm(
         target_paths: target stores (``/tracks/<id>/beat``, ``/downbeat``).
         tracks_csv: the index; its ``split`` column picks train and val tracks.
         cfg: the ``ltm:`` block: model sizes (:func:`ltm_model_config`), training keys
-            (:class:`beatgrid.training.TrainConfig`), ``input_source``, optional ``augment``.
+            (:class:`beatgrid.training.TrainConfig`), ``input_source``, optional ``augment``,
+            optional ``init_from`` (``pretrained:<name>``, a models folder or an LTM model.pt
+            to fine-tune; its kind and sizes replace the block's).
         out_dir: receives model.pt (kind ``tcn``/``gru``, model_config, ``features.fps``,
             ``input_source``, ``augment``), checkpoint.pt, history.csv, curves.png.
         progress: tqdm progress bars.
@@ -116,9 +138,13 @@ def train_ltm(
         load_frame_dataset(activation_paths, "activations", target_paths, ids["val"])
         if ids["val"] else None
     )
-    kind, model_config = ltm_model_config(cfg)
     seed_everything(train_cfg.seed)
-    model = build_model(kind, model_config)
+    if cfg.get("init_from"):
+        model = _pretrained(cfg["init_from"], fps)
+        kind = model.model_kind
+    else:
+        kind, model_config = ltm_model_config(cfg)
+        model = build_model(kind, model_config)
     log.info(
         "LTM %s on %d train / %d val tracks at %g fps, input_source=%s, augment=%s, receptive field %s frames",
         kind, len(ids["train"]), len(ids["val"]), fps, input_source, augment is not None,

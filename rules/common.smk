@@ -11,6 +11,7 @@ from snakemake.exceptions import WorkflowError
 # (Set, not required from the user: no `envvars:` needed.)
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in [workflow.basedir, os.environ.get("PYTHONPATH", "")] if p))
 
+from beatgrid.pretrained import resolve_model_file  # noqa: E402
 from beatgrid.provenance import write_provenance  # noqa: E402
 from beatgrid.workflow import (  # noqa: E402
     check_config,
@@ -30,6 +31,17 @@ RESULTS = "results"
 LOGS = "logs"
 INFERENCE_VARIANTS = inference_variants(config["inference"])
 CRNN_SOURCE = "crnn_oof" if config["ltm"]["input_source"] == "oof" else "crnn"
+
+
+def init_model_file(kind, spec=None):
+    """The model.pt that `<kind>.init_from` (or `spec`) names, as an input Snakemake tracks; [] for none."""
+    spec = config[kind]["init_from"] if spec is None else spec
+    if not spec:
+        return []
+    try:
+        return str(resolve_model_file(spec, kind))
+    except FileNotFoundError as error:
+        raise WorkflowError(f"Invalid config: {kind}.init_from: {error}") from None
 
 
 def mel_params():

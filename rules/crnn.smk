@@ -10,7 +10,7 @@ rule train_crnn:
         mels=per_shard(f"{RESULTS}/features/mels/{{shard}}.h5"),
         targets=per_shard(f"{RESULTS}/features/targets/{{shard}}.h5"),
         tracks=f"{RESULTS}/index/tracks.csv",
-        init_from=config["crnn"]["init_from"] or [],
+        init_from=init_model_file("crnn"),
     output:
         model=f"{RESULTS}/models/{{crnn_model}}/model.pt",
         history=f"{RESULTS}/models/{{crnn_model}}/history.csv",

@@ -9,6 +9,7 @@ rule train_ltm:
         activations=per_shard(f"{RESULTS}/activations/{CRNN_SOURCE}/{{shard}}.h5"),
         targets=per_shard(f"{RESULTS}/features/targets/{{shard}}.h5"),
         tracks=f"{RESULTS}/index/tracks.csv",
+        init_from=init_model_file("ltm"),
     output:
         model=f"{LTM_DIR}/model.pt",
         history=f"{LTM_DIR}/history.csv",

@@ -87,6 +87,26 @@ def test_fine_tuning_keeps_the_pretrained_normalisation_and_refuses_other_mels(s
                    tmp_path / "bad", progress=False)
 
 
+def test_init_from_takes_a_models_folder_or_a_shipped_name(stores, tmp_path, monkeypatch):
+    import beatgrid.pretrained as pretrained
+
+    torch.set_num_threads(1)
+    args = ([stores / "mels.h5"], [stores / "targets.h5"], stores / "tracks.csv")
+    train_crnn(*args, {**CFG, "epochs": 1}, tmp_path / "shipped" / "mine" / "crnn", progress=False)
+    base, _ = load_model(tmp_path / "shipped" / "mine" / "crnn" / "model.pt")
+    monkeypatch.setattr(pretrained, "_package_root", lambda: tmp_path / "shipped")
+    for i, spec in enumerate((tmp_path / "shipped" / "mine", "pretrained:mine")):
+        tuned_cfg = {**CFG, "init_from": str(spec), "conv_channels": [32], "epochs": 1, "lr": 1e-9}
+        train_crnn(*args, tuned_cfg, tmp_path / f"tuned{i}", progress=False)
+        tuned, meta = load_model(tmp_path / f"tuned{i}" / "model.pt")
+        assert meta["model_config"]["conv_channels"] == [4], spec
+        tuned_weights = dict(tuned.named_parameters())
+        for name, weight in base.named_parameters():  # lr ~0: the shipped weights, unchanged
+            np.testing.assert_allclose(tuned_weights[name].detach(), weight.detach(), atol=1e-6, err_msg=f"{spec} {name}")
+    with pytest.raises(pretrained.PretrainedModelError, match="shipped: mine"):
+        train_crnn(*args, {**CFG, "init_from": "pretrained:nope"}, tmp_path / "bad", progress=False)
+
+
 def test_out_of_fold_activations_come_from_the_model_that_did_not_see_the_track(stores, tmp_path):
     torch.set_num_threads(1)
     args = ([stores / "mels.h5"], [stores / "targets.h5"], stores / "tracks.csv")

@@ -100,6 +100,30 @@ def test_gru_kind(stores, tmp_path):
     assert meta["kind"] == "gru" and model.gru.hidden_size == 8
 
 
+def test_init_from_fine_tunes_a_models_folder_a_shipped_name_or_a_file(stores, tmp_path, monkeypatch):
+    import beatgrid.pretrained as pretrained
+
+    base_dir = tmp_path / "shipped" / "mine"
+    _train(stores, base_dir / "ltm", kind="gru", gru_hidden=8, epochs=1)
+    base, _ = load_model(base_dir / "ltm" / "model.pt")
+    (base_dir / "crnn").mkdir()
+    (base_dir / "crnn" / "model.pt").touch()  # a shipped model is a CRNN + LTM pair
+    monkeypatch.setattr(pretrained, "_package_root", lambda: tmp_path / "shipped")
+    for i, spec in enumerate((base_dir, "pretrained:mine", base_dir / "ltm" / "model.pt")):
+        result = _train(stores, tmp_path / f"tuned{i}", init_from=str(spec), epochs=1, lr=1e-9)
+        tuned, meta = load_model(result.model_path)
+        assert meta["kind"] == "gru" and tuned.gru.hidden_size == 8, spec  # its sizes, not the block's tcn
+        tuned_weights = dict(tuned.named_parameters())
+        for name, weight in base.named_parameters():  # lr ~0: the shipped weights, unchanged
+            np.testing.assert_allclose(tuned_weights[name].detach(), weight.detach(), atol=1e-6, err_msg=f"{spec} {name}")
+    other = tmp_path / "other.pt"
+    payload = torch.load(base_dir / "ltm" / "model.pt", map_location="cpu", weights_only=False)
+    payload["features"]["fps"] = 100.0
+    torch.save(payload, other)
+    with pytest.raises(ValueError, match="100.0 fps"):
+        _train(stores, tmp_path / "bad", init_from=str(other))
+
+
 def test_bad_inputs_are_named(stores, tmp_path):
     root = stores[0]
     with pytest.raises(ValueError, match="input_source"):
