@@ -1,34 +1,99 @@
-"""The `beatgrid` command: run trained models on audio outside the workflow."""
+"""The `beatgrid` command: beats and beatgrids for audio files, and training outside the workflow.
+
+Each subcommand is an ``add_<name>_parser(commands)`` function that declares its arguments
+and sets ``handler`` (a function ``args -> exit code``); :data:`SUBCOMMANDS` lists them.
+
+Exit codes: 0 everything done; 1 some inputs failed (the others were processed);
+2 usage error (arguments, models, device), reported before any input is read.
+A user error prints one ``beatgrid: error: ...`` line; ``--debug`` shows its traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
-from .inference import METHODS
+from . import __version__
+from .errors import DeviceUnavailableError, ModelFileError, UsageError
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="beatgrid", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows every option's default and keeps the descriptions' line breaks."""
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """Options every subcommand takes (after its name, too)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks and debug messages")
+    return common
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+# ----------------------------------------------------------------------------- predict
+def add_predict_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from .inference import METHOD_HELP
+
+    methods = "\n".join(f"  {name:<11} {text}" for name, text in METHOD_HELP.items())
     predict = commands.add_parser(
         "predict",
+        parents=[common],
+        formatter_class=_HelpFormatter,
         help="beats, downbeats and a beatgrid for audio files",
-        description="Writes <name>.beats (time<TAB>position, 1 = downbeat) and <name>.json "
-        "(fileName, bpm, downbeatOffset, duration, beatsPerBar, confidence) per audio file.",
+        description="Writes per audio file <name>.beats (time<TAB>position, 1 = downbeat) and "
+        "<name>.json (fileName, bpm, downbeatOffset, duration, beatsPerBar, confidence).\n\n"
+        f"methods:\n{methods}",
     )
     predict.add_argument("audio", nargs="+", help="audio files (wav, flac, ogg, mp3, m4a, ...)")
     predict.add_argument("--models", default="results/models", help="folder with crnn/model.pt (and ltm/model.pt)")
     predict.add_argument("--out", required=True, help="output folder")
-    predict.add_argument("--method", default="crnn_grid", choices=METHODS)
-    predict.add_argument("--bpm-min", type=float, default=60.0)
-    predict.add_argument("--bpm-max", type=float, default=200.0)
+    predict.add_argument("--method", default="crnn_grid", choices=sorted(METHOD_HELP), metavar="METHOD",
+                         help="decoder: " + ", ".join(METHOD_HELP))
+    predict.add_argument("--bpm-min", type=_positive_float, default=60.0, help="slowest tempo (BPM)")
+    predict.add_argument("--bpm-max", type=_positive_float, default=200.0, help="fastest tempo (BPM)")
     predict.add_argument("--threshold", type=float, default=0.5, help="peak threshold (peaks and online methods)")
     predict.add_argument("--device", default="cpu", help="cpu or cuda")
+    predict.set_defaults(handler=run_predict)
 
+
+def run_predict(args: argparse.Namespace) -> int:
+    from .inference import predict_files
+
+    if args.bpm_min >= args.bpm_max:
+        raise UsageError(f"--bpm-min ({args.bpm_min:g}) must be below --bpm-max ({args.bpm_max:g})")
+    predict_files(
+        args.audio,
+        args.models,
+        args.out,
+        method=args.method,
+        device=args.device,
+        bpm_min=args.bpm_min,
+        bpm_max=args.bpm_max,
+        peak_threshold=args.threshold,
+        online_threshold=args.threshold,
+    )
+    return EXIT_OK
+
+
+# -------------------------------------------------------------------------- train-crnn
+def add_train_crnn_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     train = commands.add_parser(
         "train-crnn",
+        parents=[common],
+        formatter_class=_HelpFormatter,
         help="train the CRNN from mel/target stores outside the workflow (e.g. imported Beat This! spectrograms)",
         description="Trains with the crnn: block of a config file on HDF5 stores such as those written by "
         "`python -m beatgrid.data.beat_this_import`; writes model.pt, history.csv and curves.png. "
@@ -39,16 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--tracks", nargs="+", required=True,
                        help="track tables with track_id and split (train/val) columns (several are concatenated)")
     train.add_argument("--out", required=True, help="output folder")
-    train.add_argument("--config", default=None, help="config file whose crnn: block to use (default: config.yaml's)")
-    return parser
+    train.add_argument("--config", default=None,
+                       help="config file whose crnn: block to use (default: the package's config.yaml)")
+    train.set_defaults(handler=run_train_crnn)
 
 
 def _concat_tracks(paths: list[str], out_dir: str) -> str:
     """One track table for training: the file itself, or several concatenated into out_dir."""
     if len(paths) == 1:
         return paths[0]
-    from pathlib import Path
-
     import pandas as pd
 
     out = Path(out_dir) / "tracks.csv"
@@ -57,51 +121,58 @@ def _concat_tracks(paths: list[str], out_dir: str) -> str:
     return str(out)
 
 
-def _crnn_config(path: str | None) -> dict:
-    from pathlib import Path
+def run_train_crnn(args: argparse.Namespace) -> int:
+    from .crnn_training import train_crnn
+    from .workflow import load_config
 
-    import yaml
-
-    default = Path(__file__).resolve().parents[1] / "config.yaml"
-    config = yaml.safe_load(Path(path or default).read_text()) or {}
+    config = load_config(args.config)
     if "crnn" not in config:
-        raise FileNotFoundError(f"{path or default}: no crnn: block")
-    return config["crnn"]
+        raise UsageError(f"{args.config}: no crnn: block")
+    tracks_csv = _concat_tracks(args.tracks, args.out)
+    train_crnn(args.mels, args.targets, tracks_csv, config["crnn"], args.out)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------- main
+#: Every subcommand's ``add_<name>_parser``, in the order ``--help`` lists them.
+SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None], ...] = (
+    add_predict_parser,
+    add_train_crnn_parser,
+)
+
+#: Errors caused by the user's arguments or files: one line, no traceback (without --debug).
+#: (ValueError covers UsageError, InputFileError and the library's checks of its inputs.)
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, ModelFileError, DeviceUnavailableError, OSError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="beatgrid", description=__doc__.split("\n\n")[0],
+                                     formatter_class=_HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug messages")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = _common_options()
+    for add_parser in SUBCOMMANDS:
+        add_parser(commands, common)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv``; returns the exit code."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    if args.command == "train-crnn":
-        from .crnn_training import train_crnn
-
-        try:
-            cfg = _crnn_config(args.config)
-            tracks_csv = _concat_tracks(args.tracks, args.out)
-            train_crnn(args.mels, args.targets, tracks_csv, cfg, args.out)
-        except (FileNotFoundError, ValueError) as error:
-            print(f"beatgrid: error: {error}", file=sys.stderr)
-            return 2
-        return 0
-    from .errors import InputFileError
-    from .inference import predict_files
-
+    if args.debug:
+        logging.getLogger("beatgrid").setLevel(logging.DEBUG)
     try:
-        predict_files(
-            args.audio,
-            args.models,
-            args.out,
-            method=args.method,
-            device=args.device,
-            bpm_min=args.bpm_min,
-            bpm_max=args.bpm_max,
-            peak_threshold=args.threshold,
-            online_threshold=args.threshold,
-        )
-    except (InputFileError, FileNotFoundError) as error:
+        return args.handler(args)
+    except Exception as error:
+        if args.debug or not isinstance(error, USER_ERRORS):
+            raise
         print(f"beatgrid: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("beatgrid: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

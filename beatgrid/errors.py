@@ -19,3 +19,16 @@ class InputFileError(ValueError):
 
     def __str__(self) -> str:
         return f"{self.path}: {self.problem}"
+
+
+class UsageError(ValueError):
+    """An argument that cannot work (a range, a method, an option combination); the message
+    names the argument and why. The command line reports it before reading any input."""
+
+
+class ModelFileError(RuntimeError):
+    """A model.pt that cannot be found, read or rebuilt; the message names the file."""
+
+
+class DeviceUnavailableError(RuntimeError):
+    """A compute device was asked for that this torch build or machine does not have."""

@@ -37,6 +37,17 @@ log = logging.getLogger(__name__)
 
 METHODS = tuple(METHOD_SOURCE)  #: every inference method, in the order the workflow lists them
 
+#: What each method is, in one line (``beatgrid predict --help``).
+METHOD_HELP = {
+    "crnn_dbn": "CRNN + Viterbi decoding of tempo, beat and bar position (follows tempo changes; "
+                "best beats on real music)",
+    "crnn_grid": "CRNN + one constant-tempo beatgrid (BPM + downbeat offset), what DJ software uses",
+    "crnn_peaks": "CRNN + peak picking above --threshold (no tempo model)",
+    "ltm_online": "causal: CRNN + learned temporal model + causal peak picking, as a live stream would",
+    "ltm_grid": "CRNN + learned temporal model + constant-tempo beatgrid",
+    "ltm_peaks": "CRNN + learned temporal model + peak picking above --threshold",
+}
+
 
 @dataclass
 class Prediction:

@@ -149,15 +149,26 @@ def seed_everything(seed: int) -> None:
 
 
 def resolve_device(device: str = "auto") -> torch.device:
-    """``auto``: CUDA when available, else CPU. An unavailable CUDA request raises."""
+    """``auto``: CUDA when available, else CPU.
+
+    Raises:
+        DeviceUnavailableError: CUDA or MPS asked for and absent (a CPU-only torch build,
+            no GPU or driver), or a device name torch does not know.
+    """
+    from .errors import DeviceUnavailableError
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} requested but CUDA is not available "
-                           "(set device: auto or cpu)")
+        build = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA device is visible"
+        raise DeviceUnavailableError(f"device {device!r} requested but {build} "
+                                     "(use device auto or cpu)")
     if device == "mps" and not torch.backends.mps.is_available():
-        raise RuntimeError("device 'mps' requested but MPS is not available")
-    return torch.device(device)
+        raise DeviceUnavailableError("device 'mps' requested but MPS is not available")
+    try:
+        return torch.device(device)
+    except RuntimeError as exc:
+        raise DeviceUnavailableError(f"unknown device {device!r} (use auto, cpu or cuda)") from exc
 
 
 def lr_factor(step: int, total_steps: int, warmup_steps: int, min_ratio: float = 0.0) -> float:

@@ -45,6 +45,28 @@ METHOD_SOURCE = {
 SHARD_MEMBER_COLUMNS = ("track_id", "audio_path", "annotation_path", "annotation_format", "has_downbeats", "duration_s")
 
 
+def default_config_path() -> Path:
+    """The default config (``config.yaml``): the workflow's, shipped inside the package.
+
+    In a checkout ``beatgrid/config.yaml`` links to the repository's ``config.yaml`` (the one
+    real file, which the Snakefile reads); a wheel carries a copy of it.
+    """
+    from importlib import resources
+
+    return Path(str(resources.files("beatgrid") / "config.yaml"))
+
+
+def load_config(path: str | Path | None = None) -> dict[str, Any]:
+    """The YAML config at ``path`` (default: :func:`default_config_path`) as a dict."""
+    import yaml
+
+    path = Path(path) if path is not None else default_config_path()
+    config = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: a config must be a mapping of blocks (crnn:, ltm:, ...)")
+    return config
+
+
 def check_config(config: dict[str, Any]) -> None:
     """Checks that JSON Schema cannot express; raises ValueError naming the key."""
     split = config["split"]

@@ -162,3 +162,11 @@ def test_read_shards_matches_shard_inputs_and_follows_file_changes(tmp_path):
     pd.DataFrame(rows[:3]).to_csv(path, index=False)
     os.utime(path, ns=(1, 1))  # a different version of the file, whatever the clock's resolution
     assert sorted(read_shards(path)) == ["000", "001", "002"] and len(json.loads(read_shards(path)["000"].members)) == 1
+
+
+def test_the_package_default_config_is_the_workflow_config(default_config):
+    """`beatgrid train-crnn` (and any installed use) reads the same defaults as the Snakefile."""
+    from beatgrid.workflow import default_config_path, load_config
+
+    assert default_config_path().is_file()
+    assert load_config() == default_config

@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from beatgrid.errors import ModelFileError
 from beatgrid.provenance import plain
 
 __all__ = ["MODEL_REGISTRY", "register_model", "model_class", "build_model", "save_model",
@@ -46,10 +47,6 @@ MODEL_REGISTRY: dict[str, str | type[nn.Module]] = {
 #: Keys every model.pt holds.
 MODEL_FILE_KEYS = ("kind", "model_config", "state_dict", "features", "input_norm",
                    "train_config", "best_epoch", "val_metrics", "beatgrid_version")
-
-
-class ModelFileError(RuntimeError):
-    """A model.pt that cannot be read or rebuilt; the message names the file."""
 
 
 def register_model(kind: str, target: str | type[nn.Module]) -> None:
