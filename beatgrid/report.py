@@ -729,6 +729,22 @@ def _summary_tables(summary: pd.DataFrame) -> dict[str, str]:
     return out
 
 
+def _split_membership(tracks: pd.DataFrame) -> str:
+    """The split of every track (provenance: which tracks each figure was measured on)."""
+    if "split" not in tracks or tracks.empty:
+        return ""
+    order = {split: i for i, split in enumerate(SPLIT_ORDER)}
+    rows = []
+    for split in sorted(tracks["split"].unique(), key=lambda s: (order.get(s, 99), s)):
+        ids = sorted(tracks.loc[tracks["split"] == split, "track_id"].astype(str))
+        rows.append(f"<p><b>{_esc(split)}</b> ({len(ids)}): <code>{_esc(', '.join(ids))}</code></p>")
+    return (
+        "<details id='splits'><summary>Split of every track</summary><p class='note'>A track's split is a "
+        "hash of its track_id and split.seed, so it stays the same when tracks are added or removed.</p>"
+        + "".join(rows) + "</details>"
+    )
+
+
 def build_report(
     out_dir: str | Path,
     *,
@@ -903,6 +919,7 @@ def build_report(
     )
     config_yaml = yaml.safe_dump(plain(config), sort_keys=False, default_flow_style=None, width=100)
     parts.append(f"<div style='flex:1;min-width:420px'><h3>config.yaml</h3><pre>{_esc(config_yaml)}</pre></div></div>")
+    parts.append(_split_membership(tracks))
 
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

@@ -169,7 +169,7 @@ def built_report(run, tmp_path_factory):
     return path
 
 
-def test_report_is_self_contained(built_report):
+def test_report_is_self_contained(built_report, run):
     page = built_report.read_text()
     assert built_report.name == "index.html"
     # no network: no external scripts, styles, images or links
@@ -183,6 +183,10 @@ def test_report_is_self_contained(built_report):
     # the chosen variant is reported under its base name, and the variants table lists both
     assert "crnn_peaks@peak_threshold=0.5" in page and "crnn_peaks@peak_threshold=0.3" in page
     assert (built_report.parent / "flagged_tracks.csv").is_file()
+    # provenance lists the split of every track
+    splits = page[page.index("<details id='splits'>"):]
+    for track_id in run["tracks"]["track_id"]:
+        assert track_id in splits
     assert len(list((built_report.parent / "figures").glob("*.png"))) == len(images)
 
 

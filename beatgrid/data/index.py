@@ -85,6 +85,7 @@ __all__ = [
     "read_index",
     "make_track_id",
     "assign_splits",
+    "split_of",
     "n_shards_for",
     "shard_of",
     "shard_name",
@@ -205,9 +206,22 @@ def shard_name(shard: int) -> str:
     return f"{shard:03d}"
 
 
-def _round_half_up(x: float) -> int:
-    """Round half up, after absorbing float noise (10 * 0.15 = 1.5000000000000002)."""
-    return int(math.floor(round(x, 9) + 0.5))
+def split_of(track_id: str, seed: int, val_fraction: float, test_fraction: float) -> str:
+    """The split of a track that no test dataset holds: a pure function of its id.
+
+    ``u`` = SHA-1 of ``(seed, track_id)`` as a number in [0, 1): ``test`` when
+    ``u < test_fraction``, ``val`` when ``u < test_fraction + val_fraction``, else
+    ``train``. No other track enters, so adding or removing tracks never moves one
+    between splits (a track tested in one run is never trained on in the next); the
+    fractions hold on average, not exactly, in each dataset.
+    """
+    digest = hashlib.sha1(f"{seed}\0{track_id}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2.0**64
+    if u < test_fraction:
+        return "test"
+    if u < test_fraction + val_fraction:
+        return "val"
+    return "train"
 
 
 def assign_splits(
@@ -220,11 +234,9 @@ def assign_splits(
     """Return a copy of ``tracks`` with a ``split`` column (train / val / test).
 
     Tracks whose ``dataset`` (or ``source``, the config dataset) is in
-    ``test_datasets`` are all ``test``. Within every other dataset of n tracks, the
-    tracks are ranked by SHA-1 of ``(seed, track_id)``; the first round(n *
-    test_fraction) are test, the next round(n * val_fraction) val, the rest train
-    (rounding half up). At least one track stays in train (val gives way first, then
-    test). The result depends only on the track ids and the arguments.
+    ``test_datasets`` are all ``test``; every other track gets :func:`split_of` its
+    ``track_id``. A track's split depends only on its id, its dataset's membership of
+    ``test_datasets``, the seed and the fractions, never on the other tracks.
     """
     for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0.0 <= value < 1.0:
@@ -236,28 +248,14 @@ def assign_splits(
         )
     held_out = set(test_datasets)
     tracks = tracks.copy()
-    split = pd.Series("train", index=tracks.index, dtype=object)
     whole_test = tracks["dataset"].isin(held_out)
     if "source" in tracks:
         whole_test |= tracks["source"].isin(held_out)
-    split.loc[whole_test] = "test"
-    for _, group in tracks[~whole_test].groupby("dataset", sort=True):
-        n = len(group)
-        n_test = _round_half_up(n * test_fraction)
-        n_val = _round_half_up(n * val_fraction)
-        while n_test + n_val > n - 1 and n_val > 0:
-            n_val -= 1
-        while n_test + n_val > n - 1 and n_test > 0:
-            n_test -= 1
-        keys = [
-            (hashlib.sha1(f"{seed}\0{track_id}".encode()).hexdigest(), track_id)
-            for track_id in group["track_id"]
-        ]
-        order = sorted(range(n), key=keys.__getitem__)
-        index = group.index.to_numpy()
-        split.loc[index[order[:n_test]]] = "test"
-        split.loc[index[order[n_test : n_test + n_val]]] = "val"
-    tracks["split"] = split
+    split = [
+        "test" if held else split_of(track_id, seed, val_fraction, test_fraction)
+        for track_id, held in zip(tracks["track_id"], whole_test)
+    ]
+    tracks["split"] = pd.Series(split, index=tracks.index, dtype=object)
     return tracks
 
 
