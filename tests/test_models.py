@@ -91,15 +91,32 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     before = path.read_bytes()
 
     def broken_save(obj, f, *args, **kwargs):
-        with open(f, "wb") as handle:
-            handle.write(b"partial")
+        f.write(b"partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError, match="disk full"):
-        save_model(path, _trained_like(model))
+    with monkeypatch.context() as patch:
+        patch.setattr(torch, "save", broken_save)
+        with pytest.raises(OSError, match="disk full"):
+            save_model(path, _trained_like(model))
+    assert path.read_bytes() == before
+
+    def full_disk(fd):
+        raise OSError("disk full")
+
+    with monkeypatch.context() as patch:  # the disk fills while the file is written
+        patch.setattr(os, "fsync", full_disk)
+        with pytest.raises(OSError, match="disk full"):
+            save_model(path, _trained_like(model))
     assert path.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["model.pt"]  # no temporary left behind
+
+
+def test_same_model_saved_twice_gives_identical_bytes(tmp_path):
+    """Snakemake compares checksums: an unchanged model must not get new bytes."""
+    model = _trained_like(build_model("crnn", CRNN_BLOCK))
+    save_model(tmp_path / "a" / "model.pt", model, {"best_epoch": 2})
+    save_model(tmp_path / "b" / "model.pt", model, {"best_epoch": 2})
+    assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
 
 
 def test_save_needs_kind_and_config(tmp_path):

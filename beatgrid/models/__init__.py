@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import io
 import os
 import tempfile
 from collections.abc import Mapping
@@ -97,13 +98,24 @@ def build_model(kind: str, model_config: Mapping[str, Any] | None = None) -> nn.
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename it into place."""
+    """``torch.save`` ``obj`` to ``path`` atomically and byte-reproducibly.
+
+    The archive is built in memory (torch names the records inside the zip after the
+    file it writes to, so saving through a randomly named temporary file would give
+    the same content new bytes, and Snakemake's checksum comparison would re-run
+    everything downstream), then written to a temporary file beside ``path`` and
+    renamed into place.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        torch.save(obj, tmp)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(buffer.getbuffer())
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
