@@ -4,6 +4,7 @@
 import os
 
 import yaml
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -22,7 +23,13 @@ for path in workflow.config_settings.configfiles:
 if override_datasets:
     config["datasets"] = override_datasets
 
-validate(config, "config.schema.yaml")
+try:
+    validate(config, "config.schema.yaml")
+except WorkflowError as error:  # one line (key, value, what is allowed), not the schema
+    from beatgrid.workflow import config_error_line
+
+    schema = yaml.safe_load(open(os.path.join(workflow.basedir, "config.schema.yaml")))
+    raise WorkflowError(f"Invalid config: {config_error_line(error, schema)}") from None
 
 
 include: "rules/common.smk"

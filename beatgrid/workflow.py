@@ -102,6 +102,81 @@ def check_config(config: dict[str, Any]) -> None:
                 raise ValueError(f"datasets.{name}.{key}: folder not found: {source[key]}")
 
 
+def config_error_line(error: BaseException, schema: dict[str, Any] | None = None) -> str:
+    """One line for a config that fails the JSON Schema: the key path, the offending
+    value and what is allowed, instead of the validator's dump of the whole schema.
+
+    ``error`` is a ``jsonschema.ValidationError`` or an exception raised while handling
+    one (Snakemake's ``validate`` wraps it in a WorkflowError); ``schema`` is the root
+    schema, to name what a ``$ref`` allows. Anything else gives its first line.
+    """
+    import jsonschema
+
+    found: BaseException | None = error
+    while found is not None and not isinstance(found, jsonschema.ValidationError):
+        found = found.__cause__ or found.__context__
+    if found is None:
+        return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    error = found
+    path = ".".join(str(p) for p in error.absolute_path) or "config"
+    sub = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = sorted(sub.get("properties", {}))
+        extra = [k for k in error.instance if k not in known]
+        key = extra[0] if extra else "?"
+        return (f"{path}.{key}: unknown key (value {_short(error.instance.get(key))}); "
+                f"allowed keys: {', '.join(known)}")
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [k for k in error.validator_value if k not in error.instance]
+        return f"{path}: missing key {', '.join(missing)}"
+    if "propertyNames" in error.schema_path:
+        rule = f"match {sub['pattern']}" if "pattern" in sub else f"be {_allowed(sub, schema)}"
+        return f"{path}: the name {_short(error.instance)} is not allowed; names must {rule}"
+    return f"{path} = {_short(error.instance)}: must be {_allowed(sub, schema)}"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_TYPE_WORDS = {"number": "a number", "integer": "an integer", "string": "a string",
+               "boolean": "true or false", "array": "a list", "object": "a mapping", "null": "null"}
+
+
+def _allowed(sub: Any, root: dict[str, Any] | None, depth: int = 0) -> str:
+    """What a (sub)schema allows, in words: types, enums, bounds, ``$ref``s resolved."""
+    if not isinstance(sub, dict) or depth > 5:
+        return "valid"
+    if "$ref" in sub and root is not None and sub["$ref"].startswith("#/"):
+        target: Any = root
+        for part in sub["$ref"][2:].split("/"):
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        return _allowed({**target, **{k: v for k, v in sub.items() if k != "$ref"}}, root, depth + 1)
+    for key in ("oneOf", "anyOf"):
+        if key in sub:
+            return " or ".join(_allowed(s, root, depth + 1) for s in sub[key])
+    if "enum" in sub:
+        return "one of " + ", ".join(_short(v) for v in sub["enum"])
+    if "const" in sub:
+        return _short(sub["const"])
+    types = sub.get("type")
+    words = [_TYPE_WORDS.get(t, t) for t in (types if isinstance(types, list) else [types] if types else [])]
+    text = " or ".join(words) or "a value"
+    if "items" in sub and words == ["a list"]:
+        text += f" of ({_allowed(sub['items'], root, depth + 1)})"
+    bounds = [f"{op} {sub[key]}" for key, op in (("minimum", ">="), ("exclusiveMinimum", ">"),
+                                                   ("maximum", "<="), ("exclusiveMaximum", "<"))
+              if key in sub]
+    if "minItems" in sub:
+        bounds.append(f"at least {sub['minItems']} item(s)")
+    if "minProperties" in sub:
+        bounds.append(f"at least {sub['minProperties']} entry(ies)")
+    if "pattern" in sub:
+        bounds.append(f"matching {sub['pattern']}")
+    return ", ".join([text, *bounds])
+
+
 def _as_list(value: Any) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 

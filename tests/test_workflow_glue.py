@@ -10,6 +10,7 @@ import yaml
 
 from beatgrid.workflow import (
     check_config,
+    config_error_line,
     demo_batches,
     inference_variants,
     shard_inputs,
@@ -52,6 +53,33 @@ def test_schema_rejects_bad_values(default_config, path, value):
     node[path[-1]] = value
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(cfg, schema)
+
+
+@pytest.mark.parametrize(
+    "path, value, expected",
+    [
+        (("crnn", "learning_rate"), 0.1, "crnn.learning_rate: unknown key (value 0.1); allowed keys: amp,"),
+        (("features", "hop_length"), -441, "features.hop_length = -441: must be an integer, >= 1"),
+        (("ltm", "kind"), "transformer", "ltm.kind = 'transformer': must be one of 'tcn', 'gru'"),
+        (("inference", "peak_threshold"), "high", "inference.peak_threshold = 'high': must be a number or a list"),
+        (("datasets", "demo", "bogus"), 1, "datasets.demo.bogus: unknown key (value 1); allowed keys: duration_s,"),
+        (("datasets", "bad name"), {"format": "synth"}, "datasets: the name 'bad name' is not allowed; names must match"),
+    ],
+)
+def test_schema_errors_become_one_line_with_key_value_and_what_is_allowed(default_config, path, value, expected):
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    cfg = copy.deepcopy(default_config)
+    node = cfg
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(WorkflowError) as raised:  # as the Snakefile's validate() raises it
+        validate(cfg, str(REPO / "config.schema.yaml"))
+    line = config_error_line(raised.value, yaml.safe_load((REPO / "config.schema.yaml").read_text()))
+    assert line.startswith(expected)
+    assert "\n" not in line and len(line) < 400
 
 
 def test_check_config_names_the_key(default_config):
