@@ -62,7 +62,7 @@ HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_beat_f", "val_downbea
 
 CHECKPOINT_NAME = "checkpoint.pt"
 MODEL_NAME = "model.pt"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: data fingerprints hash the arrays' bytes
 
 
 @dataclass
@@ -250,21 +250,42 @@ def _f_measure(reference: np.ndarray, estimated: np.ndarray) -> float:
 
 
 def _dataset_fingerprint(dataset: Dataset | None) -> str | None:
-    """SHA-1 over what a dataset serves: track ids, shapes and sums of inputs and targets,
-    crop settings and the augmentation's settings (so changed data restarts training)."""
+    """BLAKE2b over the exact content a dataset serves, so that any change of it
+    (a beat moved by one frame keeps shapes and sums) restarts training.
+
+    A dataset may define ``content_fingerprint() -> str`` (e.g. one that reads its
+    arrays on demand and keeps checksums); otherwise its ``inputs`` and ``targets``
+    mappings are hashed byte for byte per track (id, dtype, shape, bytes) with
+    ``has_downbeats``, or, when it exposes neither, every item it serves. The crop and
+    augmentation settings are included.
+    """
     if dataset is None:
         return None
-    digest = hashlib.sha1()
+    own = getattr(dataset, "content_fingerprint", None)
+    if callable(own):
+        return str(own())
+    digest = hashlib.blake2b(digest_size=20)
+
+    def update(track_id: str, *arrays: Any) -> None:
+        digest.update(f"{track_id}\0".encode())
+        for array in arrays:
+            array = np.ascontiguousarray(np.asarray(array))
+            digest.update(f"{array.dtype.str}{array.shape}".encode())
+            digest.update(array.reshape(-1).view(np.uint8))
+
     inputs = getattr(dataset, "inputs", None)
     targets = getattr(dataset, "targets", None)
     track_ids = getattr(dataset, "track_ids", None)
     if isinstance(inputs, Mapping) and isinstance(targets, Mapping) and track_ids is not None:
         for tid in track_ids:
-            x, y = np.asarray(inputs[tid]), np.asarray(targets[tid])
-            digest.update(f"{tid}|{x.shape}|{x.sum(dtype=np.float64)!r}|{y.shape}|"
-                          f"{y.sum(dtype=np.float64)!r}\n".encode())
+            update(str(tid), inputs[tid], targets[tid])
     else:
-        digest.update(f"{type(dataset).__name__}|{len(dataset)}".encode())
+        for index in range(len(dataset)):
+            x, y, tid = dataset[index][:3]
+            update(str(tid), x, y)
+    has_downbeats = getattr(dataset, "has_downbeats", None)
+    if isinstance(has_downbeats, Mapping):
+        digest.update(repr(sorted((str(k), bool(v)) for k, v in has_downbeats.items())).encode())
     for name in ("crop_frames", "crops_per_track", "seed", "augment"):
         digest.update(f"{name}={getattr(dataset, name, None)!r}\n".encode())
     return digest.hexdigest()

@@ -98,10 +98,14 @@ def test_overfits_a_handful_of_tracks(tmp_path):
     assert meta["pos_weight"] == pytest.approx(result.pos_weight)
 
 
-def _run(tmp_path, epochs=2, on_epoch_end=None, data_seed=0, **cfg):
+def _run(tmp_path, epochs=2, on_epoch_end=None, data_seed=0, beat_shift_frames=0, **cfg):
     ids, mels, targets = _data(n_tracks=3, n_frames=300)
     if data_seed:  # same track ids, other content
         mels[ids[0]] = click_track(100 + data_seed, 300)[0]
+    if beat_shift_frames:  # one training track's annotation moved (6 frames = 120 ms at 50 fps)
+        shifted = np.roll(targets[ids[2]], beat_shift_frames, axis=0)
+        assert shifted.shape == targets[ids[2]].shape and shifted.sum() == targets[ids[2]].sum()
+        targets[ids[2]] = shifted
     model = _model(dropout=0.2)  # dropout: the torch RNG must be restored on resume too
     train_set = FrameDataset(mels, targets, ids, crop_frames=120, crops_per_track=2, seed=3)
     val_set = FrameDataset(mels, targets, ids[:2])
@@ -160,6 +164,10 @@ def test_checkpoint_of_another_config_is_ignored(tmp_path, caplog):
     with pytest.raises(Killed):
         _run(tmp_path, epochs=3, on_epoch_end=_kill_after(1))
     result, _ = _run(tmp_path, epochs=3, data_seed=1)  # the data changed under the same ids
+    assert result.resumed_from_epoch is None
+    with pytest.raises(Killed):
+        _run(tmp_path, epochs=3, on_epoch_end=_kill_after(1))
+    result, _ = _run(tmp_path, epochs=3, beat_shift_frames=6)  # same shapes and sums
     assert result.resumed_from_epoch is None
     (tmp_path / "checkpoint.pt").write_bytes(b"truncated")
     result, _ = _run(tmp_path, epochs=3, lr=1e-3)
