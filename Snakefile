@@ -48,6 +48,60 @@ rule all:
     default_target: True
 
 
+# Stage targets: `snakemake --cores N <stage>` runs the workflow up to that stage, from a
+# clean directory too (inputs behind the index checkpoint are input functions, which
+# Snakemake re-evaluates once the index exists). `index` and `report` are the rules
+# themselves. A new stage adds its target rule here and a row to the README's stage table.
+
+
+rule features:
+    """Log-mel and target stores of every shard."""
+    input:
+        per_shard(f"{RESULTS}/features/mels/{{shard}}.h5"),
+        per_shard(f"{RESULTS}/features/targets/{{shard}}.h5"),
+    localrule: True
+
+
+rule crnn:
+    """The trained CRNN (and its fold models when the LTM reads out-of-fold activations)."""
+    input:
+        f"{CRNN_DIR}/model.pt",
+        expand(f"{RESULTS}/models/crnn_fold{{fold}}/model.pt", fold=range(config["ltm"]["folds"]))
+        if CRNN_SOURCE == "crnn_oof"
+        else [],
+    localrule: True
+
+
+rule activations:
+    """CRNN activations of every shard (and the out-of-fold ones the LTM trains on)."""
+    input:
+        per_shard(f"{RESULTS}/activations/crnn/{{shard}}.h5"),
+        per_shard(f"{RESULTS}/activations/{CRNN_SOURCE}/{{shard}}.h5"),
+    localrule: True
+
+
+rule ltm:
+    """The trained LTM and its activations of every shard."""
+    input:
+        f"{LTM_DIR}/model.pt",
+        per_shard(f"{RESULTS}/activations/ltm/{{shard}}.h5"),
+    localrule: True
+
+
+rule predictions:
+    """Every inference method variant and reference tracker on every track."""
+    input:
+        PREDICTION_DIRS,
+    localrule: True
+
+
+rule evaluation:
+    """Metrics per method x track and the summary per method x dataset x split."""
+    input:
+        rules.evaluate.output,
+    localrule: True
+
+
 onsuccess:
     write_provenance("results/provenance.yaml", config, workflow.basedir)
     print_summary("results/evaluation/summary.md")

@@ -163,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     if args.debug:
         logging.getLogger("beatgrid").setLevel(logging.DEBUG)
+    from .threads import cap_threads
+
+    cap_threads(torch=True)  # never more compute threads than the CPUs this process may use
     try:
         return args.handler(args)
     except Exception as error:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -295,6 +297,19 @@ def print_summary(path: str | Path) -> None:
     path = Path(path)
     if path.is_file():
         print("\n" + path.read_text())
+
+
+@contextmanager
+def workflow_job(smk: Any, *, torch: bool = False) -> Iterator[int]:
+    """The one entry of every workflow script: log into the job's log file and cap compute
+    threads at the job's ``threads`` and the CPUs the process may use; yields that number.
+
+    ``torch=True`` for jobs that run torch (it is imported to cap its thread pools).
+    """
+    with log_to(smk.log[0]):
+        from .threads import cap_threads
+
+        yield cap_threads(smk.threads, torch=torch)
 
 
 class log_to:

@@ -29,6 +29,7 @@ except ValueError as error:
 
 RESULTS = "results"
 LOGS = "logs"
+BENCHMARKS = f"{LOGS}/benchmarks"  # per-job wall and CPU time, RSS (benchmarks/summarize_run.py tabulates them)
 INFERENCE_VARIANTS = inference_variants(config["inference"])
 CRNN_SOURCE = "crnn_oof" if config["ltm"]["input_source"] == "oof" else "crnn"
 

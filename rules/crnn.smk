@@ -35,6 +35,8 @@ rule train_crnn:
         runtime=240,
     log:
         f"{LOGS}/train_{{crnn_model}}.log",
+    benchmark:
+        f"{BENCHMARKS}/train_crnn/{{crnn_model}}.tsv",
     conda:
         "../envs/training.yaml"
     script:
@@ -50,6 +52,8 @@ rule crnn_activations:
     threads: 2
     log:
         f"{LOGS}/activations/crnn_{{shard}}.log",
+    benchmark:
+        f"{BENCHMARKS}/crnn_activations/{{shard}}.tsv",
     conda:
         "../envs/training.yaml"
     script:
@@ -71,6 +75,8 @@ rule crnn_oof_activations:
     threads: 2
     log:
         f"{LOGS}/activations/crnn_oof_{{shard}}.log",
+    benchmark:
+        f"{BENCHMARKS}/crnn_oof_activations/{{shard}}.tsv",
     conda:
         "../envs/training.yaml"
     script:

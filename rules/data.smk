@@ -13,6 +13,8 @@ rule demo_synth:
         batch=r"\d+",
     log:
         f"{LOGS}/demo_synth/{{dataset}}_{{batch}}.log",
+    benchmark:
+        f"{BENCHMARKS}/demo_synth/{{dataset}}_{{batch}}.tsv",
     conda:
         "../envs/features.yaml"
     script:
@@ -33,6 +35,8 @@ checkpoint index:
         synth_dirs=synth_batch_dirs(),
     log:
         f"{LOGS}/index.log",
+    benchmark:
+        f"{BENCHMARKS}/index/index.tsv",
     conda:
         "../envs/features.yaml"
     script:

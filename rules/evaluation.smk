@@ -23,6 +23,8 @@ rule evaluate:
         trim_seconds=config["evaluation"]["trim_seconds"],
     log:
         f"{LOGS}/evaluate.log",
+    benchmark:
+        f"{BENCHMARKS}/evaluate/evaluate.tsv",
     conda:
         "../envs/evaluation.yaml"
     script:
@@ -54,6 +56,8 @@ rule report:
         config=config,
     log:
         f"{LOGS}/report.log",
+    benchmark:
+        f"{BENCHMARKS}/report/report.tsv",
     conda:
         "../envs/evaluation.yaml"
     script:

@@ -13,6 +13,8 @@ rule mels:
         mel=mel_params(),
     log:
         f"{LOGS}/features/mels_{{shard}}.log",
+    benchmark:
+        f"{BENCHMARKS}/mels/{{shard}}.tsv",
     conda:
         "../envs/features.yaml"
     script:
@@ -30,6 +32,8 @@ rule targets:
         targets=config["targets"],
     log:
         f"{LOGS}/features/targets_{{shard}}.log",
+    benchmark:
+        f"{BENCHMARKS}/targets/{{shard}}.tsv",
     conda:
         "../envs/features.yaml"
     script:

@@ -17,6 +17,8 @@ rule predict:
         variant="|".join(re.escape(v) for v in INFERENCE_VARIANTS) or "no-variants",
     log:
         f"{LOGS}/predict/{{variant}}.log",
+    benchmark:
+        f"{BENCHMARKS}/predict/{{variant}}.tsv",
     conda:
         "../envs/evaluation.yaml"
     script:
@@ -36,6 +38,8 @@ rule reference_tracker:
     threads: 2
     log:
         f"{LOGS}/predict/{{tracker}}.log",
+    benchmark:
+        f"{BENCHMARKS}/reference_tracker/{{tracker}}.tsv",
     conda:
         "../envs/evaluation.yaml"
     script:

@@ -28,6 +28,8 @@ rule train_ltm:
         runtime=120,
     log:
         f"{LOGS}/train_ltm.log",
+    benchmark:
+        f"{BENCHMARKS}/train_ltm/train_ltm.tsv",
     conda:
         "../envs/training.yaml"
     script:
@@ -43,6 +45,8 @@ rule ltm_activations:
     threads: 1
     log:
         f"{LOGS}/activations/ltm_{{shard}}.log",
+    benchmark:
+        f"{BENCHMARKS}/ltm_activations/{{shard}}.tsv",
     conda:
         "../envs/training.yaml"
     script:

@@ -66,7 +66,9 @@ def copy_run(src: Path, dst: Path) -> Path:
 def tiny_run(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("tiny_run")
     write_config(workdir, yaml.safe_load(TINY.read_text()))
-    snakemake(workdir)
+    # --cores 8 as in the README's command, on machines with fewer CPUs too: jobs that are
+    # granted 8 threads must still run no more threads than the CPUs they may use.
+    snakemake(workdir, "--cores", "8")
     return workdir
 
 
@@ -135,6 +137,16 @@ def test_snakemake_report_builds_from_a_finished_run(tiny_run, tmp_path):
     assert report.stat().st_size > 10_000
     for name in ("summary.csv", "curves.png", "index.html"):
         assert name in text, name
+
+
+def test_training_jobs_run_no_more_threads_than_cpus_available(tiny_run):
+    from beatgrid.threads import available_cpus
+
+    for log in ("train_crnn.log", "train_ltm.log"):
+        text = (tiny_run / "logs" / log).read_text()
+        found = re.search(r"torch threads (\d+), interop (\d+)", text)
+        assert found, f"{log} does not say how many torch threads it used"
+        assert 1 <= int(found.group(1)) <= available_cpus() and int(found.group(2)) <= available_cpus()
 
 
 def test_provenance_records_the_run(tiny_run):
@@ -214,6 +226,33 @@ def test_new_track_reruns_one_shard(tiny_run, tmp_path):
     jobs = planned_jobs(run)
     assert jobs["mels"] == 1 and jobs["targets"] == 1 and jobs["crnn_activations"] >= 1
     assert {"train_crnn", "train_ltm", "evaluate"} <= set(jobs)
+
+
+def test_stage_targets_work_from_a_clean_directory(tmp_path):
+    """`index` and `features` run from nothing; every later stage plans through the checkpoint."""
+    write_config(tmp_path, tiny_config())
+    assert set(planned_jobs(tmp_path, "index")) == {"demo_synth", "index"}
+    snakemake(tmp_path, "features")
+    tracks = pd.read_csv(tmp_path / "results/index/tracks.csv", dtype={"shard": str})
+    for shard in tracks["shard"].unique():
+        for kind in ("mels", "targets"):
+            assert (tmp_path / f"results/features/{kind}/{shard}.h5").is_file()
+    assert not (tmp_path / "results/models").exists()
+    assert not list((tmp_path / "logs").glob("train_*.log")), "the features stage ran a training job"
+    expected = {
+        "features": set(),
+        "crnn": {"train_crnn"},
+        "activations": {"train_crnn", "crnn_activations"},
+        "ltm": {"train_ltm", "ltm_activations"},
+        "predictions": {"predict", "reference_tracker"},
+        "evaluation": {"evaluate"},
+        "report": {"evaluate", "report"},
+    }
+    for stage, rules in expected.items():
+        jobs = planned_jobs(tmp_path, stage)
+        assert rules <= set(jobs), (stage, jobs)
+        assert not {"index", "demo_synth", "mels", "targets"} & set(jobs), (stage, jobs)
+    assert "train_ltm" not in planned_jobs(tmp_path, "activations")
 
 
 def test_unknown_config_key_stops_before_any_job(tmp_path):

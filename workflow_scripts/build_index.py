@@ -1,7 +1,7 @@
 """Index every configured dataset: tracks.csv (usable tracks) and rejected.csv (everything else)."""
-from beatgrid.workflow import log_to
+from beatgrid.workflow import workflow_job
 
-with log_to(snakemake.log[0]):
+with workflow_job(snakemake):
     from beatgrid.data.index import build_index, write_index
 
     tracks, rejected = build_index(

@@ -1,9 +1,9 @@
 """Log-mel spectrograms of one shard's tracks into results/features/mels/{shard}.h5."""
 import json
 
-from beatgrid.workflow import log_to
+from beatgrid.workflow import workflow_job
 
-with log_to(snakemake.log[0]):
+with workflow_job(snakemake):
     import pandas as pd
 
     from beatgrid.features import MelConfig, compute_shard_mels

@@ -1,7 +1,7 @@
 """Render one batch of the synthetic demo dataset."""
-from beatgrid.workflow import log_to
+from beatgrid.workflow import workflow_job
 
-with log_to(snakemake.log[0]):
+with workflow_job(snakemake):
     from beatgrid.data.synth import write_demo_batch
 
     write_demo_batch(

@@ -1,7 +1,7 @@
 """Score every prediction folder: per_track.csv, summary.csv and the Markdown summary."""
-from beatgrid.workflow import log_to
+from beatgrid.workflow import workflow_job
 
-with log_to(snakemake.log[0]):
+with workflow_job(snakemake):
     from beatgrid.evaluation import evaluate_run
 
     _, _, markdown = evaluate_run(

@@ -1,10 +1,7 @@
 """CRNN activations of one shard's tracks into results/activations/crnn/{shard}.h5."""
-from beatgrid.workflow import log_to
+from beatgrid.workflow import workflow_job
 
-with log_to(snakemake.log[0]):
-    import torch
-
+with workflow_job(snakemake, torch=True):
     from beatgrid.activations import extract_shard_activations
 
-    torch.set_num_threads(snakemake.threads)
     extract_shard_activations(snakemake.input.model, snakemake.input.mels, snakemake.output[0], device="auto")

@@ -1,12 +1,9 @@
 """Out-of-fold CRNN activations of one shard: each training track from the fold model that did not see it."""
-from beatgrid.workflow import log_to
+from beatgrid.workflow import workflow_job
 
-with log_to(snakemake.log[0]):
-    import torch
-
+with workflow_job(snakemake, torch=True):
     from beatgrid.crnn_training import extract_oof_shard
 
-    torch.set_num_threads(snakemake.threads)
     extract_oof_shard(
         main_model=snakemake.input.model,
         fold_models=snakemake.input.fold_models,

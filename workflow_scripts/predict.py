@@ -1,7 +1,7 @@
 """One inference method variant over every track: <track_id>.beats and <track_id>.json."""
-from beatgrid.workflow import log_to
+from beatgrid.workflow import workflow_job
 
-with log_to(snakemake.log[0]):
+with workflow_job(snakemake):
     from beatgrid.inference import predict_store
 
     predict_store(

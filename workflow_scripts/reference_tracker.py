@@ -1,7 +1,7 @@
 """The reference peer (librosa's beat_track) on every indexed track."""
-from beatgrid.workflow import log_to
+from beatgrid.workflow import workflow_job
 
-with log_to(snakemake.log[0]):
+with workflow_job(snakemake):
     import pandas as pd
 
     from beatgrid.reference import write_reference_predictions

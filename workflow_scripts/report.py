@@ -1,9 +1,9 @@
 """The self-contained HTML report (results/report/index.html) and its figures."""
 from pathlib import Path
 
-from beatgrid.workflow import log_to
+from beatgrid.workflow import workflow_job
 
-with log_to(snakemake.log[0]):
+with workflow_job(snakemake):
     from beatgrid.report import write_report
 
     write_report(

@@ -1,14 +1,11 @@
 """Train the CRNN (or one of its out-of-fold models) on the mel and target stores."""
 from pathlib import Path
 
-from beatgrid.workflow import log_to
+from beatgrid.workflow import workflow_job
 
-with log_to(snakemake.log[0]):
-    import torch
-
+with workflow_job(snakemake, torch=True):
     from beatgrid.crnn_training import train_crnn
 
-    torch.set_num_threads(snakemake.threads)
     train_crnn(
         mel_paths=snakemake.input.mels,
         target_paths=snakemake.input.targets,

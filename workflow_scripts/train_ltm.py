@@ -1,14 +1,11 @@
 """Train the learned temporal model over CRNN activations."""
 from pathlib import Path
 
-from beatgrid.workflow import log_to
+from beatgrid.workflow import workflow_job
 
-with log_to(snakemake.log[0]):
-    import torch
-
+with workflow_job(snakemake, torch=True):
     from beatgrid.ltm_training import train_ltm
 
-    torch.set_num_threads(snakemake.threads)
     train_ltm(
         activation_paths=snakemake.input.activations,
         target_paths=snakemake.input.targets,
