@@ -133,11 +133,47 @@ def run_train_crnn(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ------------------------------------------------------------------------------- check
+def add_check_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    check = commands.add_parser(
+        "check",
+        parents=[common],
+        formatter_class=_HelpFormatter,
+        help="verify every HDF5 store and model.pt of a results folder (--repair removes the corrupt ones)",
+        description="Opens every HDF5 store and model.pt below RESULTS, reads every array and compares the "
+        "checksums written when the file was made. --repair deletes corrupt files and temporary files of "
+        "killed jobs; the next `snakemake` run rebuilds exactly those and what depends on them.",
+    )
+    check.add_argument("results", nargs="?", default="results", help="results folder of a workflow run")
+    check.add_argument("--repair", action="store_true", help="delete corrupt and leftover temporary files")
+    check.set_defaults(handler=run_check)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from .integrity import check_results
+
+    checks = check_results(args.results, repair=args.repair)
+    for check in checks:
+        if check.status not in ("ok", "unverified"):
+            print(check)
+    bad = [c for c in checks if c.status in ("corrupt", "leftover")]
+    removed = [c for c in checks if c.status == "removed"]
+    print(f"checked {len(checks)} files in {args.results}: "
+          f"{sum(c.status == 'ok' for c in checks)} ok, {sum(c.status == 'unverified' for c in checks)} "
+          f"without checksum, {len(bad)} corrupt or leftover, {len(removed)} removed")
+    if removed:
+        print("run snakemake again to rebuild the removed files")
+    if bad:
+        print(f"run `beatgrid check --repair {args.results}` to remove them")
+    return EXIT_SOME_FAILED if bad else EXIT_OK
+
+
 # --------------------------------------------------------------------------------- main
 #: Every subcommand's ``add_<name>_parser``, in the order ``--help`` lists them.
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None], ...] = (
     add_predict_parser,
     add_train_crnn_parser,
+    add_check_parser,
 )
 
 #: Errors caused by the user's arguments or files: one line, no traceback (without --debug).

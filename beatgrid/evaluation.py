@@ -430,7 +430,7 @@ def references_from_targets(
     ``downbeat_times=None`` and a finite ``bpm`` column becomes the reference tempo.
     Without it, an empty ``downbeat_times`` array is read as "no downbeat annotation".
     """
-    import h5py
+    from beatgrid.data.store import open_store
 
     rows = {} if tracks is None else {str(r["track_id"]): r for r in tracks.to_dict("records")}
     references: dict[str, Reference] = {}
@@ -438,7 +438,7 @@ def references_from_targets(
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"target store not found: {path}")
-        with h5py.File(path, "r") as h5:
+        with open_store(path) as h5:
             group = h5.get("tracks")
             if group is None:
                 continue

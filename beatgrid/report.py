@@ -176,9 +176,9 @@ def _read_h5(path: Path | None, track_id: str, name: str) -> tuple[np.ndarray | 
     """(array, fps attribute) of ``/tracks/<id>/<name>`` or (None, None) when absent."""
     if path is None or not path.is_file():
         return None, None
-    import h5py
+    from beatgrid.data.store import open_store
 
-    with h5py.File(path, "r") as h5:
+    with open_store(path) as h5:
         key = f"tracks/{track_id}/{name}"
         if key not in h5:
             return None, None

@@ -11,6 +11,12 @@ temporary name that is renamed into place only when the job succeeded
 (:func:`atomic_h5`), so an interrupted job never leaves a file that looks complete.
 Readers open files read-only with HDF5 file locking off: a finished store is never
 written again, and locking fails on some network file systems.
+
+:func:`atomic_h5` gives every dataset and the file a ``checksum`` attribute
+(:mod:`beatgrid.integrity`), and the stores are byte-identical for identical content
+(no timestamps), so Snakemake's checksum comparison sees an unchanged rebuild as
+unchanged. A store that cannot be read raises :class:`CorruptFileError` in one line
+naming the file and ``beatgrid check --repair``.
 """
 
 from __future__ import annotations
@@ -23,9 +29,12 @@ from typing import Any, Iterable, Iterator, Mapping
 import h5py
 import numpy as np
 
+from beatgrid.integrity import CHECKSUM_ATTR, CorruptFileError, array_checksum, combine_checksums, corrupt_message
+
 __all__ = [
     "TRACKS_GROUP",
     "StoreError",
+    "CorruptFileError",
     "atomic_h5",
     "open_store",
     "write_track",
@@ -93,6 +102,7 @@ def atomic_h5(path: str | os.PathLike, attrs: Mapping[str, Any] | None = None) -
         if attrs:
             write_attrs(h5, attrs)
         yield h5
+        _write_checksums(h5)
         h5.close()
         h5 = None
         with open(tmp_path, "rb") as handle:
@@ -107,16 +117,38 @@ def atomic_h5(path: str | os.PathLike, attrs: Mapping[str, Any] | None = None) -
         raise
 
 
+def _write_checksums(h5: h5py.File) -> None:
+    """Set the checksum attribute of every dataset and, over all of them, of the file."""
+    found: dict[str, str] = {}
+
+    def visit(name: str, node: Any) -> None:
+        if isinstance(node, h5py.Dataset):
+            found[name] = array_checksum(node[()])
+            node.attrs[CHECKSUM_ATTR] = found[name]
+
+    h5.visititems(visit)
+    h5.attrs[CHECKSUM_ATTR] = combine_checksums(found.items())
+
+
 def open_store(path: str | os.PathLike) -> h5py.File:
     """Open a finished store read-only (file locking off). Raises FileNotFoundError
-    naming the file when it is missing, OSError when it is not an HDF5 file."""
+    naming the file when it is missing, :class:`CorruptFileError` (an OSError) when
+    it is not a readable HDF5 file."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"HDF5 store {path} does not exist")
     try:
         return h5py.File(path, "r", locking=False)
     except OSError as exc:
-        raise OSError(f"{path}: not a readable HDF5 store ({exc})") from exc
+        raise CorruptFileError(corrupt_message(path, f"not a readable HDF5 store ({exc})")) from None
+
+
+def _read(path: str | os.PathLike, dataset: h5py.Dataset) -> np.ndarray:
+    """A dataset's array; a read failure (damaged file) is a one-line CorruptFileError."""
+    try:
+        return dataset[()]
+    except (OSError, RuntimeError) as exc:
+        raise CorruptFileError(corrupt_message(path, f"cannot read {dataset.name} ({exc})")) from None
 
 
 def _check_track_id(track_id: str) -> None:
@@ -145,7 +177,8 @@ def write_track(
     for name, array in arrays.items():
         array = np.asarray(array)
         chunked = compression is not None and array.size > 0
-        group.create_dataset(name, data=array, compression=compression if chunked else None)
+        group.create_dataset(name, data=array, compression=compression if chunked else None,
+                             track_times=False)  # no timestamps: same content, same bytes
     if attrs:
         write_attrs(group, attrs)
 
@@ -163,7 +196,7 @@ def _track_group(h5: h5py.File, track_id: str, path: str | os.PathLike) -> h5py.
 def read_attrs(path: str | os.PathLike) -> dict[str, Any]:
     """The file attributes of a store as plain Python values."""
     with open_store(path) as h5:
-        return {key: _plain(value) for key, value in h5.attrs.items()}
+        return {key: _plain(value) for key, value in h5.attrs.items() if key != CHECKSUM_ATTR}
 
 
 #: Alias of :func:`read_attrs` (the file-level attributes).
@@ -186,7 +219,7 @@ def read_track_array(path: str | os.PathLike, track_id: str, name: str) -> np.nd
         group = _track_group(h5, track_id, path)
         if name not in group:
             raise StoreError(f"{path}: track {track_id!r} has no array {name!r} (has {sorted(group)})")
-        return group[name][()]
+        return _read(path, group[name])
 
 
 def list_track_ids(path: str | os.PathLike) -> list[str]:
@@ -234,7 +267,7 @@ def read_store(
             raise StoreError(f"track {track_id!r} is in two stores: {source[track_id]} and {path}")
         if name not in group:
             raise StoreError(f"{path}: track {track_id!r} has no array {name!r} (has {sorted(group)})")
-        found[track_id] = group[name][()]
+        found[track_id] = _read(path, group[name])
         source[track_id] = str(path)
     if wanted is None:
         return found

@@ -16,6 +16,7 @@ so registering a model costs one line and importing this package stays cheap.
     best_epoch        epoch of the saved weights (1-based), or None
     val_metrics       validation metrics at that epoch
     beatgrid_version  version of the package that wrote the file
+    checksum          of the weights (:func:`beatgrid.integrity.model_checksum`), verified on load
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import torch
 from torch import nn
 
 from beatgrid.errors import ModelFileError
+from beatgrid.integrity import CHECKSUM_ATTR, corrupt_message, model_checksum
 from beatgrid.provenance import plain
 
 __all__ = ["MODEL_REGISTRY", "register_model", "model_class", "build_model", "save_model",
@@ -154,6 +156,7 @@ def save_model(path: str | Path, model: nn.Module, meta: Mapping[str, Any] | Non
         "beatgrid_version": __version__,
     }
     payload.update(plain(meta))
+    payload[CHECKSUM_ATTR] = model_checksum(state_dict)  # `beatgrid check` and load_model verify it
     atomic_torch_save(payload, path)
 
 
@@ -168,13 +171,16 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu"
         raise ModelFileError(f"{path}: model file not found")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # corrupt or not a model file
-        raise ModelFileError(f"{path}: cannot read model file ({exc})") from exc
+    except Exception as exc:  # truncated, corrupt or not a model file
+        raise ModelFileError(corrupt_message(path, f"corrupt or truncated model file ({exc})")) from None
     if not isinstance(payload, dict):
         raise ModelFileError(f"{path}: not a beatgrid model file (expected a dict)")
     missing = [key for key in ("kind", "model_config", "state_dict") if key not in payload]
     if missing:
         raise ModelFileError(f"{path}: not a beatgrid model file (missing {missing})")
+    stored = payload.get(CHECKSUM_ATTR)
+    if stored is not None and stored != model_checksum(payload["state_dict"]):
+        raise ModelFileError(corrupt_message(path, "corrupt model file (its weights do not match their checksum)"))
     try:
         model = build_model(payload["kind"], payload["model_config"])
         model.load_state_dict(payload["state_dict"])
