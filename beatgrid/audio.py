@@ -1,10 +1,10 @@
 """Audio input: decode any common format to mono float32 at a target sample rate.
 
-Decoding goes through soundfile (libsndfile: wav, flac, ogg/opus, aiff, mp3 with
-libsndfile >= 1.1) and falls back to audioread (ffmpeg / GStreamer / Core Audio,
-whichever is installed) for containers libsndfile cannot open (m4a, aac, mp4, wma).
-Resampling uses soxr at 'HQ' quality. Multi-channel audio is mixed down to mono as
-the mean of its channels.
+Decoding goes through soundfile (libsndfile: wav, flac, ogg/vorbis/opus, aiff, mp3 with
+libsndfile >= 1.1) and falls back to PyAV (the FFmpeg libraries that the ``av`` wheel
+bundles, so no system ffmpeg is needed) for everything libsndfile cannot open: m4a/aac,
+mp4, opus in webm, wma, alac. Resampling uses soxr at 'HQ' quality. Multi-channel audio is
+mixed down to mono as the mean of its channels.
 
 Every failure raises :class:`AudioError`, whose message names the file and the
 problem, so a dataset index can record it and carry on with the other files.
@@ -13,7 +13,6 @@ problem, so a dataset index can record it and carry on with the other files.
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +22,19 @@ import soxr
 
 from .errors import InputFileError
 
-__all__ = ["AudioError", "AudioInfo", "audio_info", "audio_duration", "load_audio"]
+__all__ = ["AUDIO_EXTENSIONS", "AudioError", "AudioInfo", "audio_info", "audio_duration", "is_audio_name",
+           "load_audio"]
 
-# Extensions tried with audioread when libsndfile cannot open a file; listed only
-# to give a useful hint in the error message when no decoder is installed.
-_FALLBACK_HINT_EXTENSIONS = {".m4a", ".aac", ".mp4", ".m4b", ".wma", ".alac", ".opus", ".webm"}
+#: File extensions (lower case) searched for as audio: what libsndfile or PyAV decodes.
+AUDIO_EXTENSIONS = (
+    ".aac", ".aif", ".aifc", ".aiff", ".alac", ".caf", ".flac", ".m4a", ".m4b", ".mka", ".mp3",
+    ".mp4", ".oga", ".ogg", ".opus", ".w64", ".wav", ".wave", ".webm", ".wma",
+)  # fmt: skip
+
+
+def is_audio_name(name: str | os.PathLike) -> bool:
+    """Whether a file name has one of :data:`AUDIO_EXTENSIONS` (any case)."""
+    return str(name).lower().endswith(AUDIO_EXTENSIONS)
 
 
 class AudioError(InputFileError):
@@ -65,49 +72,35 @@ def _sf_error(exc: Exception) -> str:
     return message.strip().rstrip(".")
 
 
-def _audioread_backends() -> list:
-    """audioread's decoders other than its stdlib wave/aiff reader (which reads
-    nothing libsndfile cannot); empty when audioread or a decoder is missing."""
-    try:
-        with warnings.catch_warnings():  # audioread imports aifc/audioop/sunau
-            warnings.simplefilter("ignore", DeprecationWarning)
-            import audioread
-            import audioread.rawread
+def _decode_av(path: Path, sf_message: str) -> tuple[np.ndarray, int]:
+    """Decode the first audio stream with PyAV; returns ``([n_samples, channels] float32, sr)``.
 
-            backends = audioread.available_backends()
-    except ImportError:  # pragma: no cover - audioread comes with librosa
-        return []
-    return [b for b in backends if b is not audioread.rawread.RawAudioFile]
-
-
-def _decode_audioread(path: Path, sf_message: str) -> tuple[np.ndarray, int]:
-    """Decode with audioread; returns ``([n_samples, channels] float32, sr)``."""
-    backends = _audioread_backends()
-    if not backends:
-        raise AudioError(path, f"audio undecodable: {sf_message}{_decoder_hint(path)}")
-    import audioread
+    Samples before the stream's start (the encoder delay of AAC/MP3 that the container
+    marks with a negative timestamp) are dropped, so time 0 is the first real sample.
+    """
+    import av
 
     try:
-        with audioread.audio_open(str(path), backends=backends) as decoder:
-            sr, channels = int(decoder.samplerate), int(decoder.channels)
-            chunks = [np.frombuffer(buf, dtype="<i2") for buf in decoder]
-    except (audioread.DecodeError, audioread.NoBackendError, EOFError, OSError, ValueError) as exc:
-        detail = str(exc) or type(exc).__name__
-        raise AudioError(
-            path, f"audio undecodable: soundfile: {sf_message}; audioread: {detail}"
-        ) from exc
-    if sr <= 0 or channels <= 0:
-        raise AudioError(path, f"audio undecodable: decoder reported sr={sr}, channels={channels}")
-    pcm = np.concatenate(chunks) if chunks else np.zeros(0, dtype="<i2")
-    pcm = pcm[: len(pcm) - len(pcm) % channels]
-    samples = pcm.reshape(-1, channels).astype(np.float32) / np.float32(32768.0)
-    return samples, sr
-
-
-def _decoder_hint(path: Path) -> str:
-    if path.suffix.lower() in _FALLBACK_HINT_EXTENSIONS:
-        return f" (no installed decoder reads {path.suffix}; install ffmpeg for audioread)"
-    return ""
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise AudioError(path, "audio undecodable: the file has no audio stream")
+            stream = container.streams.audio[0]
+            to_float = av.AudioResampler(format="fltp")
+            chunks, sr, skip = [], 0, 0
+            for frame in container.decode(stream):
+                if not chunks and frame.pts is not None and frame.pts < 0 and frame.time_base:
+                    skip = int(round(-frame.pts * frame.time_base * frame.sample_rate))
+                for converted in to_float.resample(frame):
+                    sr = converted.sample_rate
+                    chunks.append(converted.to_ndarray())
+            chunks += [c.to_ndarray() for c in to_float.resample(None)]
+    except av.FFmpegError as exc:
+        raise AudioError(path, f"audio undecodable: soundfile: {sf_message}; "
+                               f"ffmpeg: {exc.strerror or type(exc).__name__}") from exc
+    if not chunks or sr <= 0:
+        raise AudioError(path, "audio has no samples (zero length)")
+    samples = np.concatenate(chunks, axis=1).T[skip:]
+    return np.ascontiguousarray(samples, dtype=np.float32), int(sr)
 
 
 def _decode(path: Path) -> tuple[np.ndarray, int]:
@@ -116,7 +109,7 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
     try:
         samples, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except sf.LibsndfileError as exc:
-        samples, sr = _decode_audioread(path, _sf_error(exc))
+        samples, sr = _decode_av(path, _sf_error(exc))
     except (RuntimeError, OSError) as exc:
         raise AudioError(path, f"audio undecodable: {exc}") from exc
     if samples.shape[0] == 0:
@@ -128,7 +121,7 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
     """Duration (s), native sample rate (Hz) and channel count of an audio file.
 
     Reads only the header when libsndfile can open the file; formats it cannot
-    (m4a/aac) are decoded fully, which also proves they are decodable.
+    (m4a/aac, through PyAV) are decoded fully, which also proves they are decodable.
 
     Raises:
         AudioError: the file is missing, empty, undecodable or holds no samples.
@@ -138,7 +131,7 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
     try:
         info = sf.info(str(path))
     except sf.LibsndfileError as exc:
-        samples, sr = _decode_audioread(path, _sf_error(exc))
+        samples, sr = _decode_av(path, _sf_error(exc))
         n_samples, channels = samples.shape
     except (RuntimeError, OSError) as exc:
         raise AudioError(path, f"audio undecodable: {exc}") from exc

@@ -195,9 +195,6 @@ def demo_batches(source: dict[str, Any]) -> dict[str, list[int]]:
     return {f"{b:03d}": list(range(b * per_job, (b + 1) * per_job)) for b in range(n_batches)}
 
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".aif", ".aiff", ".opus")
-
-
 def dataset_source_files(source: dict[str, Any]) -> list[str]:
     """Existing input files of an external dataset, so adding or editing one re-runs the index."""
     fmt = source["format"]
@@ -220,6 +217,8 @@ def dataset_source_files(source: dict[str, Any]) -> list[str]:
                     if path.is_file():
                         files.append(str(path))
         return sorted(set(files))
+    from .audio import AUDIO_EXTENSIONS  # here: the training env's jobs import this module without soundfile
+
     suffixes = AUDIO_EXTENSIONS + (".beats", ".json", ".txt")
     return sorted(
         str(p) for folder in folders if folder.is_dir() for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes

@@ -143,30 +143,28 @@ def test_audio_error_survives_pickling():
     assert isinstance(error, ValueError)
 
 
-def test_audioread_fallback_decodes_what_libsndfile_cannot(tmp_path, monkeypatch):
-    """Files libsndfile rejects (m4a/aac) go through audioread; simulate that with a
-    16-bit wav, libsndfile failing, and audioread's stdlib reader standing in for ffmpeg."""
-    import audioread.rawread
+def test_m4a_is_decoded_through_pyav_without_a_system_ffmpeg(tmp_path):
+    """libsndfile cannot open AAC in MP4; the bundled FFmpeg of PyAV decodes it."""
+    from tests.audio_files import write_m4a
 
-    import beatgrid.audio as audio
-
-    path = tmp_path / "stereo16.wav"
-    stereo = np.stack([_sine(300, 0.5, 16000, 0.5), _sine(300, 0.5, 16000, 0.1)], axis=1)
-    sf.write(path, stereo, 16000, subtype="PCM_16")
-    reference = load_audio(path, 22050)
-
-    def refuse(*args, **kwargs):
-        raise sf.LibsndfileError(1, f"Error opening {str(path)!r}: ")
-
-    monkeypatch.setattr(audio.sf, "info", refuse)
-    monkeypatch.setattr(audio.sf, "read", refuse)
-    monkeypatch.setattr(audio, "_audioread_backends", lambda: [audioread.rawread.RawAudioFile])
-
+    path = write_m4a(tmp_path / "stereo.m4a", np.stack([_sine(300, 2.0, 44100, 0.5),
+                                                         _sine(300, 2.0, 44100, 0.1)], axis=1), 44100)
+    with pytest.raises(sf.LibsndfileError):
+        sf.info(str(path))
     info = audio_info(path)
-    assert (info.sr, info.channels, info.n_samples) == (16000, 2, 8000)
-    np.testing.assert_allclose(load_audio(path, 22050), reference, atol=1e-4)
+    assert (info.sr, info.channels) == (44100, 2)
+    assert info.duration_s == pytest.approx(2.0, abs=0.05)  # AAC pads to whole 1024-sample frames
+    mono = load_audio(path, 22050)
+    expected = _sine(300, 2.0, 22050, 0.3)
+    inner = slice(4000, 40000)
+    lag = int(np.argmax(np.correlate(mono[inner], expected[inner][100:-100], "valid"))) - 100
+    assert abs(lag) <= 1100 * 22050 // 44100  # at most the encoder delay of one AAC frame
+    np.testing.assert_allclose(np.std(mono[inner]), np.std(expected[inner]), rtol=0.05)
 
-    broken = tmp_path / "broken.wav"
-    broken.write_bytes(b"RIFF" + bytes(40))
-    with pytest.raises(AudioError, match="audioread"):
-        audio_info(broken)
+
+def test_pyav_failure_names_both_decoders(tmp_path):
+    broken = tmp_path / "broken.m4a"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypM4A " + bytes(200))
+    with pytest.raises(AudioError, match="undecodable: soundfile: .*; ffmpeg: ") as excinfo:
+        load_audio(broken, 22050)
+    assert excinfo.value.path == str(broken)

@@ -65,13 +65,13 @@ from beatgrid.annotations import (
     read_label_json,
     validate_annotation,
 )
-from beatgrid.audio import AudioError, audio_info
+from beatgrid.audio import AUDIO_EXTENSIONS, AudioError, audio_info, is_audio_name
 
 __all__ = [
     "TRACK_COLUMNS",
     "EXTRA_COLUMNS",
     "REJECTED_COLUMNS",
-    "AUDIO_EXTENSIONS",
+    "walk_files",
     "TrackCandidate",
     "Rejection",
     "ScanResult",
@@ -105,10 +105,6 @@ TRACK_COLUMNS = [
 EXTRA_COLUMNS = ["n_beats", "bpm", "beats_per_bar", "source"]
 REJECTED_COLUMNS = ["dataset", "audio_path", "annotation_path", "reason"]
 
-#: Audio files a dataset folder is searched for (lower-case suffixes).
-AUDIO_EXTENSIONS = (
-    ".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".mp4", ".aif", ".aiff",
-)  # fmt: skip
 #: Extensions tried after a label's base name, in the order of seed 001.
 _LABEL_AUDIO_EXTENSIONS = ("", ".mp3", ".m4a", ".wav", ".flac", ".ogg", ".aif", ".aiff")
 _LABEL_SUFFIX = ".labels.json"
@@ -274,7 +270,7 @@ def _require_dir(path: Path, dataset: str, key: str) -> None:
         )
 
 
-def _walk_files(root: Path, keep) -> list[Path]:
+def walk_files(root: Path, keep) -> list[Path]:
     """Files below ``root`` (recursive, following links, skipping hidden entries),
     as ``root / relative`` paths, sorted."""
     found: list[Path] = []
@@ -291,10 +287,6 @@ def _walk_files(root: Path, keep) -> list[Path]:
             if not name.startswith(".") and keep(name):
                 found.append(root / relative / name)
     return sorted(found)
-
-
-def _is_audio(name: str) -> bool:
-    return name.lower().endswith(AUDIO_EXTENSIONS)
 
 
 def _norm_key(stem: str) -> str:
@@ -371,8 +363,8 @@ def scan_beats_dir(
     audio_root, annotation_root = _as_given(audio_dir), _as_given(annotations_dir)
     _require_dir(audio_root, dataset, "audio_dir")
     _require_dir(annotation_root, dataset, "annotations_dir")
-    audio_files = _walk_files(audio_root, _is_audio)
-    annotation_files = _walk_files(annotation_root, lambda name: name.lower().endswith(".beats"))
+    audio_files = walk_files(audio_root, is_audio_name)
+    annotation_files = walk_files(annotation_root, lambda name: name.lower().endswith(".beats"))
     pairs, ambiguous = _pair_by_name(audio_files, audio_root, annotation_files, annotation_root)
 
     result = ScanResult()
@@ -448,12 +440,12 @@ def scan_label_json(
     audio_root, label_root = _as_given(audio_dir), _as_given(labels_dir)
     _require_dir(audio_root, dataset, "audio_dir")
     _require_dir(label_root, dataset, "labels_dir")
-    audio_files = _walk_files(audio_root, lambda name: True)
+    audio_files = walk_files(audio_root, lambda name: True)
     by_name: dict[str, list[Path]] = defaultdict(list)
     for audio in audio_files:
         by_name[audio.name].append(audio)
     existing = set(audio_files)
-    label_files = _walk_files(label_root, lambda name: name.endswith(_LABEL_SUFFIX))
+    label_files = walk_files(label_root, lambda name: name.endswith(_LABEL_SUFFIX))
 
     result = ScanResult()
     used: set[Path] = set()
@@ -497,7 +489,7 @@ def scan_label_json(
             )
         )
     for audio in audio_files:
-        if audio not in used and _is_audio(audio.name):
+        if audio not in used and is_audio_name(audio.name):
             result.rejected.append(
                 Rejection(dataset, audio.as_posix(), "", "no annotation found for audio")
             )
