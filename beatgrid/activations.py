@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 __all__ = ["activation_attrs", "compute_activations", "extract_shard_activations", "file_sha256",
-           "chunk_bounds"]
+           "chunk_bounds", "load_track_activations", "save_track_activations"]
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,31 @@ def compute_activations(
         probs = torch.sigmoid(logits[0].float()).cpu().numpy()
         out[keep_start:keep_stop] = probs[keep_start - start:keep_stop - start]
     return out
+
+
+def save_track_activations(path: str | Path, activations: np.ndarray, fps: float,
+                           pos_weight: Iterable[float] | None = None) -> Path:
+    """One track's ``[T, 2]`` activations at ``fps`` as ``.npz`` (``activations``, ``fps`` and,
+    when known, ``pos_weight``), for decoding again without the network; atomic."""
+    from .io import atomic_write
+    from .postprocessing import activation_pair
+
+    arrays = {"activations": activation_pair(activations), "fps": np.float64(fps)}
+    if pos_weight is not None:
+        arrays["pos_weight"] = np.atleast_1d(np.asarray(list(pos_weight), dtype=np.float64))
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # a handle: np.savez would append .npz to the name
+            np.savez(handle, **arrays)
+
+    return atomic_write(path, write)
+
+
+def load_track_activations(path: str | Path) -> tuple[np.ndarray, float, list[float] | None]:
+    """``(activations [T, 2], fps, pos_weight or None)`` from :func:`save_track_activations`'s file."""
+    with np.load(path) as data:
+        pos_weight = data["pos_weight"].tolist() if "pos_weight" in data else None
+        return data["activations"], float(data["fps"]), pos_weight
 
 
 def _check_features(model_meta: dict, mel_attrs: dict, mel_path: Path, model_path: Path,

@@ -45,47 +45,86 @@ def _positive_float(text: str) -> float:
 
 # ----------------------------------------------------------------------------- predict
 def add_predict_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from .batch import ACTIVATIONS_SUFFIX, DEFAULT_FORMATS, FORMATS, REKORDBOX_FILE
     from .inference import METHOD_HELP
+    from .pretrained import DEFAULT_NAME, PREFIX
 
     methods = "\n".join(f"  {name:<11} {text}" for name, text in METHOD_HELP.items())
     predict = commands.add_parser(
         "predict",
         parents=[common],
         formatter_class=_HelpFormatter,
-        help="beats, downbeats and a beatgrid for audio files",
-        description="Writes per audio file <name>.beats (time<TAB>position, 1 = downbeat) and "
-        "<name>.json (fileName, bpm, downbeatOffset, duration, beatsPerBar, confidence).\n\n"
-        f"methods:\n{methods}",
+        help="beats, downbeats and a beatgrid for audio files and folders",
+        description=f"""\
+Beats, downbeats and a beatgrid for each audio file (folders are searched recursively).
+Outputs mirror the inputs' paths under --out, the audio file's name kept:
+  <name>.beats   time<TAB>position per beat (1 = downbeat)
+  <name>.json    fileName, bpm, downbeatOffset, duration, beatsPerBar, confidence
+                 (bpm null and a reason for silence or no steady beat)
+  <name>.jams    JAMS beat and tempo annotations
+  {REKORDBOX_FILE}  one Rekordbox collection with every track's beatgrid
+  <name>{ACTIVATIONS_SUFFIX}  the network's [T, 2] activations (--save-activations)
+
+methods:
+{methods}
+
+exit codes: 0 all done; 1 some inputs failed (the others written); 2 usage error""",
     )
-    predict.add_argument("audio", nargs="+", help="audio files (wav, flac, ogg, mp3, m4a, ...)")
-    predict.add_argument("--models", default="results/models", help="folder with crnn/model.pt (and ltm/model.pt)")
+    predict.add_argument("audio", nargs="+", metavar="AUDIO_OR_DIR",
+                         help="audio files (wav, flac, ogg, mp3, m4a, aac, opus, ...) or folders")
     predict.add_argument("--out", required=True, help="output folder")
-    predict.add_argument("--method", default="crnn_grid", choices=sorted(METHOD_HELP), metavar="METHOD",
-                         help="decoder: " + ", ".join(METHOD_HELP))
+    predict.add_argument("--models", default=None,
+                         help=f"a shipped model's name ({PREFIX}<name> also works), or a folder with "
+                         f"crnn/model.pt (and ltm/model.pt); default: the shipped {DEFAULT_NAME}")
+    predict.add_argument("--method", default="crnn_dbn", choices=list(METHOD_HELP), metavar="METHOD",
+                         help="inference method (see above): " + ", ".join(METHOD_HELP))
+    predict.add_argument("--format", default=",".join(DEFAULT_FORMATS),
+                         help="comma-separated outputs: " + ",".join(FORMATS))
+    predict.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                         help="auto: CUDA when torch has it, else CPU")
     predict.add_argument("--bpm-min", type=_positive_float, default=60.0, help="slowest tempo (BPM)")
     predict.add_argument("--bpm-max", type=_positive_float, default=200.0, help="fastest tempo (BPM)")
-    predict.add_argument("--threshold", type=float, default=0.5, help="peak threshold (peaks and online methods)")
-    predict.add_argument("--device", default="cpu", help="cpu or cuda")
+    predict.add_argument("--threshold", type=float, default=0.5,
+                         help="peak threshold of the peaks and online methods")
+    predict.add_argument("--min-confidence", type=float, default=0.1,
+                         help="beatgrid confidence below which no tempo is reported (bpm null)")
+    predict.add_argument("--skip-existing", action="store_true", help="skip files whose outputs all exist")
+    predict.add_argument("--save-activations", action="store_true",
+                         help=f"also write <name>{ACTIVATIONS_SUFFIX} (decode again with beatgrid.analysis.decode)")
     predict.set_defaults(handler=run_predict)
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from .inference import predict_files
+    from .analysis import check_settings
+    from .batch import parse_formats, predict_paths
 
     if args.bpm_min >= args.bpm_max:
         raise UsageError(f"--bpm-min ({args.bpm_min:g}) must be below --bpm-max ({args.bpm_max:g})")
-    predict_files(
+    check_settings(args.method, args.bpm_min, args.bpm_max, args.min_confidence)
+    result = predict_paths(
         args.audio,
-        args.models,
         args.out,
+        models=args.models,
         method=args.method,
+        formats=parse_formats(args.format),
         device=args.device,
+        skip_existing=args.skip_existing,
+        save_activations=args.save_activations,
+        debug=args.debug,
         bpm_min=args.bpm_min,
         bpm_max=args.bpm_max,
         peak_threshold=args.threshold,
         online_threshold=args.threshold,
+        min_confidence=args.min_confidence,
     )
-    return EXIT_OK
+    summary = f"{len(result.written)} written, {len(result.skipped)} skipped, {len(result.failed)} failed"
+    if not result.failed:
+        log.info("%s: %s", args.out, summary)
+        return EXIT_OK
+    lines = "".join(f"\n  {message}" for _, message in result.failed)
+    print(f"beatgrid: {len(result.failed)} of {result.n_inputs} inputs failed ({summary}):{lines}",
+          file=sys.stderr)
+    return EXIT_SOME_FAILED
 
 
 # -------------------------------------------------------------------------- train-crnn

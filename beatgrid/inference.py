@@ -117,6 +117,8 @@ def beats_label(prediction: Prediction, file_name: str, duration_s: float) -> di
     """The label JSON of a prediction: its beatgrid, or a description of its beats."""
     if prediction.grid is not None:
         label = prediction.grid.to_label_json(file_name, duration_s)
+        for key in ("bpm", "downbeatOffset", "duration", "confidence"):  # as the beats' labels below
+            label[key] = round(label[key], 4)
         label["gridSource"] = "fit_beatgrid"
         return label
     times, positions = prediction.beat_times, prediction.beat_positions
@@ -161,7 +163,7 @@ def write_prediction(out_dir: str | Path, name: str, prediction: Prediction, fil
     (out_dir / f"{name}.json").write_text(json.dumps(label, indent=2) + "\n")
 
 
-def _warn_uncalibrated(method: str, source: str) -> None:
+def warn_uncalibrated(method: str, source: str) -> None:
     """Say so when a probability-reading decoder gets outputs it cannot calibrate."""
     if method_kind(method) in ("dbn", "grid"):
         log.warning("%s: no pos_weight recorded (a model saved before beatgrid kept it), so %s "
@@ -190,7 +192,7 @@ def predict_store(
         attrs = read_file_attrs(path)
         fps = float(attrs["fps"])
         if "pos_weight" not in attrs:
-            _warn_uncalibrated(method, str(path))
+            warn_uncalibrated(method, str(path))
         activations = read_store([path], "activations")
         for track_id, acts in tqdm(sorted(activations.items()), desc=f"{method} {Path(path).stem}", disable=not progress):
             row = tracks.loc[track_id]
@@ -220,46 +222,3 @@ def extract_ltm_shard(model_path: str | Path, crnn_activation_path: str | Path, 
     with atomic_h5(out_path, activation_attrs(attrs["fps"], meta, model_path)) as h5:
         for track_id, acts in tqdm(sorted(crnn.items()), desc="ltm activations", disable=not progress):
             write_track(h5, track_id, {"activations": ltm_probabilities(model, acts).astype(np.float32)})
-
-
-def predict_files(
-    audio_paths: Iterable[str | Path],
-    models_dir: str | Path,
-    out_dir: str | Path,
-    method: str = "crnn_grid",
-    device: str = "cpu",
-    **settings: Any,
-) -> list[Path]:
-    """Run trained models on audio outside the workflow; writes ``<stem>.beats`` and ``<stem>.json``."""
-    from .activations import compute_activations
-    from .audio import load_audio, audio_duration
-    from .features import MelConfig, log_mel
-    from .models import load_model
-    from .streaming import ltm_probabilities
-
-    models_dir = Path(models_dir)
-    kind = method_kind(method)
-    crnn, crnn_meta = load_model(models_dir / "crnn" / "model.pt")
-    mel_config = MelConfig.from_dict(crnn_meta["features"])
-    fps = mel_config.fps
-    ltm = None
-    model_path, model_meta = models_dir / "crnn" / "model.pt", crnn_meta
-    if method.startswith("ltm_"):
-        model_path = models_dir / "ltm" / "model.pt"
-        ltm, model_meta = load_model(model_path)
-    pos_weight = model_meta.get("pos_weight")
-    if "pos_weight" not in model_meta:
-        _warn_uncalibrated(method, str(model_path))
-    written = []
-    for audio_path in audio_paths:
-        audio_path = Path(audio_path)
-        audio = load_audio(audio_path, mel_config.sr)
-        duration_s = len(audio) / mel_config.sr
-        activations = compute_activations(crnn, log_mel(audio, mel_config), device=device)
-        if ltm is not None:
-            activations = ltm_probabilities(ltm, activations)
-        prediction = run_method(method, activations, fps, duration_s, pos_weight=pos_weight, **settings)
-        write_prediction(out_dir, audio_path.stem, prediction, audio_path.name, duration_s)
-        written.append(Path(out_dir) / f"{audio_path.stem}.beats")
-        log.info("%s: %d beats (%s)", audio_path.name, len(prediction.beat_times), kind)
-    return written

@@ -11,6 +11,7 @@ def write_m4a(path: str | Path, signal: np.ndarray, sr: int) -> Path:
     """Encode mono or ``[n, channels]`` float audio in [-1, 1] as AAC in an MP4 (.m4a) container."""
     import av
 
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     samples = np.asarray(signal, dtype=np.float32)
     planar = np.ascontiguousarray(samples.T if samples.ndim == 2 else samples[None])
     layout = "mono" if planar.shape[0] == 1 else "stereo"

@@ -1,4 +1,4 @@
-"""beatgrid.inference and the `beatgrid predict` command."""
+"""beatgrid.inference: the methods, their label JSON and the workflow's prediction files."""
 
 from __future__ import annotations
 
@@ -9,14 +9,9 @@ import mir_eval
 import numpy as np
 import pandas as pd
 import pytest
-import soundfile as sf
-import torch
 
 from beatgrid.annotations import read_beats_file
-from beatgrid.cli import main as cli_main
-from beatgrid.features import MelConfig
 from beatgrid.inference import beats_label, method_kind, predict_store, run_method, write_prediction
-from beatgrid.models import build_model, save_model
 from tests.synthetic_activations import bump_activation, constant_tempo_beats, make_track
 
 FPS = 50.0
@@ -55,6 +50,8 @@ def test_grid_prediction_label_is_the_fitted_grid(track):
     label = beats_label(prediction, "song.wav", 40.0)
     assert label["gridSource"] == "fit_beatgrid"
     assert label["bpm"] == pytest.approx(123.45, abs=0.02)
+    for key in ("bpm", "downbeatOffset", "duration", "confidence"):  # rounded like the other methods'
+        assert label[key] == round(label[key], 4)
     assert label["beatsPerBar"] == 4
     assert abs(label["downbeatOffset"] - 0.31) < 0.01
 
@@ -97,36 +94,6 @@ def test_predict_store_writes_every_track_and_refuses_missing_ones(tmp_path, tra
     pd.concat([tracks, tracks.iloc[[0]].assign(track_id="c")]).to_csv(tmp_path / "tracks.csv", index=False)
     with pytest.raises(RuntimeError, match="no activations for 1 indexed tracks"):
         predict_store("crnn_grid", {}, [store], tmp_path / "tracks.csv", tmp_path / "out2", progress=False)
-
-
-def test_cli_predict_writes_beats_and_json(tmp_path):
-    torch.manual_seed(0)
-    model = build_model("crnn", {"n_mels": 128, "conv_channels": (4,), "rnn_hidden": 4, "rnn_layers": 1})
-    mel = MelConfig()
-    (tmp_path / "models" / "crnn").mkdir(parents=True)
-    save_model(tmp_path / "models" / "crnn" / "model.pt", model, {"features": {**mel.as_dict(), "fps": mel.fps}})
-    sr = 44100
-    t = np.arange(int(8 * sr)) / sr
-    clicks = np.zeros_like(t)
-    clicks[(np.arange(0, 8, 0.5) * sr).astype(int)] = 1.0
-    audio = np.convolve(clicks, np.exp(-np.arange(400) / 60.0))[: len(t)] * np.sin(2 * np.pi * 1000 * t)
-    sf.write(tmp_path / "clicks.wav", np.stack([audio, audio], axis=1) * 0.5, sr)
-    rc = cli_main(["predict", str(tmp_path / "clicks.wav"), "--models", str(tmp_path / "models"),
-                   "--out", str(tmp_path / "out"), "--method", "crnn_peaks", "--threshold", "0.0"])
-    assert rc == 0
-    label = json.loads((tmp_path / "out" / "clicks.json").read_text())
-    assert label["fileName"] == "clicks.wav" and label["duration"] == pytest.approx(8.0, abs=0.01)
-    assert (tmp_path / "out" / "clicks.beats").is_file()
-
-
-def test_cli_reports_bad_audio_by_name(tmp_path, capsys):
-    (tmp_path / "broken.wav").write_bytes(b"not audio at all")
-    (tmp_path / "models" / "crnn").mkdir(parents=True)
-    model = build_model("crnn", {"n_mels": 128, "conv_channels": (4,), "rnn_hidden": 4, "rnn_layers": 1})
-    save_model(tmp_path / "models" / "crnn" / "model.pt", model, {"features": {**MelConfig().as_dict(), "fps": 50.0}})
-    rc = cli_main(["predict", str(tmp_path / "broken.wav"), "--models", str(tmp_path / "models"), "--out", str(tmp_path)])
-    assert rc == 2
-    assert "broken.wav" in capsys.readouterr().err
 
 
 def overconfident_offbeats(bpm: float, duration_s: float = 40.0) -> np.ndarray:

@@ -1,0 +1,313 @@
+"""Beats, downbeats and a beatgrid of one recording, in memory: :func:`analyze`.
+
+:func:`analyze` takes a file path or a signal, runs the trained networks (:class:`Models`,
+loaded once by :func:`load_models` and reused for every call) and decodes their ``[T, 2]``
+activations with one inference method (:data:`beatgrid.inference.METHOD_HELP`) into an
+:class:`Analysis`. :func:`decode` does the second half alone, e.g. on activations saved by
+``beatgrid predict --save-activations``, without the network.
+
+Next to the method's beats, every analysis carries a constant-tempo :class:`Beatgrid`
+(fitted to the same activations; for the ``*_grid`` methods it *is* the result), which is
+what DJ software stores. There is none when there is no tempo to report: silent audio, or
+a grid whose confidence is below ``min_confidence``; ``Analysis.reason`` then says why.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import UsageError
+from .grid import Beatgrid
+from .inference import Prediction, beats_label, method_kind, run_method
+
+if TYPE_CHECKING:  # torch is imported when models are loaded
+    import torch
+    from torch import nn
+
+    from .features import MelConfig
+
+__all__ = ["Analysis", "Models", "analyze", "check_settings", "decode", "load_models", "models_folder",
+           "MIN_DURATION_S", "SILENCE_DBFS"]
+
+#: Shortest signal analysed (seconds): a beat needs at least a beat period of context.
+MIN_DURATION_S = 1.0
+#: A signal whose peak stays below this level (dB full scale) is silent: no beats, no tempo.
+SILENCE_DBFS = -60.0
+
+
+@dataclass(frozen=True)
+class Models:
+    """The trained networks of one models folder, on one device.
+
+    ``pos_weight`` is that of the network whose outputs the decoders read (the LTM's for
+    ``ltm_*`` methods): the DBN and the grid undo it (:func:`beatgrid.postprocessing.calibrate`).
+    """
+
+    crnn: nn.Module
+    ltm: nn.Module | None
+    mel_config: MelConfig
+    pos_weight: list[float] | None
+    device: torch.device
+    folder: Path  #: the models folder (``<folder>/crnn/model.pt``)
+
+    @property
+    def fps(self) -> float:
+        """Frames per second of the activations."""
+        return self.mel_config.fps
+
+
+def check_settings(method: str, bpm_min: float, bpm_max: float, min_confidence: float = 0.0) -> None:
+    """Refuse unusable settings before any audio is decoded; raises :class:`UsageError`."""
+    try:
+        method_kind(method)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not (0 < bpm_min < bpm_max and math.isfinite(bpm_max)):
+        raise UsageError(f"need 0 < bpm_min < bpm_max, got bpm_min={bpm_min:g}, bpm_max={bpm_max:g}")
+    if not 0.0 <= min_confidence <= 1.0:
+        raise UsageError(f"min_confidence must be in [0, 1], got {min_confidence:g}")
+
+
+def models_folder(models: str | os.PathLike | None = None) -> Path:
+    """The folder that ``models`` names: None (the shipped default model), a shipped model's
+    name or ``pretrained:<name>``, or a folder path (returned as it is).
+
+    Raises:
+        PretrainedModelError: ``models`` is neither an existing folder nor a shipped model.
+    """
+    from . import pretrained
+
+    if models is None:
+        try:
+            return pretrained.models_dir()
+        except pretrained.PretrainedModelError as exc:
+            raise pretrained.PretrainedModelError(
+                f"{exc}; pass --models with a folder holding crnn/model.pt (results/models after a "
+                "workflow run)") from None
+    text = str(models)
+    path = Path(text)
+    if text.startswith(pretrained.PREFIX) or not (path.exists() or "/" in text or os.sep in text):
+        try:
+            return pretrained.models_dir(text)
+        except pretrained.PretrainedModelError as exc:
+            if text.startswith(pretrained.PREFIX):
+                raise
+            raise pretrained.PretrainedModelError(f"{text!r} is neither a folder nor a shipped model: "
+                                                  f"{exc}") from None
+    return path
+
+
+def load_models(models: str | os.PathLike | None = None, method: str = "crnn_dbn",
+                device: str = "auto") -> Models:
+    """Load the networks ``method`` needs from ``models``: a shipped model's name, ``pretrained:<name>``,
+    or a folder with ``crnn/model.pt`` (and ``ltm/model.pt`` for ``ltm_*`` methods).
+
+    ``None`` is the shipped default model (:func:`beatgrid.pretrained.models_dir`).
+
+    Raises:
+        PretrainedModelError: no such shipped model (the message lists those there are).
+        ModelFileError: a model file is missing or unreadable.
+        DeviceUnavailableError: ``device`` is not available (e.g. ``cuda`` on a CPU-only torch).
+        UsageError: ``method`` is unknown.
+    """
+    from .features import MelConfig
+    from .inference import warn_uncalibrated
+    from .models import load_model
+    from .training import resolve_device
+
+    check_settings(method, 60.0, 200.0)
+    torch_device = resolve_device(device)
+    folder = models_folder(models)
+    crnn_path = folder / "crnn" / "model.pt"
+    crnn, crnn_meta = load_model(crnn_path, map_location=torch_device)
+    if not crnn_meta.get("features"):
+        from .errors import ModelFileError
+
+        raise ModelFileError(f"{crnn_path}: the model does not record the mel features it was trained on")
+    ltm, meta, meta_path = None, crnn_meta, crnn_path
+    if method.startswith("ltm_"):
+        meta_path = folder / "ltm" / "model.pt"
+        ltm, meta = load_model(meta_path, map_location=torch_device)
+    if "pos_weight" not in meta:
+        warn_uncalibrated(method, str(meta_path))
+    return Models(crnn=crnn, ltm=ltm, mel_config=MelConfig.from_dict(crnn_meta["features"]),
+                  pos_weight=meta.get("pos_weight"), device=torch_device, folder=Path(folder))
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Beats, downbeats and beatgrid of one recording (times in seconds).
+
+    Attributes:
+        beats: beat times (s) of ``method``.
+        beat_positions: position of each beat in its bar (1 = downbeat, 0 = unknown).
+        beatgrid: the constant-tempo grid, or None when there is no tempo to report (``reason``).
+        activations: ``[T, 2]`` beat/downbeat probabilities of the network at ``fps``
+            (as the network gives them; the decoders calibrate them with ``pos_weight``).
+        fps: frames per second of ``activations``.
+        duration_s: length of the recording (s).
+        method: the inference method that gave ``beats``.
+        pos_weight: the network's training positive weight (beat, downbeat), or None.
+        reason: why there is no tempo (``beatgrid`` is None), else None.
+        label: the label JSON (``fileName``, ``bpm``, ``downbeatOffset``, ``duration``,
+            ``beatsPerBar``, ``confidence``; ``bpm`` None with ``reason`` when there is no tempo).
+    """
+
+    beats: np.ndarray
+    beat_positions: np.ndarray
+    beatgrid: Beatgrid | None
+    activations: np.ndarray
+    fps: float
+    duration_s: float
+    method: str
+    pos_weight: list[float] | None = None
+    reason: str | None = None
+    label: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def downbeats(self) -> np.ndarray:
+        """Downbeat times (s): the beats at bar position 1."""
+        return self.beats[self.beat_positions == 1]
+
+
+def decode(
+    activations: np.ndarray,
+    fps: float,
+    duration_s: float | None = None,
+    method: str = "crnn_dbn",
+    *,
+    pos_weight: list[float] | float | None = None,
+    bpm_min: float = 60.0,
+    bpm_max: float = 200.0,
+    peak_threshold: float = 0.5,
+    online_threshold: float = 0.5,
+    min_confidence: float = 0.0,
+    silent: bool = False,
+    file_name: str = "",
+) -> Analysis:
+    """Decode ``[T, 2]`` activations at ``fps`` with ``method`` into an :class:`Analysis`.
+
+    ``duration_s`` defaults to ``T / fps``; ``silent`` marks silent audio (no beats, no tempo).
+    """
+    from .grid import fit_beatgrid
+    from .postprocessing import activation_pair, calibrate
+
+    check_settings(method, bpm_min, bpm_max, min_confidence)
+    activations = activation_pair(activations)
+    duration_s = float(len(activations) / fps if duration_s is None else duration_s)
+    if silent:
+        prediction = Prediction(np.empty(0), np.empty(0, dtype=int))
+        grid, reason = None, f"silent audio (peak level below {SILENCE_DBFS:g} dBFS)"
+    else:
+        prediction = run_method(method, activations, fps, duration_s, bpm_min=bpm_min, bpm_max=bpm_max,
+                                peak_threshold=peak_threshold, online_threshold=online_threshold,
+                                pos_weight=pos_weight)
+        grid = prediction.grid
+        if grid is None:
+            calibrated = calibrate(activations, pos_weight)
+            grid = fit_beatgrid(calibrated[:, 0], fps, downbeat_activation=calibrated[:, 1],
+                                bpm_min=bpm_min, bpm_max=bpm_max)
+        reason = None
+        if grid.confidence < min_confidence or grid.confidence == 0.0:
+            reason = (f"no steady beat: beatgrid confidence {grid.confidence:.3f} is below "
+                      f"{max(min_confidence, 1e-3):g}")
+            grid = None
+            if method_kind(method) == "grid":  # its beats were the grid's
+                prediction = Prediction(np.empty(0), np.empty(0, dtype=int))
+    label = beats_label(prediction, file_name, duration_s)
+    if reason is not None:
+        label.update(bpm=None, reason=reason)
+    return Analysis(beats=np.asarray(prediction.beat_times, dtype=np.float64),
+                    beat_positions=np.asarray(prediction.beat_positions, dtype=int), beatgrid=grid,
+                    activations=activations, fps=float(fps), duration_s=duration_s, method=method,
+                    pos_weight=None if pos_weight is None else list(np.atleast_1d(pos_weight).tolist()),
+                    reason=reason, label=label)
+
+
+def _signal(audio: str | os.PathLike | np.ndarray, sr: int | None, target_sr: int) -> tuple[np.ndarray, str]:
+    """Mono float32 at ``target_sr`` and a name for messages, from a path or an array."""
+    from .audio import AudioError, load_audio
+
+    if isinstance(audio, (str, os.PathLike)):
+        if sr is not None:
+            raise UsageError("sr is given for an array; a file's sample rate comes from the file")
+        return load_audio(audio, target_sr), str(audio)
+    if sr is None or sr <= 0:
+        raise UsageError("analyze(array) needs its sample rate: sr=<Hz>")
+    signal = np.asarray(audio, dtype=np.float32)
+    if signal.ndim == 2:  # [n_samples, channels]
+        signal = signal.mean(axis=1, dtype=np.float32)
+    if signal.ndim != 1:
+        raise UsageError(f"audio must be [n_samples] or [n_samples, channels], got shape {signal.shape}")
+    if not np.isfinite(signal).all():
+        raise AudioError("<array>", "audio contains non-finite samples (NaN or inf)")
+    if int(sr) != target_sr:
+        import soxr
+
+        signal = soxr.resample(signal, int(sr), target_sr, quality="HQ").astype(np.float32)
+    return signal, "<array>"
+
+
+def analyze(
+    audio: str | os.PathLike | np.ndarray,
+    sr: int | None = None,
+    models: Models | str | os.PathLike | None = None,
+    method: str = "crnn_dbn",
+    *,
+    device: str = "auto",
+    bpm_min: float = 60.0,
+    bpm_max: float = 200.0,
+    peak_threshold: float = 0.5,
+    online_threshold: float = 0.5,
+    min_confidence: float = 0.1,
+) -> Analysis:
+    """Beats, downbeats and beatgrid of an audio file or of a signal.
+
+    Args:
+        audio: a file path (any format :func:`beatgrid.audio.load_audio` decodes), or
+            samples ``[n]`` / ``[n, channels]`` in [-1, 1] at ``sr`` Hz.
+        sr: sample rate of an array (Hz); not for paths.
+        models: loaded :class:`Models` (reused across calls), a shipped model's name, a
+            models folder, or None for the shipped default model.
+        method: inference method (``beatgrid.inference.METHOD_HELP``).
+        device: ``auto``, ``cpu`` or ``cuda`` (when ``models`` is not loaded yet).
+        bpm_min, bpm_max: tempo range (BPM).
+        peak_threshold, online_threshold: thresholds of the peak-picking methods.
+        min_confidence: below this beatgrid confidence there is no tempo (``bpm`` None).
+
+    Raises:
+        AudioError: the file is unreadable, or the signal shorter than :data:`MIN_DURATION_S`.
+        UsageError: unusable settings (checked before anything is decoded).
+    """
+    from .activations import compute_activations
+    from .audio import AudioError
+    from .features import log_mel
+
+    check_settings(method, bpm_min, bpm_max, min_confidence)
+    if not isinstance(models, Models):
+        models = load_models(models, method, device)
+    elif method.startswith("ltm_") and models.ltm is None:
+        raise UsageError(f"{method} needs the LTM; load the models with load_models(..., method={method!r})")
+    cfg = models.mel_config
+    signal, name = _signal(audio, sr, cfg.sr)
+    duration_s = len(signal) / cfg.sr
+    if duration_s < MIN_DURATION_S:
+        raise AudioError(name, f"audio too short: {duration_s * 1000:.0f} ms; beats need at least "
+                               f"{MIN_DURATION_S:g} s")
+    activations = compute_activations(models.crnn, log_mel(signal, cfg), device=models.device)
+    if models.ltm is not None and method.startswith("ltm_"):
+        from .streaming import ltm_probabilities
+
+        activations = ltm_probabilities(models.ltm, activations)
+    peak = float(np.max(np.abs(signal))) if len(signal) else 0.0
+    return decode(activations, models.fps, duration_s, method, pos_weight=models.pos_weight,
+                  bpm_min=bpm_min, bpm_max=bpm_max, peak_threshold=peak_threshold,
+                  online_threshold=online_threshold, min_confidence=min_confidence,
+                  silent=peak < 10 ** (SILENCE_DBFS / 20), file_name=Path(name).name)
+

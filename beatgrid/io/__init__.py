@@ -1,0 +1,41 @@
+"""Files users open in other software: exports of analyses, and writing them safely.
+
+- :mod:`beatgrid.io.rekordbox`: Rekordbox XML collections (beatgrids for DJ software);
+- :mod:`beatgrid.io.jams`: JAMS annotations (beats and tempo, the MIR community's format).
+
+The ``.beats`` text and the label JSON have their reader and writer in
+:mod:`beatgrid.annotations` (and :func:`beatgrid.inference.beats_label`).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["atomic_write", "atomic_write_text"]
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``.
+
+    An interrupted or failing write leaves ``path`` as it was (absent or the old file),
+    never half written. Creates the parent folder. Returns ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # a fresh name rather than mkstemp, whose 0600 mode would stick to the output
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`atomic_write`)."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
