@@ -135,3 +135,16 @@ def test_extract_refuses_mels_the_model_was_not_trained_on(tmp_path):
         extract_shard_activations(tmp_path / "model.pt", tmp_path / "bands.h5", tmp_path / "o2.h5",
                                   progress=False)
     assert not (tmp_path / "o1.h5").exists() and not (tmp_path / "o2.h5").exists()
+
+
+def test_track_activations_file_round_trip(tmp_path):
+    from beatgrid.activations import load_track_activations, save_track_activations
+
+    activations = np.random.default_rng(0).random((321, 2), dtype=np.float32)
+    path = save_track_activations(tmp_path / "song.wav.activations.npz", activations, 50.0, [12.5, 48.0])
+    assert path.name == "song.wav.activations.npz"  # numpy adds no second .npz
+    loaded, fps, pos_weight = load_track_activations(path)
+    np.testing.assert_array_equal(loaded, activations)
+    assert fps == 50.0 and pos_weight == [12.5, 48.0]
+    save_track_activations(path, activations, 50.0)
+    assert load_track_activations(path)[2] is None

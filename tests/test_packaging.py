@@ -23,6 +23,8 @@ import soundfile as sf
 from tests.audio_files import write_m4a
 from tests.tiny_models import click_track, write_tiny_models
 
+pytestmark = pytest.mark.install
+
 REPO = Path(__file__).resolve().parents[1]
 #: Files of the tree that the package build reads.
 BUILD_INPUTS = ("pyproject.toml", "README.md", "config.yaml", "beatgrid")
