@@ -45,21 +45,26 @@ SILENCE_DBFS = -60.0
 class Models:
     """The trained networks of one models folder, on one device.
 
-    ``pos_weight`` is that of the network whose outputs the decoders read (the LTM's for
-    ``ltm_*`` methods): the DBN and the grid undo it (:func:`beatgrid.postprocessing.calibrate`).
+    ``crnn_pos_weight`` / ``ltm_pos_weight``: each network's training positive weight
+    (beat, downbeat), which the DBN and the grid undo (:func:`beatgrid.postprocessing.calibrate`).
     """
 
     crnn: nn.Module
     ltm: nn.Module | None
     mel_config: MelConfig
-    pos_weight: list[float] | None
     device: torch.device
     folder: Path  #: the models folder (``<folder>/crnn/model.pt``)
+    crnn_pos_weight: list[float] | None = None
+    ltm_pos_weight: list[float] | None = None
 
     @property
     def fps(self) -> float:
         """Frames per second of the activations."""
         return self.mel_config.fps
+
+    def pos_weight(self, method: str) -> list[float] | None:
+        """The positive weight of the network whose outputs ``method`` decodes."""
+        return self.ltm_pos_weight if method.startswith("ltm_") else self.crnn_pos_weight
 
 
 def check_settings(method: str, bpm_min: float, bpm_max: float, min_confidence: float = 0.0) -> None:
@@ -105,10 +110,11 @@ def models_folder(models: str | os.PathLike | None = None) -> Path:
 
 def load_models(models: str | os.PathLike | None = None, method: str = "crnn_dbn",
                 device: str = "auto") -> Models:
-    """Load the networks ``method`` needs from ``models``: a shipped model's name, ``pretrained:<name>``,
-    or a folder with ``crnn/model.pt`` (and ``ltm/model.pt`` for ``ltm_*`` methods).
+    """Load the networks of ``models``: a shipped model's name, ``pretrained:<name>``, or a
+    folder with ``crnn/model.pt`` and (required by ``ltm_*`` methods) ``ltm/model.pt``.
 
-    ``None`` is the shipped default model (:func:`beatgrid.pretrained.models_dir`).
+    ``None`` is the shipped default model (:func:`beatgrid.pretrained.models_dir`). The LTM
+    is loaded whenever the folder has one, so the result serves every method.
 
     Raises:
         PretrainedModelError: no such shipped model (the message lists those there are).
@@ -116,6 +122,7 @@ def load_models(models: str | os.PathLike | None = None, method: str = "crnn_dbn
         DeviceUnavailableError: ``device`` is not available (e.g. ``cuda`` on a CPU-only torch).
         UsageError: ``method`` is unknown.
     """
+    from .errors import ModelFileError
     from .features import MelConfig
     from .inference import warn_uncalibrated
     from .models import load_model
@@ -124,20 +131,19 @@ def load_models(models: str | os.PathLike | None = None, method: str = "crnn_dbn
     check_settings(method, 60.0, 200.0)
     torch_device = resolve_device(device)
     folder = models_folder(models)
-    crnn_path = folder / "crnn" / "model.pt"
+    crnn_path, ltm_path = folder / "crnn" / "model.pt", folder / "ltm" / "model.pt"
     crnn, crnn_meta = load_model(crnn_path, map_location=torch_device)
     if not crnn_meta.get("features"):
-        from .errors import ModelFileError
-
         raise ModelFileError(f"{crnn_path}: the model does not record the mel features it was trained on")
-    ltm, meta, meta_path = None, crnn_meta, crnn_path
-    if method.startswith("ltm_"):
-        meta_path = folder / "ltm" / "model.pt"
-        ltm, meta = load_model(meta_path, map_location=torch_device)
+    ltm, ltm_meta = None, {}
+    if method.startswith("ltm_") or ltm_path.is_file():
+        ltm, ltm_meta = load_model(ltm_path, map_location=torch_device)
+    meta, meta_path = (ltm_meta, ltm_path) if method.startswith("ltm_") else (crnn_meta, crnn_path)
     if "pos_weight" not in meta:
         warn_uncalibrated(method, str(meta_path))
     return Models(crnn=crnn, ltm=ltm, mel_config=MelConfig.from_dict(crnn_meta["features"]),
-                  pos_weight=meta.get("pos_weight"), device=torch_device, folder=Path(folder))
+                  device=torch_device, folder=Path(folder), crnn_pos_weight=crnn_meta.get("pos_weight"),
+                  ltm_pos_weight=ltm_meta.get("pos_weight"))
 
 
 @dataclass(frozen=True)
@@ -223,6 +229,8 @@ def decode(
     label = beats_label(prediction, file_name, duration_s)
     if reason is not None:
         label.update(bpm=None, reason=reason)
+        if method_kind(method) == "grid":
+            label["gridSource"] = "fit_beatgrid"
     return Analysis(beats=np.asarray(prediction.beat_times, dtype=np.float64),
                     beat_positions=np.asarray(prediction.beat_positions, dtype=int), beatgrid=grid,
                     activations=activations, fps=float(fps), duration_s=duration_s, method=method,
@@ -293,7 +301,7 @@ def analyze(
     if not isinstance(models, Models):
         models = load_models(models, method, device)
     elif method.startswith("ltm_") and models.ltm is None:
-        raise UsageError(f"{method} needs the LTM; load the models with load_models(..., method={method!r})")
+        raise UsageError(f"{method} needs the LTM, and {models.folder} has no ltm/model.pt")
     cfg = models.mel_config
     signal, name = _signal(audio, sr, cfg.sr)
     duration_s = len(signal) / cfg.sr
@@ -306,7 +314,7 @@ def analyze(
 
         activations = ltm_probabilities(models.ltm, activations)
     peak = float(np.max(np.abs(signal))) if len(signal) else 0.0
-    return decode(activations, models.fps, duration_s, method, pos_weight=models.pos_weight,
+    return decode(activations, models.fps, duration_s, method, pos_weight=models.pos_weight(method),
                   bpm_min=bpm_min, bpm_max=bpm_max, peak_threshold=peak_threshold,
                   online_threshold=online_threshold, min_confidence=min_confidence,
                   silent=peak < 10 ** (SILENCE_DBFS / 20), file_name=Path(name).name)

@@ -57,14 +57,24 @@ def test_analyze_loads_models_by_folder_and_reuses_loaded_ones(models_dir):
     audio = click_track(3.0, 22050)
     by_folder = analyze(audio, sr=22050, models=models_dir, method="ltm_online", device="cpu")
     loaded = load_models(models_dir, "ltm_online", "cpu")
-    assert loaded.ltm is not None and loaded.pos_weight == pytest.approx([8.0, 30.0])  # the LTM's
+    assert loaded.pos_weight("ltm_online") == pytest.approx([8.0, 30.0])  # the LTM's outputs are decoded
+    assert loaded.pos_weight("crnn_dbn") == pytest.approx([10.0, 40.0])
     np.testing.assert_array_equal(analyze(audio, sr=22050, models=loaded, method="ltm_online").beats,
                                   by_folder.beats)
 
 
-def test_ltm_method_needs_models_loaded_with_the_ltm(models):
+def test_one_load_serves_every_method_and_ltm_methods_need_the_ltm(models, models_dir, tmp_path):
+    audio = click_track(2.0)
+    assert models.ltm is not None  # loaded for crnn_dbn, usable for ltm_* too
+    analyze(audio, sr=44100, models=models, method="ltm_grid")
+    import shutil
+
+    shutil.copytree(models_dir / "crnn", tmp_path / "crnn_only" / "crnn")
+    crnn_only = load_models(tmp_path / "crnn_only", "crnn_dbn", "cpu")
     with pytest.raises(UsageError, match="needs the LTM"):
-        analyze(click_track(2.0), sr=44100, models=models, method="ltm_grid")
+        analyze(audio, sr=44100, models=crnn_only, method="ltm_grid")
+    with pytest.raises(ModelFileError, match="ltm/model.pt: model file not found"):
+        load_models(tmp_path / "crnn_only", "ltm_online", "cpu")
 
 
 def test_grid_method_gives_the_beatgrid_as_beats():

@@ -101,3 +101,13 @@ def test_outputs_are_readable_by_others(tmp_path, models_dir):
     os.umask(umask)
     assert (tmp_path / "out" / "clicks.wav.json").stat().st_mode & 0o777 == 0o666 & ~umask
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_progress_bar_and_debug_traceback(tmp_path, models_dir, capsys, caplog):
+    good = write_click_wav(tmp_path / "good.wav", duration_s=2.0)
+    (tmp_path / "bad.wav").write_bytes(b"RIFF" + bytes(64))
+    predict_paths([good, tmp_path / "bad.wav"], tmp_path / "out", models=models_dir, device="cpu",
+                  progress=True, debug=True)
+    assert "beatgrid predict: 100%" in capsys.readouterr().err
+    (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.exc_info is not None  # --debug: the traceback of the failing file
