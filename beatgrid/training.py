@@ -31,10 +31,8 @@ import inspect
 import json
 import logging
 import math
-import os
 import random
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -48,6 +46,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from .data.augment import target_event_frames
+from .io import atomic_write, atomic_write_text
 from .models import atomic_torch_save, save_model
 from .models.losses import LOSSES, estimate_pos_weight, make_loss
 
@@ -300,13 +299,6 @@ def _state_fingerprint(model: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
 def _rng_states() -> dict[str, Any]:
     states = {"python": random.getstate(), "numpy": np.random.get_state(),
               "torch": torch.get_rng_state()}
@@ -376,7 +368,7 @@ def _write_history(out_dir: Path, history: list[dict[str, float]]) -> None:
     import pandas as pd
 
     frame = pd.DataFrame(history, columns=list(HISTORY_COLUMNS))
-    _atomic_write_text(out_dir / "history.csv", frame.to_csv(index=False, float_format="%.6g"))
+    atomic_write_text(out_dir / "history.csv", frame.to_csv(index=False, float_format="%.6g"))
 
 
 def plot_curves(history: list[dict[str, float]], path: str | Path, title: str = "",
@@ -408,12 +400,10 @@ def plot_curves(history: list[dict[str, float]], path: str | Path, title: str = 
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    finally:
+        plt.close(fig)
 
 
 # ---------------------------------------------------------------------------- training

@@ -46,7 +46,6 @@ import hashlib
 import math
 import os
 import re
-import tempfile
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -65,7 +64,8 @@ from beatgrid.annotations import (
     read_label_json,
     validate_annotation,
 )
-from beatgrid.audio import AUDIO_EXTENSIONS, AudioError, audio_info, is_audio_name
+from beatgrid.audio import AudioError, audio_info, is_audio_name
+from beatgrid.io import atomic_write
 
 __all__ = [
     "TRACK_COLUMNS",
@@ -725,16 +725,7 @@ def build_index(
 
 
 def _atomic_csv(table: pd.DataFrame, path: str | os.PathLike) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            table.to_csv(handle, index=False)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
 
 
 def write_index(

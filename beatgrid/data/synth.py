@@ -59,6 +59,7 @@ import soundfile as sf
 from scipy import signal
 
 from beatgrid.annotations import LabelGrid, write_beats_file, write_label_json
+from beatgrid.io import atomic_write
 
 __all__ = [
     "STYLES",
@@ -1956,16 +1957,6 @@ def _mix(parts: list[_Part], style: _Style, timeline: _Timeline, harmony: _Harmo
 # =========================================================================== files
 
 
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def write_demo_batch(out_dir: str | os.PathLike, indices: Iterable[int], seed: int, duration_s: float,
                      sr: int = 22050) -> list[Path]:
     """Render demo tracks ``indices`` into ``out_dir`` (created if needed).
@@ -1986,15 +1977,15 @@ def write_demo_batch(out_dir: str | os.PathLike, indices: Iterable[int], seed: i
         track = synthesize_track(int(index), seed, duration_s, sr)
         stem = track_stem(int(index))
         wav = out / f"{stem}.wav"
-        _write_atomic(wav, partial(sf.write, data=track.audio, samplerate=track.sr, subtype="PCM_16", format="WAV"))
-        _write_atomic(out / f"{stem}.beats",
+        atomic_write(wav, partial(sf.write, data=track.audio, samplerate=track.sr, subtype="PCM_16", format="WAV"))
+        atomic_write(out / f"{stem}.beats",
                       partial(write_beats_file, beat_times=track.beat_times, beat_positions=track.beat_positions))
         labels = out / f"{stem}.labels.json"
         if track.bpm is not None and track.downbeat_offset_s is not None:
             grid = LabelGrid(bpm=track.bpm, duration_s=round(track.duration_s, 6),
                              downbeat_offset_s=track.downbeat_offset_s, file_name=wav.name,
                              beats_per_bar=track.beats_per_bar)
-            _write_atomic(labels, partial(write_label_json, grid=grid))
+            atomic_write(labels, partial(write_label_json, grid=grid))
         elif labels.exists():
             labels.unlink()  # a stale grid from an earlier render of a different track
         written.append(wav)

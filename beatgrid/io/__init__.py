@@ -21,7 +21,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``.
 
     An interrupted or failing write leaves ``path`` as it was (absent or the old file),
-    never half written. Creates the parent folder. Returns ``path``.
+    never half written. ``tmp`` ends in ``.tmp``: writers that pick the format from the
+    suffix need it named. The file gets the usual permissions (umask), unlike a
+    ``tempfile.mkstemp`` file (0600). Creates the parent folder. Returns ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -29,6 +31,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         write(tmp)
+        with open(tmp, "rb") as handle:  # on disk before the rename makes it visible
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

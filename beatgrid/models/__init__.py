@@ -24,8 +24,6 @@ from __future__ import annotations
 import importlib
 import inspect
 import io
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ import torch
 from torch import nn
 
 from beatgrid.errors import ModelFileError
+from beatgrid.io import atomic_write
 from beatgrid.integrity import CHECKSUM_ATTR, corrupt_message, model_checksum
 from beatgrid.provenance import plain
 
@@ -108,20 +107,9 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
     everything downstream), then written to a temporary file beside ``path`` and
     renamed into place.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(buffer.getbuffer())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()))
 
 
 def save_model(path: str | Path, model: nn.Module, meta: Mapping[str, Any] | None = None) -> None:
