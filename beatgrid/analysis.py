@@ -88,23 +88,16 @@ def models_folder(models: str | os.PathLike | None = None) -> Path:
     """
     from . import pretrained
 
-    if models is None:
-        try:
-            return pretrained.models_dir()
-        except pretrained.PretrainedModelError as exc:
-            raise pretrained.PretrainedModelError(
-                f"{exc}; pass --models with a folder holding crnn/model.pt (results/models after a "
-                "workflow run)") from None
-    text = str(models)
+    text = pretrained.PREFIX + pretrained.DEFAULT_NAME if models is None else str(models)
     path = Path(text)
     if text.startswith(pretrained.PREFIX) or not (path.exists() or "/" in text or os.sep in text):
         try:
             return pretrained.models_dir(text)
         except pretrained.PretrainedModelError as exc:
-            if text.startswith(pretrained.PREFIX):
-                raise
-            raise pretrained.PretrainedModelError(f"{text!r} is neither a folder nor a shipped model: "
-                                                  f"{exc}") from None
+            what = "" if text.startswith(pretrained.PREFIX) else f"{text!r} is neither a folder nor a shipped model: "
+            raise pretrained.PretrainedModelError(
+                f"{what}{exc}; a models folder holding crnn/model.pt works too (results/models after "
+                "a workflow run)") from None
     return path
 
 

@@ -25,7 +25,12 @@ EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows every option's default and keeps the descriptions' line breaks."""
+    """Shows every option's default (where it has one) and keeps the descriptions' line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.required or action.default in (None, False):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -73,9 +78,9 @@ exit codes: 0 all done; 1 some inputs failed (the others written); 2 usage error
     predict.add_argument("audio", nargs="+", metavar="AUDIO_OR_DIR",
                          help="audio files (wav, flac, ogg, mp3, m4a, aac, opus, ...) or folders")
     predict.add_argument("--out", required=True, help="output folder")
-    predict.add_argument("--models", default=None,
-                         help=f"a shipped model's name ({PREFIX}<name> also works), or a folder with "
-                         f"crnn/model.pt (and ltm/model.pt); default: the shipped {DEFAULT_NAME}")
+    predict.add_argument("--models", default=f"{PREFIX}{DEFAULT_NAME}",
+                         help=f"a shipped model ({PREFIX}<name>, or the name alone) or a folder with "
+                         "crnn/model.pt (and ltm/model.pt), e.g. results/models")
     predict.add_argument("--method", default="crnn_dbn", choices=list(METHOD_HELP), metavar="METHOD",
                          help="inference method (see above): " + ", ".join(METHOD_HELP))
     predict.add_argument("--format", default=",".join(DEFAULT_FORMATS),
