@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -231,6 +232,12 @@ def decode(
                     reason=reason, label=label)
 
 
+@lru_cache(maxsize=4)
+def _cached_models(models: str | None, device: str) -> Models:
+    """:func:`load_models` once per (models, device), for ``analyze`` calls that name the models."""
+    return load_models(models, "crnn_dbn", device)
+
+
 def _signal(audio: str | os.PathLike | np.ndarray, sr: int | None, target_sr: int) -> tuple[np.ndarray, str]:
     """Mono float32 at ``target_sr`` and a name for messages, from a path or an array."""
     from .audio import AudioError, load_audio
@@ -274,8 +281,8 @@ def analyze(
         audio: a file path (any format :func:`beatgrid.audio.load_audio` decodes), or
             samples ``[n]`` / ``[n, channels]`` in [-1, 1] at ``sr`` Hz.
         sr: sample rate of an array (Hz); not for paths.
-        models: loaded :class:`Models` (reused across calls), a shipped model's name, a
-            models folder, or None for the shipped default model.
+        models: loaded :class:`Models`, a shipped model's name, a models folder, or None
+            for the shipped default model (loaded once per name and device, then reused).
         method: inference method (``beatgrid.inference.METHOD_HELP``).
         device: ``auto``, ``cpu`` or ``cuda`` (when ``models`` is not loaded yet).
         bpm_min, bpm_max: tempo range (BPM).
@@ -292,8 +299,8 @@ def analyze(
 
     check_settings(method, bpm_min, bpm_max, min_confidence)
     if not isinstance(models, Models):
-        models = load_models(models, method, device)
-    elif method.startswith("ltm_") and models.ltm is None:
+        models = _cached_models(None if models is None else str(models), device)
+    if method.startswith("ltm_") and models.ltm is None:
         raise UsageError(f"{method} needs the LTM, and {models.folder} has no ltm/model.pt")
     cfg = models.mel_config
     signal, name = _signal(audio, sr, cfg.sr)

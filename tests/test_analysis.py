@@ -56,6 +56,11 @@ def test_analyze_an_array_and_the_same_file_agree(tmp_path, models):
 def test_analyze_loads_models_by_folder_and_reuses_loaded_ones(models_dir):
     audio = click_track(3.0, 22050)
     by_folder = analyze(audio, sr=22050, models=models_dir, method="ltm_online", device="cpu")
+    from beatgrid.analysis import _cached_models
+
+    hits = _cached_models.cache_info().hits
+    analyze(audio, sr=22050, models=models_dir, device="cpu")
+    assert _cached_models.cache_info().hits == hits + 1  # loaded once per folder and device
     loaded = load_models(models_dir, "ltm_online", "cpu")
     assert loaded.pos_weight("ltm_online") == pytest.approx([8.0, 30.0])  # the LTM's outputs are decoded
     assert loaded.pos_weight("crnn_dbn") == pytest.approx([10.0, 40.0])
