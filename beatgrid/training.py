@@ -51,7 +51,7 @@ from .models import atomic_torch_save, save_model
 from .models.losses import LOSSES, estimate_pos_weight, make_loss
 
 __all__ = ["TrainConfig", "TrainResult", "train", "evaluate", "seed_everything",
-           "resolve_device", "lr_factor", "HISTORY_COLUMNS"]
+           "resolve_device", "lr_factor", "freeze_parameters", "HISTORY_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,9 @@ class TrainConfig:
     ``warmup_epochs`` may be fractional. ``pos_weight``: ``"auto"`` (negatives /
     positives per output in the training targets), a number, a list per output, or
     None (1). ``loss``: ``bce`` or ``shift_tolerant`` (with ``shift_tolerance_frames``).
-    ``peak_threshold``: threshold of the validation peak picking. An epoch is one pass
+    ``peak_threshold``: threshold of the validation peak picking. ``freeze``: prefixes of
+    parameter names kept fixed (fine-tuning; e.g. ``["blocks"]``, the CRNN's convolutional
+    front end); each must name at least one parameter. An epoch is one pass
     over the training set's items (``FrameDataset(crops_per_track=...)`` sets how many
     crops of each track that is).
     """
@@ -93,6 +95,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True
     num_workers: int = 0
+    freeze: list[str] = field(default_factory=list)
 
     #: Keys that do not change the result of a run (ignored when matching a checkpoint).
     RUNTIME_KEYS = ("device", "num_workers")
@@ -101,6 +104,7 @@ class TrainConfig:
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs}, "
                              f"{self.batch_size}")
+        self.freeze = [str(prefix) for prefix in self.freeze or []]
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if isinstance(self.pos_weight, str) and self.pos_weight != "auto":
@@ -177,6 +181,25 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, min_ratio: float =
         return (step + 1) / warmup_steps
     progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def freeze_parameters(model: nn.Module, prefixes: Sequence[str]) -> list[str]:
+    """Keep the parameters whose names start with one of ``prefixes`` fixed; returns their names.
+
+    Raises ValueError naming a prefix that matches no parameter (a typo would silently
+    fine-tune everything).
+    """
+    names = [name for name, _ in model.named_parameters()]
+    unmatched = [p for p in prefixes if not any(n == p or n.startswith(f"{p}.") for n in names)]
+    if unmatched:
+        tops = sorted({n.split(".")[0] for n in names})
+        raise ValueError(f"freeze: {unmatched} name no parameter of the model (its layers: {tops})")
+    frozen = []
+    for name, parameter in model.named_parameters():
+        if any(name == p or name.startswith(f"{p}.") for p in prefixes):
+            parameter.requires_grad_(False)
+            frozen.append(name)
+    return frozen
 
 
 def _accepts_lengths(model: nn.Module) -> bool:
@@ -466,6 +489,10 @@ def train(
     seed_everything(cfg.seed)
     model.to(device)
     n_params = sum(p.numel() for p in model.parameters())
+    frozen = freeze_parameters(model, cfg.freeze)
+    if frozen:
+        log.info("frozen: %d of %d parameter tensors (%s)", len(frozen), len(list(model.parameters())),
+                 ", ".join(cfg.freeze))
 
     if len(train_set) == 0:
         raise ValueError("training set is empty")
@@ -478,7 +505,7 @@ def train(
     total_steps = steps_per_epoch * cfg.epochs
     warmup_steps = int(round(cfg.warmup_epochs * steps_per_epoch))
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, total_steps, warmup_steps, cfg.min_lr_ratio))
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)

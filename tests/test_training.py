@@ -249,3 +249,15 @@ def test_history_values_are_finite(tmp_path):
     result, _ = _run(tmp_path)
     for row in result.history:
         assert all(math.isfinite(row[c]) for c in HISTORY_COLUMNS)
+
+
+def test_freeze_parameters_names_what_it_cannot_find():
+    from beatgrid.models import build_model
+    from beatgrid.training import freeze_parameters
+
+    model = build_model("crnn", {"n_mels": 8, "conv_channels": [4], "rnn_hidden": 4, "rnn_layers": 1})
+    frozen = freeze_parameters(model, ["blocks"])
+    assert frozen and all(n.startswith("blocks.") for n in frozen)
+    assert all(p.requires_grad != n.startswith("blocks.") for n, p in model.named_parameters())
+    with pytest.raises(ValueError, match=r"\['conv'\].*blocks"):
+        freeze_parameters(model, ["conv"])

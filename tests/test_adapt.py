@@ -1,0 +1,196 @@
+"""beatgrid.adapt: fine-tuning a CRNN + LTM pair on a user's tracks, and its cross-validated estimate.
+
+The stores are built at the mel level (no audio), so the models stay tiny and fast: the
+base pair learns a "style" whose beats sound in the low mel bands, 4/4 at ~120 BPM; the
+user's tracks are an unseen style, beats in the high bands, 3/4 at ~160 BPM.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from beatgrid.adapt import (
+    AdaptConfig, TrackStores, adapt_models, adapt_tracks, cross_validate, fold_of_tracks,
+    fold_train_ids, learning_curve_table, replay_ids, run_fold,
+)
+from beatgrid.crnn_training import train_crnn
+from beatgrid.data.store import atomic_h5, write_track
+from beatgrid.features import MelConfig, frame_targets
+from beatgrid.ltm_training import train_ltm
+from beatgrid.models import load_model
+
+torch.set_num_threads(1)
+N_MELS = 16
+FPS = 50.0
+N_FRAMES = 600  # 12 s
+TINY_CRNN = {"conv_channels": [4], "rnn_hidden": 8, "rnn_layers": 1, "dropout": 0.0, "augment": False,
+             "epochs": 6, "batch_size": 4, "crop_frames": 300, "lr": 0.01, "patience": 0, "seed": 0, "device": "cpu"}
+TINY_LTM = {"kind": "tcn", "channels": 8, "kernel_size": 3, "n_layers": 3, "input_source": "augment",
+            "epochs": 2, "batch_size": 4, "crop_frames": 300, "lr": 0.003, "patience": 0, "seed": 0, "device": "cpu"}
+
+
+def _track(rng, style: str, index: int):
+    if style == "base":
+        period, beats_per_bar, bands = 0.5, 4, slice(0, 5)
+    else:  # unseen: beats in the high bands, 3/4, faster
+        period, beats_per_bar, bands = 0.375, 3, slice(11, 16)
+    beats = np.arange(0.1 + 0.03 * (index % 5), N_FRAMES / FPS - 0.05, period)
+    downbeats = beats[::beats_per_bar]
+    target = frame_targets(beats, downbeats, N_FRAMES, FPS)
+    mel = rng.normal(0, 0.3, (N_FRAMES, N_MELS))
+    mel[:, bands] += 3.0 * target[:, :1] + 1.5 * target[:, 1:2]  # downbeats louder
+    return mel, target, beats, downbeats
+
+
+def _write_stores(root, styles: dict[str, tuple[str, int]], tracks_per_shard: int = 8) -> TrackStores:
+    """Index rows and sharded stores: dataset name -> (style, n_tracks)."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for dataset, (style, count) in styles.items():
+        for i in range(count):
+            rows.append({"track_id": f"{dataset}_{i:02d}", "dataset": dataset, "style": style, "i": i})
+    tracks = pd.DataFrame(rows)
+    tracks["shard"] = [f"{k // tracks_per_shard:03d}" for k in range(len(tracks))]
+    mel_attrs = {**MelConfig(n_mels=N_MELS, fmax=8000).as_dict(), "fps": FPS}
+    (root / "mels").mkdir(parents=True)
+    (root / "targets").mkdir(parents=True)
+    for shard, members in tracks.groupby("shard"):
+        with atomic_h5(root / "mels" / f"{shard}.h5", attrs=mel_attrs) as mels, atomic_h5(
+            root / "targets" / f"{shard}.h5", attrs={"fps": FPS, "widen_frames": 1, "widen_value": 0.5}
+        ) as targets:
+            for row in members.itertuples():
+                mel, target, beats, downbeats = _track(rng, row.style, row.i)
+                write_track(mels, row.track_id, {"mel": mel.astype(np.float16)})
+                write_track(targets, row.track_id, {"beat": target[:, 0], "downbeat": target[:, 1],
+                                                    "beat_times": beats, "downbeat_times": downbeats},
+                            attrs={"has_downbeats": True})
+    index = tracks.assign(audio_path=tracks["track_id"] + ".wav", annotation_path=tracks["track_id"] + ".beats",
+                          annotation_format="beats", has_downbeats=True, duration_s=N_FRAMES / FPS, split="train",
+                          n_beats="", bpm="", beats_per_bar="", source="")
+    index.drop(columns=["style", "i"]).to_csv(root / "tracks.csv", index=False)
+    return TrackStores.from_paths(root / "tracks.csv", sorted((root / "mels").glob("*.h5")),
+                                  sorted((root / "targets").glob("*.h5")))
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A base CRNN + LTM trained on the base style only, and stores with both styles."""
+    root = tmp_path_factory.mktemp("adapt")
+    stores = _write_stores(root / "data", {"synth": ("base", 8), "mine": ("unseen", 10)})
+    base_ids = adapt_tracks(stores.tracks, ["synth"])
+    base_csv = root / "base_tracks.csv"
+    stores.rows(base_ids).assign(split="train").to_csv(base_csv, index=False)
+    mels, targets = list(stores.mels.values()), list(stores.targets.values())
+    train_crnn(mels, targets, base_csv, TINY_CRNN, root / "base" / "crnn", progress=False)
+    from beatgrid.activations import extract_shard_activations
+
+    act_paths = []
+    for shard, ids in stores.by_shard(base_ids).items():
+        act_paths.append(root / "base_act" / f"{shard}.h5")
+        extract_shard_activations(root / "base" / "crnn" / "model.pt", stores.mels[shard], act_paths[-1],
+                                  track_ids=ids, device="cpu", progress=False)
+    train_ltm(act_paths, targets, base_csv, TINY_LTM, root / "base" / "ltm", progress=False)
+    return root, stores
+
+
+def _cfg(root, **overrides) -> AdaptConfig:
+    return AdaptConfig(**{
+        "init_from": str(root / "base"), "folds": 2, "reference_trackers": [], "trim_seconds": 0.0,
+        "methods": ["crnn_peaks", "ltm_online"], "learning_curve": [3], "learning_curve_folds": 1,
+        "crnn": {"epochs": 6, "lr": 0.01, "batch_size": 4, "crop_frames": 300, "augment": False, "device": "cpu"},
+        "ltm": {"epochs": 1, "batch_size": 4, "crop_frames": 300, "device": "cpu"},
+        **overrides,
+    })
+
+
+def test_folds_never_leak_a_track_into_its_own_model():
+    ids = [f"mine_{i:02d}" for i in range(23)]
+    fold_of = fold_of_tracks(ids, 5, seed=3)
+    assert sorted(np.bincount(list(fold_of.values()))) == [4, 4, 5, 5, 5]
+    for fold in range(5):
+        train = fold_train_ids(ids, fold, 5, 3)
+        assert not {t for t in train if fold_of[t] == fold}
+        assert len(train) + sum(k == fold for k in fold_of.values()) == len(ids)
+        five, ten = fold_train_ids(ids, fold, 5, 3, n_tracks=5), fold_train_ids(ids, fold, 5, 3, n_tracks=10)
+        assert len(five) == 5 and set(five) <= set(ten) <= set(train)  # nested subsets of the fold's own
+    assert fold_train_ids(ids, None, 5) == sorted(ids)
+    assert fold_of_tracks(list(reversed(ids)), 5, seed=3) == fold_of  # the hash, not the order
+
+
+def test_replay_share_and_dataset_selection(setup):
+    _, stores = setup
+    pool = adapt_tracks(stores.tracks, ["synth"])
+    assert replay_ids(pool, 6, 0.25) == replay_ids(list(reversed(pool)), 6, 0.25)
+    assert len(replay_ids(pool, 6, 0.25)) == 2 and replay_ids(pool, 6, 0.0) == []
+    assert len(adapt_tracks(stores.tracks, ["mine"])) == 10
+    with pytest.raises(ValueError, match="nope"):
+        adapt_tracks(stores.tracks, ["nope"])
+    with pytest.raises(ValueError, match="replay"):
+        AdaptConfig(replay=1.0)
+
+
+def test_adaptation_to_an_unseen_style_beats_the_unadapted_model(setup, tmp_path):
+    root, stores = setup
+    mine = adapt_tracks(stores.tracks, ["mine"])
+    cfg = _cfg(root)
+    fold = run_fold(stores, mine, 0, cfg, tmp_path / "fold0", progress=False)
+    held_out = set(fold["track_id"])
+    assert held_out == {t for t, k in fold_of_tracks(mine, 2).items() if k == 0}
+    trained_on = set(pd.read_csv(tmp_path / "fold0" / "tracks.csv")["track_id"])
+    assert not trained_on & held_out
+    from beatgrid.adapt import evaluate_models
+
+    before = evaluate_models(root / "base", stores, sorted(held_out), cfg, tmp_path / "pretrained", "pretrained",
+                             progress=False)
+    # The CRNN carries the style; the tiny LTM here gets too few steps to be judged.
+    assert set(fold["method"]) == {"crnn_peaks (adapted, 2-fold CV)", "ltm_online (adapted, 2-fold CV)"}
+    for metric in ("beat_f", "downbeat_f"):
+        f_before = before.loc[before["method"] == "crnn_peaks (pretrained)", metric].fillna(0.0).mean()  # no beat: NaN
+        f_after = fold.loc[fold["method"] == "crnn_peaks (adapted, 2-fold CV)", metric].mean()
+        assert f_after > f_before + 0.2, (metric, f_before, f_after)
+    _, meta = load_model(tmp_path / "fold0" / "crnn" / "model.pt")
+    assert meta["model_config"]["conv_channels"] == [4]  # the starting model's sizes
+
+
+def test_frozen_layers_stay_and_a_rerun_has_nothing_to_do(setup, tmp_path, caplog):
+    root, stores = setup
+    mine = adapt_tracks(stores.tracks, ["mine"])[:4]
+    cfg = _cfg(root, crnn={"epochs": 1, "freeze": ["blocks"], "device": "cpu", "augment": False})
+    adapt_models(stores, mine, cfg, tmp_path, progress=False)
+    base, _ = load_model(root / "base" / "crnn" / "model.pt")
+    tuned, _ = load_model(tmp_path / "crnn" / "model.pt")
+    tuned_weights = dict(tuned.named_parameters())
+    for name, weight in base.named_parameters():
+        same = torch.equal(tuned_weights[name], weight)
+        assert same == name.startswith("blocks."), name
+    mtime = (tmp_path / "ltm" / "model.pt").stat().st_mtime_ns
+    with caplog.at_level("INFO", logger="beatgrid.adapt"):
+        adapt_models(stores, mine, cfg, tmp_path, progress=False)
+    assert "adapted already" in caplog.text and (tmp_path / "ltm" / "model.pt").stat().st_mtime_ns == mtime
+
+
+def test_cross_validation_summary_and_learning_curve(setup, tmp_path):
+    root, stores = setup
+    mine = adapt_tracks(stores.tracks, ["mine"])
+    cfg = _cfg(root, crnn={"epochs": 1, "device": "cpu", "augment": False}, methods=["crnn_peaks"])
+    result = cross_validate(stores, mine, cfg, tmp_path, progress=False)
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    from beatgrid.evaluation import SUMMARY_COLUMNS
+
+    assert set(SUMMARY_COLUMNS) <= set(summary.columns) and "beat_f_std" in summary.columns
+    assert set(summary["method"]) == {"crnn_peaks (pretrained)", "crnn_peaks (adapted, 2-fold CV)"}
+    cv_rows = result["per_track"][result["per_track"]["method"].str.contains("CV")]
+    assert sorted(cv_rows["track_id"]) == mine  # every track scored once, by the model that did not see it
+    curve = result["learning_curve"]
+    assert list(curve["n_tracks"]) == [0, 3, 5]
+    assert curve.groupby("n_tracks")["n_eval_tracks"].nunique().eq(1).all()
+
+
+def test_learning_curve_table_joins_labels():
+    per_track = pd.DataFrame({"method": ["m (pretrained)", "m (pretrained)"], "beat_f": [0.2, 0.4],
+                              "downbeat_f": [0.1, 0.1], "tempo_acc1": [0.0, 1.0]})
+    table = learning_curve_table({0: per_track, 5: per_track.assign(method="m (adapted, 5-fold CV)")})
+    assert list(table["method"]) == ["m", "m"] and table["beat_f"].tolist() == pytest.approx([0.3, 0.3])
