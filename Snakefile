@@ -39,6 +39,7 @@ include: "rules/crnn.smk"
 include: "rules/ltm.smk"
 include: "rules/inference.smk"
 include: "rules/evaluation.smk"
+include: "rules/adapt.smk"
 
 
 rule all:

@@ -39,12 +39,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .ltm_training import assign_folds
-
 __all__ = [
     "AdaptConfig", "TrackStores", "adapt_tracks", "fold_of_tracks", "fold_train_ids", "replay_ids",
     "adapt_models", "evaluate_models", "evaluate_reference", "run_fold", "summarize_cv",
-    "learning_curve_table", "cross_validate", "CV_LABEL", "PRETRAINED_LABEL",
+    "learning_curve_table", "curve_plan", "CurvePlan", "evaluate_baselines", "combine_cv", "cross_validate",
+    "CV_LABEL", "PRETRAINED_LABEL", "REPLAY_DATASET", "prepare_stores", "n_replay_tracks",
 ]
 
 log = logging.getLogger(__name__)
@@ -54,6 +53,8 @@ PRETRAINED_LABEL = "pretrained"
 CV_LABEL = "adapted, {folds}-fold CV"
 #: Split name the cross-validated tracks get in per_track.csv and summary.csv.
 CV_SPLIT = "cv"
+#: Dataset name of the synthetic tracks ``beatgrid adapt`` renders to replay.
+REPLAY_DATASET = "replay"
 
 
 @dataclass
@@ -99,6 +100,22 @@ class AdaptConfig:
         """From a config block; keys that are not fields (``datasets``) are ignored."""
         names = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in dict(block).items() if k in names})
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "AdaptConfig":
+        """From a workflow config: its ``adapt:`` block, ``evaluation``'s ``trim_seconds`` and
+        ``reference_trackers``, and ``inference``'s settings (a list: its first value)."""
+        inference = {}
+        for key in ("bpm_min", "bpm_max", "peak_threshold", "online_threshold"):
+            value = (config.get("inference") or {}).get(key)
+            if value is not None:
+                inference[key] = float(value[0] if isinstance(value, (list, tuple)) else value)
+        evaluation = config.get("evaluation") or {}
+        block = {"inference": inference, **dict(config.get("adapt") or {})}
+        for key in ("trim_seconds", "reference_trackers"):
+            if key in evaluation:
+                block[key] = evaluation[key]
+        return cls.from_dict(block)
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self)))
@@ -150,19 +167,28 @@ def _ranked(track_ids: Iterable[str], seed: int) -> list[str]:
 def adapt_tracks(tracks: pd.DataFrame, datasets: Sequence[str] | None = None) -> list[str]:
     """The track ids of ``datasets`` (all splits: every annotated track adapts), sorted.
 
-    ``datasets=None`` takes every track. An unknown dataset name raises ValueError.
+    A name matches a track's ``dataset`` or its ``source`` (the config's name of an
+    ``index_csv`` whose rows name their own datasets). ``datasets=None`` takes every track.
+    An unknown name raises ValueError.
     """
     if datasets is None:
         return sorted(tracks["track_id"])
-    unknown = sorted(set(datasets) - set(tracks["dataset"]))
+    names = {column: set(tracks[column]) for column in ("dataset", "source") if column in tracks}
+    unknown = sorted(set(datasets) - set().union(*names.values()))
     if unknown:
         raise ValueError(f"adapt.datasets names {unknown}, which have no indexed track "
-                         f"(indexed: {sorted(set(tracks['dataset']))})")
-    return sorted(tracks.loc[tracks["dataset"].isin(list(datasets)), "track_id"])
+                         f"(indexed: {sorted(names['dataset'])})")
+    chosen = np.zeros(len(tracks), dtype=bool)
+    for column in names:
+        chosen |= tracks[column].isin(list(datasets)).to_numpy()
+    return sorted(tracks.loc[chosen, "track_id"])
 
 
 def fold_of_tracks(track_ids: Iterable[str], folds: int, seed: int = 0) -> dict[str, int]:
-    """Cross-validation fold of every adapt track (by a hash of ``track_id``: see :func:`assign_folds`)."""
+    """Cross-validation fold of every adapt track (by a hash of ``track_id``, as
+    :func:`beatgrid.ltm_training.assign_folds` deals the LTM's folds)."""
+    from .ltm_training import assign_folds
+
     return assign_folds(track_ids, folds, seed)
 
 
@@ -185,11 +211,16 @@ def fold_train_ids(track_ids: Sequence[str], fold: int | None, folds: int, seed:
     return sorted(kept)
 
 
+def n_replay_tracks(n_adapt: int, share: float) -> int:
+    """How many synthetic tracks make ``share`` of a set with ``n_adapt`` adapt tracks."""
+    return int(round(share / (1.0 - share) * n_adapt)) if share > 0 else 0
+
+
 def replay_ids(pool: Sequence[str], n_adapt: int, share: float, seed: int = 0) -> list[str]:
     """Synthetic tracks replayed beside ``n_adapt`` adapt tracks so they make ``share`` of the set."""
     if share <= 0 or not pool:
         return []
-    wanted = int(round(share / (1.0 - share) * n_adapt))
+    wanted = n_replay_tracks(n_adapt, share)
     if wanted > len(pool):
         log.warning("replay %.2f asks for %d synthetic tracks, only %d indexed: using them all",
                     share, wanted, len(pool))
@@ -412,64 +443,150 @@ def learning_curve_table(points: Mapping[int, pd.DataFrame]) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- everything
+@dataclass(frozen=True)
+class CurvePlan:
+    """Which fold models the learning curve adds: ``sizes`` x ``folds`` (``n_full``: the CV's own size)."""
+
+    folds: list[int]
+    sizes: list[int]
+    n_full: int
+
+
+def curve_plan(track_ids: Sequence[str], cfg: AdaptConfig) -> CurvePlan:
+    """The learning curve's numbers of tracks (below the folds' training size) and folds."""
+    folds = list(range(min(int(cfg.learning_curve_folds), int(cfg.folds))))
+    n_full = min(len(fold_train_ids(track_ids, k, cfg.folds, cfg.fold_seed)) for k in folds) if folds else 0
+    return CurvePlan(folds, sorted({int(n) for n in cfg.learning_curve if 0 < int(n) < n_full}), n_full)
+
+
+def evaluate_baselines(stores: TrackStores, track_ids: Sequence[str], cfg: AdaptConfig,
+                       cv_dir: str | os.PathLike, *, progress: bool = True) -> None:
+    """The unadapted model and the reference trackers on every adapt track (``cv_dir/{pretrained,reference}``)."""
+    from .pretrained import PREFIX, models_dir
+
+    init_dir = models_dir(cfg.init_from) if str(cfg.init_from).startswith(PREFIX) else Path(cfg.init_from)
+    evaluate_models(init_dir, stores, track_ids, cfg, Path(cv_dir) / "pretrained", PRETRAINED_LABEL, progress=progress)
+    evaluate_reference(stores, track_ids, cfg, Path(cv_dir) / "reference")
+
+
+def _read_per_track(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"track_id": str})
+
+
+def combine_cv(cv_dir: str | os.PathLike, track_ids: Sequence[str], cfg: AdaptConfig) -> dict[str, pd.DataFrame]:
+    """Gather the pieces under ``cv_dir`` into ``per_track.csv``, ``summary.csv`` and ``learning_curve.csv``.
+
+    ``learning_curve.csv`` has the mean scores on the first folds' tracks for 0 tracks (the
+    unadapted model), every curve size, and the folds' full training size.
+    """
+    cv_dir = Path(cv_dir)
+    pretrained = _read_per_track(cv_dir / "pretrained" / "per_track.csv")
+    folds = [_read_per_track(cv_dir / f"fold{k}" / "heldout" / "per_track.csv") for k in range(cfg.folds)]
+    reference = _read_per_track(cv_dir / "reference" / "per_track.csv")
+    per_track = pd.concat([pretrained, *folds, reference], ignore_index=True)
+    cv_rows = per_track[per_track["method"].str.endswith(f"({CV_LABEL.format(folds=cfg.folds)})")]
+    counts = cv_rows.groupby("method")["track_id"].agg(lambda ids: sorted(ids) == sorted(track_ids))
+    if not counts.all():  # each track exactly once, from the model that did not see it
+        raise ValueError(f"{cv_dir}: the fold models do not score every adapt track once: {counts.to_dict()}")
+    summary = summarize_cv(per_track)
+    plan = curve_plan(track_ids, cfg)
+    held_out = set(pd.concat([folds[k] for k in plan.folds])["track_id"]) if plan.folds else set()
+    points = {0: pretrained[pretrained["track_id"].isin(held_out)]}
+    for n in plan.sizes:
+        points[n] = pd.concat([_read_per_track(cv_dir / "curve" / f"n{n}" / f"fold{k}" / "heldout" / "per_track.csv")
+                               for k in plan.folds], ignore_index=True)
+    if plan.folds:
+        points[plan.n_full] = pd.concat([folds[k] for k in plan.folds], ignore_index=True)
+    curve = learning_curve_table(points)
+    for table, name in ((per_track, "per_track.csv"), (summary, "summary.csv"), (curve, "learning_curve.csv")):
+        table.to_csv(cv_dir / name, index=False, float_format="%.6g")
+    return {"per_track": per_track, "summary": summary, "learning_curve": curve}
+
+
 def cross_validate(
     stores: TrackStores,
     track_ids: Sequence[str],
     cfg: AdaptConfig,
-    out_dir: str | os.PathLike,
+    cv_dir: str | os.PathLike,
     *,
     replay_pool: Sequence[str] = (),
-    learning_curve: bool = True,
     progress: bool = True,
 ) -> dict[str, pd.DataFrame]:
-    """The whole estimate in one process: pretrained + reference + K fold models (+ curve).
+    """The whole estimate in one process, as the workflow's ``adapt`` rules run it piece by piece.
 
-    Writes under ``out_dir``: ``pretrained/``, ``reference/``, ``fold<k>/``, ``curve/n<n>/fold<k>/``,
-    ``per_track.csv``, ``summary.csv``, ``learning_curve.csv``. Each piece is skipped when
-    done (a killed run resumes). Returns ``per_track``, ``summary`` and ``learning_curve``.
+    Writes under ``cv_dir``: ``pretrained/``, ``reference/``, ``fold<k>/``,
+    ``curve/n<n>/fold<k>/``, then :func:`combine_cv`'s tables. Fold models already adapted
+    are not redone (a killed run resumes). Returns ``per_track``, ``summary``, ``learning_curve``.
     """
-    from .pretrained import models_dir as shipped_dir
+    from tqdm.auto import tqdm
 
-    out_dir = Path(out_dir)
+    cv_dir = Path(cv_dir)
     track_ids = sorted(track_ids)
-    init_dir = _models_folder(cfg.init_from, shipped_dir)
-    pretrained = evaluate_models(init_dir, stores, track_ids, cfg, out_dir / "pretrained", PRETRAINED_LABEL,
-                                 progress=progress)
-    reference = evaluate_reference(stores, track_ids, cfg, out_dir / "reference")
-    folds = [run_fold(stores, track_ids, k, cfg, out_dir / f"fold{k}", replay_pool=replay_pool, progress=progress)
-             for k in range(cfg.folds)]
-    per_track = pd.concat([pretrained, *folds, reference], ignore_index=True)
-    per_track.to_csv(out_dir / "per_track.csv", index=False, float_format="%.6g")
-    summary = summarize_cv(per_track)
-    summary.to_csv(out_dir / "summary.csv", index=False, float_format="%.6g")
-    curve = pd.DataFrame()
-    if learning_curve:
-        curve = learning_curve_table(_curve_points(stores, track_ids, cfg, out_dir, pretrained, folds,
-                                                   replay_pool, progress))
-        curve.to_csv(out_dir / "learning_curve.csv", index=False, float_format="%.6g")
-    return {"per_track": per_track, "summary": summary, "learning_curve": curve}
+    plan = curve_plan(track_ids, cfg)
+    jobs = [(k, None) for k in range(cfg.folds)] + [(k, n) for n in plan.sizes for k in plan.folds]
+    evaluate_baselines(stores, track_ids, cfg, cv_dir, progress=progress)
+    for fold, n_tracks in tqdm(jobs, desc="adapting fold models", unit="model", disable=not progress):
+        out = cv_dir / f"fold{fold}" if n_tracks is None else cv_dir / "curve" / f"n{n_tracks}" / f"fold{fold}"
+        run_fold(stores, track_ids, fold, cfg, out, n_tracks=n_tracks, replay_pool=replay_pool, progress=progress)
+    return combine_cv(cv_dir, track_ids, cfg)
 
 
-def curve_sizes(cfg: AdaptConfig, n_train: int) -> list[int]:
-    """The learning curve's numbers of tracks below a fold's training size ``n_train``."""
-    return sorted({int(n) for n in cfg.learning_curve if 0 < int(n) < n_train})
+# ----------------------------------------------------------------------------- outside the workflow
+def prepare_stores(
+    datasets: Mapping[str, Mapping[str, Any]],
+    config: Mapping[str, Any],
+    work_dir: str | os.PathLike,
+    *,
+    replay_share: float = 0.0,
+    progress: bool = True,
+) -> tuple[TrackStores, pd.DataFrame]:
+    """Index ``datasets`` and compute their mel and target stores as the workflow does.
 
+    ``config``: a workflow config (``split``, ``features``, ``targets`` blocks).
+    ``replay_share``: render as many synthetic tracks (:func:`beatgrid.data.synth.write_demo_batch`,
+    the demo's generator) as make this share beside the user's tracks, indexed as dataset
+    :data:`REPLAY_DATASET`, for replay.
+    Writes ``work_dir/index/{tracks,rejected}.csv`` and ``work_dir/features/{mels,targets}/<shard>.h5``;
+    a store that already holds exactly its shard's tracks is kept (a killed run resumes).
+    Returns the stores and the rejected inputs (each with its reason).
+    """
+    from .data.index import build_index, write_index
+    from .data.store import list_track_ids
+    from .data.synth import write_demo_batch
+    from .features import MelConfig, compute_shard_mels, compute_shard_targets
 
-def _curve_points(stores, track_ids, cfg, out_dir, pretrained, folds, replay_pool, progress):
-    curve_folds = list(range(min(cfg.learning_curve_folds, cfg.folds)))
-    held_out = set(pd.concat([folds[k] for k in curve_folds])["track_id"])
-    points = {0: pretrained[pretrained["track_id"].isin(held_out)]}
-    n_full = min(len(fold_train_ids(track_ids, k, cfg.folds, cfg.fold_seed)) for k in curve_folds)
-    for n in curve_sizes(cfg, n_full):
-        points[n] = pd.concat([run_fold(stores, track_ids, k, cfg, out_dir / "curve" / f"n{n}" / f"fold{k}",
-                                        n_tracks=n, replay_pool=replay_pool, progress=progress)
-                               for k in curve_folds], ignore_index=True)
-    points[n_full] = pd.concat([folds[k] for k in curve_folds], ignore_index=True)
-    return points
-
-
-def _models_folder(spec: str, shipped_dir) -> Path:
-    """The models folder (crnn/ + ltm/) that ``init_from`` names."""
-    from .pretrained import PREFIX
-
-    return shipped_dir(spec) if str(spec).startswith(PREFIX) else Path(spec)
+    work_dir = Path(work_dir)
+    datasets = dict(datasets)
+    split = {**dict(config["split"]), "test_datasets": []}
+    tracks_per_shard = int(config["features"]["tracks_per_shard"])
+    synth_dirs = {}
+    replay_tracks = 0
+    if replay_share > 0:
+        replay_tracks = n_replay_tracks(len(build_index(datasets, split, tracks_per_shard)[0]), replay_share)
+    if replay_tracks > 0:
+        replay_dir = work_dir / "replay" / "batch0"
+        if sorted(p.stem for p in replay_dir.glob("*.wav")) != [f"track{i:04d}" for i in range(replay_tracks)]:
+            log.info("rendering %d synthetic tracks to replay", replay_tracks)
+            write_demo_batch(replay_dir, range(replay_tracks), seed=0, duration_s=30.0, sr=int(config["features"]["sr"]))
+        datasets[REPLAY_DATASET] = {"format": "synth", "n_tracks": replay_tracks, "duration_s": 30.0, "seed": 0}
+        synth_dirs[REPLAY_DATASET] = [replay_dir]
+    tracks, rejected = build_index(datasets, split, tracks_per_shard, synth_dirs=synth_dirs)
+    write_index(tracks, rejected, work_dir / "index" / "tracks.csv", work_dir / "index" / "rejected.csv")
+    for row in rejected.itertuples():
+        log.warning("rejected %s: %s", row.audio_path or row.annotation_path, row.reason)
+    if tracks.empty:
+        raise ValueError(f"no usable track ({len(rejected)} inputs rejected: see {work_dir / 'index' / 'rejected.csv'})")
+    features, targets = dict(config["features"]), dict(config["targets"])
+    mel_config = MelConfig.from_dict(features)
+    mels, target_stores = {}, {}
+    for shard, rows in tracks.groupby("shard", sort=True):
+        mels[shard] = work_dir / "features" / "mels" / f"{shard}.h5"
+        target_stores[shard] = work_dir / "features" / "targets" / f"{shard}.h5"
+        wanted = sorted(rows["track_id"])
+        if not (mels[shard].is_file() and sorted(list_track_ids(mels[shard])) == wanted):
+            compute_shard_mels(rows, mels[shard], mel_config, progress=progress)
+        if not (target_stores[shard].is_file() and sorted(list_track_ids(target_stores[shard])) == wanted):
+            compute_shard_targets(rows, target_stores[shard], sr=features["sr"], hop_length=features["hop_length"],
+                                  widen_frames=targets["widen_frames"], widen_value=targets["widen_value"],
+                                  progress=progress)
+    return TrackStores(tracks, mels, target_stores), rejected

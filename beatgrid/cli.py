@@ -212,12 +212,91 @@ def run_check(args: argparse.Namespace) -> int:
     return EXIT_SOME_FAILED if bad else EXIT_OK
 
 
+# ------------------------------------------------------------------------------- adapt
+def add_adapt_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    adapt = commands.add_parser(
+        "adapt",
+        parents=[common],
+        formatter_class=_HelpFormatter,
+        help="fine-tune a CRNN + LTM pair on your own annotated tracks (with a cross-validated estimate)",
+        description="Indexes your tracks (a label that disagrees with its audio is rejected with the reason), "
+        "fine-tunes the starting pair on them and writes OUT/crnn/model.pt and OUT/ltm/model.pt, usable as "
+        "`beatgrid predict --models OUT`. With --folds K, K models adapted on all but one fold each score the "
+        "fold they did not see: OUT/cv/summary.csv (pretrained, adapted and librosa side by side), "
+        "OUT/cv/learning_curve.csv and OUT/cv/report/index.html. Settings: the adapt: block of --config over "
+        "the package's config.yaml. Re-running after a kill resumes.",
+    )
+    source = adapt.add_mutually_exclusive_group(required=True)
+    source.add_argument("--index", help="dataset_index.csv (dataset,audio_path,beats_path,has_downbeats; "
+                        "paths relative to the CSV)")
+    source.add_argument("--audio", help="folder of audio files (with --annotations or --labels)")
+    labels = adapt.add_mutually_exclusive_group()
+    labels.add_argument("--annotations", help="folder of .beats files paired with --audio by name")
+    labels.add_argument("--labels", help="folder of label JSON files (bpm, duration, downbeatOffset) paired with --audio")
+    adapt.add_argument("--out", required=True, help="output folder")
+    adapt.add_argument("--init", default=None, help="starting model: pretrained:<name> or a folder with "
+                       "crnn/model.pt and ltm/model.pt (default: adapt.init_from of the config)")
+    adapt.add_argument("--folds", type=int, default=None, help="cross-validation folds (>= 2); none: no estimate")
+    adapt.add_argument("--dataset", default="mine", help="dataset name of the tracks (of --index: where its "
+                       "rows name none; track ids start with it)")
+    adapt.add_argument("--config", default=None, help="config file laid over the package's config.yaml")
+    adapt.set_defaults(handler=run_adapt)
+
+
+def _merged(base: dict, update: dict) -> dict:
+    """``update`` laid over ``base``, nested blocks merged key by key (as Snakemake merges config files)."""
+    merged = dict(base)
+    for key, value in update.items():
+        merged[key] = _merged(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+def run_adapt(args: argparse.Namespace) -> int:
+    from .adapt import (REPLAY_DATASET, AdaptConfig, adapt_models, adapt_tracks, cross_validate, prepare_stores,
+                        replay_ids)
+    from .report import write_adapt_report
+    from .workflow import load_config
+
+    if args.audio and not (args.annotations or args.labels):
+        raise UsageError("--audio needs --annotations DIR (.beats) or --labels DIR (label JSON)")
+    if (args.annotations or args.labels) and not args.audio:
+        raise UsageError("--annotations/--labels go with --audio DIR")
+    config = load_config()
+    if args.config:
+        config = _merged(config, load_config(args.config))
+    if args.init:
+        config["adapt"] = {**config.get("adapt", {}), "init_from": args.init}
+    if args.folds is not None:
+        config["adapt"] = {**config.get("adapt", {}), "folds": args.folds}
+    cfg = AdaptConfig.from_config(config)
+    if args.index:
+        datasets = {args.dataset: {"format": "index_csv", "path": args.index}}
+    elif args.annotations:
+        datasets = {args.dataset: {"format": "beats_dir", "audio_dir": args.audio, "annotations_dir": args.annotations}}
+    else:
+        datasets = {args.dataset: {"format": "label_json", "audio_dir": args.audio, "labels_dir": args.labels}}
+    out = Path(args.out)
+    stores, _ = prepare_stores(datasets, config, out / "work", replay_share=cfg.replay)
+    track_ids = adapt_tracks(stores.tracks, list(datasets))
+    pool = adapt_tracks(stores.tracks, [REPLAY_DATASET]) if cfg.replay > 0 else []
+    log.info("adapting on %d tracks (%d synthetic tracks to replay)", len(track_ids), len(pool))
+    if args.folds is not None:
+        cross_validate(stores, track_ids, cfg, out / "cv", replay_pool=pool)
+        write_adapt_report(out / "cv", out / "cv" / "report")
+    adapt_models(stores, track_ids, cfg, out, replay=replay_ids(pool, len(track_ids), cfg.replay, cfg.fold_seed))
+    print(f"adapted models: {out / 'crnn' / 'model.pt'}, {out / 'ltm' / 'model.pt'}")
+    if args.folds is not None:
+        print(f"cross-validated estimate: {out / 'cv' / 'summary.csv'} (report: {out / 'cv' / 'report' / 'index.html'})")
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------------- main
 #: Every subcommand's ``add_<name>_parser``, in the order ``--help`` lists them.
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None], ...] = (
     add_predict_parser,
     add_train_crnn_parser,
     add_check_parser,
+    add_adapt_parser,
 )
 
 #: Errors caused by the user's arguments or files: one line, no traceback (without --debug).

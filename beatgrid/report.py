@@ -921,6 +921,11 @@ def build_report(
     parts.append(f"<div style='flex:1;min-width:420px'><h3>config.yaml</h3><pre>{_esc(config_yaml)}</pre></div></div>")
     parts.append(_split_membership(tracks))
 
+    return _write_page(out_dir, title, parts)
+
+
+def _write_page(out_dir: Path, title: str, parts: Sequence[str]) -> Path:
+    """``out_dir/index.html``: a self-contained page of ``parts`` (written to a temporary name, then renamed)."""
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
@@ -1014,3 +1019,63 @@ def write_report(
         package_versions=_package_versions(),
         git_revision=git_revision(repo_dir),
     )
+
+
+# ---------------------------------------------------------------------------
+# adaptation (beatgrid.adapt): pretrained vs adapted (K-fold CV) vs librosa, learning curve
+
+
+def figure_learning_curve(curve: pd.DataFrame) -> Figure:
+    """Beat F, downbeat F and tempo Acc1 against the number of annotated tracks adapted on, per method."""
+    metrics = (("beat_f", "beat F-measure"), ("downbeat_f", "downbeat F-measure"), ("tempo_acc1", "tempo Acc1"))
+    fig, axes = _subplots(1, 3, figsize=(11, 3.4), sharex=True)
+    for ax, (metric, title) in zip(axes, metrics):
+        if curve.empty:
+            _placeholder(ax, "no learning curve")
+            continue
+        for i, (method, rows) in enumerate(curve.groupby("method", sort=False)):
+            rows = rows.sort_values("n_tracks")
+            ax.plot(rows["n_tracks"], rows[metric], "o-", color=_COLORS[i % 10], label=method)
+        ax.set_title(title)
+        ax.set_xlabel("annotated tracks adapted on")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    if not curve.empty:
+        axes[0].set_ylabel(f"mean over {int(curve['n_eval_tracks'].max())} held-out tracks")
+        axes[-1].legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def write_adapt_report(cv_dir: str | Path, out_dir: str | Path, title: str = "beatgrid adaptation") -> Path:
+    """``out_dir/index.html`` (self-contained) from :func:`beatgrid.adapt.combine_cv`'s tables in ``cv_dir``.
+
+    Per dataset: the unadapted model, the adapted one estimated by K-fold cross-validation
+    (each track scored by the model that did not train on it) and librosa, side by side; the
+    per-track spread; the learning curve. Figures are also written as PNG to ``out_dir/figures``.
+    """
+    cv_dir, out_dir = Path(cv_dir), Path(out_dir)
+    per_track = pd.read_csv(cv_dir / "per_track.csv", dtype={"track_id": str})
+    summary = pd.read_csv(cv_dir / "summary.csv")
+    curve = pd.read_csv(cv_dir / "learning_curve.csv") if (cv_dir / "learning_curve.csv").is_file() else pd.DataFrame()
+    figures = out_dir / "figures"
+    spread = _save(figure_f_distribution(per_track, summary), figures / "adapt_f_distribution.png")
+    curve_png = _save(figure_learning_curve(curve), figures / "learning_curve.png")
+    spread_columns = ["dataset", "method", "n_tracks", "beat_f", "beat_f_std", "beat_f_q25", "beat_f_q75",
+                      "downbeat_f", "downbeat_f_std", "tempo_acc1"]
+    spread_table = _html_table(summary, [c for c in spread_columns if c in summary], best_within="dataset",
+                               group_by="dataset")
+    parts = [
+        f"<h1>{_esc(title)}</h1>",
+        "<p class='note'>Every adapted score is cross-validated: the adapt tracks are split into folds by a "
+        "hash of their id, and each fold's tracks are scored by the model adapted on the other folds only. "
+        "The pretrained model and librosa are scored on the same tracks.</p>",
+        *_summary_tables(summary).values(),
+        "<h2>Per-track spread</h2>", spread_table,
+        _img(spread, "per-track F-measures", "Per-track beat and downbeat F of every method."),
+        "<h2>Learning curve</h2>",
+        _img(curve_png, "learning curve", "Mean scores on the first folds' held-out tracks against the number "
+             "of annotated tracks the model adapted on (0: the unadapted model)."),
+    ]
+    if not curve.empty:
+        parts.append(_html_table(curve, ["method", "n_tracks", "n_eval_tracks", "beat_f", "downbeat_f", "tempo_acc1"]))
+    return _write_page(out_dir, title, parts)

@@ -11,6 +11,7 @@ from snakemake.exceptions import WorkflowError
 # (Set, not required from the user: no `envvars:` needed.)
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in [workflow.basedir, os.environ.get("PYTHONPATH", "")] if p))
 
+from beatgrid.adapt import AdaptConfig, curve_plan  # noqa: E402
 from beatgrid.pretrained import resolve_model_file  # noqa: E402
 from beatgrid.provenance import write_provenance  # noqa: E402
 from beatgrid.workflow import (  # noqa: E402
@@ -99,3 +100,41 @@ def index_inputs(wildcards):
         if src["format"] != "synth":
             inputs += dataset_source_files(src)
     return inputs
+
+
+# Adaptation (rules/adapt.smk): the adapt block, its tracks and replay pool.
+ADAPT = AdaptConfig.from_config(config).to_dict()
+#: What each job's output depends on (Snakemake re-runs a job when its params change).
+ADAPT_TRAINING = ("init_from", "crnn", "ltm", "replay", "fold_seed")
+ADAPT_SCORING = ("init_from", "methods", "inference", "trim_seconds")
+
+
+def adapt_params(*keys):
+    return {key: ADAPT[key] for key in keys}
+
+
+def adapt_track_ids():
+    """The adapt tracks (every split of adapt.datasets), from the checkpoint's index."""
+    from beatgrid.adapt import adapt_tracks
+    from beatgrid.data.index import read_index
+
+    if not config["adapt"]["datasets"]:
+        raise WorkflowError("Invalid config: adapt.datasets is empty; name the datasets to adapt to")
+    try:
+        return adapt_tracks(read_index(checkpoints.index.get().output.tracks), config["adapt"]["datasets"])
+    except ValueError as error:
+        raise WorkflowError(f"Invalid config: {error}") from None
+
+
+def adapt_replay_pool():
+    """Synthetic training tracks (datasets of format synth, not adapting) to replay."""
+    from beatgrid.data.index import read_index
+
+    tracks = read_index(checkpoints.index.get().output.tracks)
+    synth = set(SYNTH_DATASETS) - set(config["adapt"]["datasets"])
+    return sorted(tracks.loc[tracks["dataset"].isin(synth) & (tracks["split"] == "train"), "track_id"])
+
+
+def adapt_curve_outputs(wildcards):
+    plan = curve_plan(adapt_track_ids(), AdaptConfig.from_dict(ADAPT))
+    return [f"{ADAPT_CV}/curve/n{n}/fold{k}/heldout/per_track.csv" for n in plan.sizes for k in plan.folds]

@@ -252,3 +252,25 @@ def test_report_renders_in_headless_chromium(built_report, tmp_path, run):
     keep = os.environ.get("BEATGRID_REPORT_SCREENSHOT")
     if keep:
         shutil.copy(screenshot, keep)
+
+
+def test_adapt_report_puts_pretrained_adapted_and_librosa_side_by_side(tmp_path):
+    from beatgrid.adapt import learning_curve_table, summarize_cv
+    from beatgrid.report import write_adapt_report
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for method in ("crnn_dbn (pretrained)", "crnn_dbn (adapted, 5-fold CV)", "librosa"):
+        for i in range(6):
+            rows.append({"method": method, "track_id": f"t{i}", "dataset": "gtzan" if i < 4 else "jtd", "split": "cv",
+                         "beat_f": rng.uniform(0.3, 1), "downbeat_f": rng.uniform(0, 1), "tempo_acc1": 1.0})
+    per_track = pd.DataFrame(rows)
+    per_track.to_csv(tmp_path / "per_track.csv", index=False)
+    summarize_cv(per_track).to_csv(tmp_path / "summary.csv", index=False)
+    curve = learning_curve_table({0: per_track[per_track["method"].str.contains("pretrained")],
+                                  4: per_track[per_track["method"].str.contains("CV")]})
+    curve.to_csv(tmp_path / "learning_curve.csv", index=False)
+    html = write_adapt_report(tmp_path, tmp_path / "report").read_text()
+    for text in ("crnn_dbn (pretrained)", "crnn_dbn (adapted, 5-fold CV)", "librosa", "gtzan", "jtd", "Learning curve"):
+        assert text in html, text
+    assert html.count("<img") == 2 and (tmp_path / "report" / "figures" / "learning_curve.png").is_file()

@@ -311,6 +311,54 @@ def test_corrupt_audio_and_malformed_beats_are_rejected_and_the_rest_runs(tiny_r
         assert (run / target).is_file()
 
 
+def test_adapt_stage_and_cli_make_the_same_model_and_reject_a_wrong_label(tiny_run, tmp_path):
+    """`snakemake adapt` on label-JSON tracks: fold estimate, report and final pair; `beatgrid adapt`
+    with the same settings writes the same weights; a label that contradicts its audio is rejected."""
+    import json
+
+    import torch
+
+    from beatgrid.cli import main
+    from beatgrid.data.synth import write_demo_batch
+
+    data = tmp_path / "mine"
+    write_demo_batch(data, range(7), seed=7, duration_s=12)
+    labels = sorted(data.glob("*.labels.json"))
+    wrong = json.loads(labels[-1].read_text())
+    labels[-1].write_text(json.dumps({**wrong, "duration": wrong["duration"] + 60.0}))
+    config = tiny_config()
+    config["datasets"] = {**config["datasets"],
+                          "mine": {"format": "label_json", "audio_dir": str(data), "labels_dir": str(data)}}
+    config["adapt"] = {
+        "datasets": ["mine"], "init_from": str(tiny_run / "results/models"), "replay": 0.0, "folds": 2,
+        "learning_curve": [2], "learning_curve_folds": 1, "methods": ["crnn_peaks", "ltm_online"],
+        "crnn": {"epochs": 1, "batch_size": 4, "crop_frames": 200, "device": "cpu"},
+        "ltm": {"epochs": 1, "batch_size": 4, "crop_frames": 300, "device": "cpu"},
+    }
+    run = tmp_path / "run"
+    run.mkdir()
+    write_config(run, config)
+    snakemake(run, "adapt")
+    rejected = pd.read_csv(run / "results/index/rejected.csv")
+    assert any(labels[-1].name in str(path) and "duration" in reason.lower()
+               for path, reason in zip(rejected["annotation_path"], rejected["reason"]))
+    summary = pd.read_csv(run / "results/adapt/cv/summary.csv")
+    assert {"crnn_peaks (pretrained)", "crnn_peaks (adapted, 2-fold CV)", "librosa"} <= set(summary["method"])
+    assert sorted(pd.read_csv(run / "results/adapt/cv/learning_curve.csv")["n_tracks"].unique())[0] == 0
+    assert (run / "results/adapt/report/index.html").is_file()
+
+    cli_out = tmp_path / "cli"
+    assert main(["adapt", "--audio", str(data), "--labels", str(data), "--out", str(cli_out),
+                 "--config", str(run / "config.yaml"), "--dataset", "mine"]) == 0
+    assert "duration" in (cli_out / "work/index/rejected.csv").read_text()
+    for kind in ("crnn", "ltm"):
+        stage = torch.load(run / f"results/models/adapted/{kind}/model.pt", map_location="cpu", weights_only=True)
+        cli = torch.load(cli_out / kind / "model.pt", map_location="cpu", weights_only=True)
+        assert stage["state_dict"].keys() == cli["state_dict"].keys()
+        for name, weight in stage["state_dict"].items():
+            torch.testing.assert_close(cli["state_dict"][name], weight, rtol=1e-5, atol=1e-6, msg=f"{kind} {name}")
+
+
 # --------------------------------------------------------------------------- reproducibility, interruption
 
 
