@@ -103,6 +103,14 @@ rule evaluation:
     localrule: True
 
 
+rule adapt:
+    """Stage target: the adapted pair, its cross-validated estimate and report."""
+    input:
+        rules.adapt_final.output,
+        rules.adapt_report.output,
+    localrule: True
+
+
 onsuccess:
     write_provenance("results/provenance.yaml", config, workflow.basedir)
     print_summary("results/evaluation/summary.md")

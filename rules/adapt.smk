@@ -37,6 +37,8 @@ rule adapt_fold:
         runtime=60,
     log:
         f"{LOGS}/adapt/{{curve}}fold{{fold}}.log",
+    benchmark:
+        f"{BENCHMARKS}/adapt_fold/{{curve}}fold{{fold}}.tsv",
     conda:
         "../envs/training.yaml"
     script:
@@ -61,6 +63,8 @@ rule adapt_final:
         runtime=60,
     log:
         f"{LOGS}/adapt/final.log",
+    benchmark:
+        f"{BENCHMARKS}/adapt_final.tsv",
     conda:
         "../envs/training.yaml"
     script:
@@ -80,6 +84,8 @@ rule adapt_baselines:
     threads: 2
     log:
         f"{LOGS}/adapt/baselines.log",
+    benchmark:
+        f"{BENCHMARKS}/adapt_baselines.tsv",
     conda:
         "../envs/evaluation.yaml"
     script:
@@ -102,6 +108,8 @@ rule adapt_summary:
         cv_dir=lambda wc, output: os.path.dirname(output.summary),
     log:
         f"{LOGS}/adapt/summary.log",
+    benchmark:
+        f"{BENCHMARKS}/adapt_summary.tsv",
     conda:
         "../envs/evaluation.yaml"
     script:
@@ -117,14 +125,9 @@ rule adapt_report:
         cv_dir=lambda wc, input: os.path.dirname(input.summary),
     log:
         f"{LOGS}/adapt/report.log",
+    benchmark:
+        f"{BENCHMARKS}/adapt_report.tsv",
     conda:
         "../envs/evaluation.yaml"
     script:
         "../workflow_scripts/adapt_report.py"
-
-
-rule adapt:
-    """Stage target: the adapted pair, its cross-validated estimate and report."""
-    input:
-        rules.adapt_final.output,
-        rules.adapt_report.output,

@@ -1,14 +1,11 @@
 """Adapt the final CRNN + LTM pair on every adapt track (results/models/adapted)."""
-from beatgrid.workflow import log_to
+from beatgrid.workflow import workflow_job
 
-with log_to(snakemake.log[0]):
+with workflow_job(snakemake, torch=True):
     from pathlib import Path
-
-    import torch
 
     from beatgrid.adapt import AdaptConfig, TrackStores, adapt_models, replay_ids
 
-    torch.set_num_threads(snakemake.threads)
     cfg = AdaptConfig.from_dict(snakemake.params.adapt)
     track_ids = snakemake.params.track_ids
     adapt_models(

@@ -1,13 +1,11 @@
 """Adapt one fold model (or a learning-curve model) and score it on the fold it did not train on."""
-from beatgrid.workflow import log_to
+from beatgrid.workflow import workflow_job
 
-with log_to(snakemake.log[0]):
-    import torch
-
-    from beatgrid.adapt import AdaptConfig, TrackStores, run_fold
+with workflow_job(snakemake, torch=True):
     from pathlib import Path
 
-    torch.set_num_threads(snakemake.threads)
+    from beatgrid.adapt import AdaptConfig, TrackStores, run_fold
+
     run_fold(
         TrackStores.from_paths(snakemake.input.tracks, snakemake.input.mels, snakemake.input.targets),
         snakemake.params.track_ids,

@@ -1,7 +1,7 @@
 """The adaptation report: pretrained vs adapted (K-fold CV) vs librosa, spread, learning curve."""
-from beatgrid.workflow import log_to
+from beatgrid.workflow import workflow_job
 
-with log_to(snakemake.log[0]):
+with workflow_job(snakemake):
     from pathlib import Path
 
     from beatgrid.report import write_adapt_report

@@ -1,7 +1,7 @@
 """Gather the cross-validation: per_track.csv, summary.csv and learning_curve.csv."""
-from beatgrid.workflow import log_to
+from beatgrid.workflow import workflow_job
 
-with log_to(snakemake.log[0]):
+with workflow_job(snakemake):
     from beatgrid.adapt import AdaptConfig, combine_cv
 
     combine_cv(snakemake.params.cv_dir, snakemake.params.track_ids, AdaptConfig.from_dict(snakemake.params.adapt))
