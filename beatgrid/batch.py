@@ -22,9 +22,12 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InputFileError, UsageError
+
+if TYPE_CHECKING:
+    from .analysis import Models
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +152,7 @@ def predict_paths(
     inputs: Iterable[str | os.PathLike],
     out_dir: str | os.PathLike,
     *,
-    models: str | os.PathLike | None = None,
+    models: Models | str | os.PathLike | None = None,
     method: str = "crnn_dbn",
     formats: Sequence[str] = DEFAULT_FORMATS,
     device: str = "auto",
@@ -161,7 +164,8 @@ def predict_paths(
 ) -> BatchResult:
     """Analyse every audio file of ``inputs`` and write the ``formats`` under ``out_dir``.
 
-    ``models``: as :func:`beatgrid.analysis.load_models` (None: the shipped model).
+    ``models``: loaded :class:`~beatgrid.analysis.Models`, or what
+    :func:`beatgrid.analysis.load_models` takes (None: the shipped model).
     ``settings``: ``bpm_min``, ``bpm_max``, ``peak_threshold``, ``online_threshold``,
     ``min_confidence`` of :func:`beatgrid.analysis.analyze`. ``progress``: a progress bar
     (None: when stderr is a terminal). ``debug``: log a failing file's traceback.
@@ -172,13 +176,16 @@ def predict_paths(
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from .analysis import analyze, check_settings, load_models
+    from .analysis import Models, analyze, check_settings, load_models
 
     formats = parse_formats(formats)
     check_settings(method, settings.get("bpm_min", 60.0), settings.get("bpm_max", 200.0),
                    settings.get("min_confidence", 0.0))
     out_dir = Path(out_dir)
-    loaded = load_models(models, method, device)  # a wrong model or device stops before any input is read
+    # a wrong model or device stops here, before any input is read
+    loaded = models if isinstance(models, Models) else load_models(models, method, device)
+    if method.startswith("ltm_") and loaded.ltm is None:
+        raise UsageError(f"{method} needs the LTM, and {loaded.folder} has no ltm/model.pt")
     jobs, missing = collect_jobs(inputs)
     if not jobs and not missing:
         raise UsageError("no audio files among the inputs")
