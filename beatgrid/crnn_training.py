@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .data.augment import MelAugment
-from .data.dataset import MelNormalizer, load_frame_dataset, split_track_ids
+from .data.dataset import DEFAULT_MEMORY_BUDGET_GB, MelNormalizer, load_frame_dataset, split_track_ids
 from .data.store import read_attrs
 from .ltm_training import assign_folds
 from .models import build_model
@@ -95,11 +95,13 @@ def train_crnn(
         if cfg.get("augment", True)
         else None
     )
+    budget = float(cfg.get("memory_budget_gb", DEFAULT_MEMORY_BUDGET_GB))
     train_set = load_frame_dataset(
-        mel_paths, "mel", target_paths, train_ids, crop_frames=train_cfg.crop_frames, seed=train_cfg.seed, augment=augment
+        mel_paths, "mel", target_paths, train_ids, memory_budget_gb=budget,
+        crop_frames=train_cfg.crop_frames, seed=train_cfg.seed, augment=augment,
     )
     train_set.cover_frames_per_epoch()
-    val_set = load_frame_dataset(mel_paths, "mel", target_paths, val_ids) if val_ids else None
+    val_set = load_frame_dataset(mel_paths, "mel", target_paths, val_ids, memory_budget_gb=budget) if val_ids else None
 
     seed_everything(train_cfg.seed)
     if cfg.get("init_from"):

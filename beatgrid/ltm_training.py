@@ -29,7 +29,7 @@ from typing import Any
 
 
 from .data.activation_augment import ActivationAugment
-from .data.dataset import load_frame_dataset, split_track_ids
+from .data.dataset import DEFAULT_MEMORY_BUDGET_GB, load_frame_dataset, split_track_ids
 from .data.store import read_attrs
 from .models import build_model
 from .models.ltm import ltm_model_config
@@ -129,13 +129,14 @@ def train_ltm(
     augment = ActivationAugment(fps=fps) if use_augment else None
     train_cfg = TrainConfig.from_dict(cfg)
 
+    budget = float(cfg.get("memory_budget_gb", DEFAULT_MEMORY_BUDGET_GB))
     train_set = load_frame_dataset(
-        activation_paths, "activations", target_paths, ids["train"],
+        activation_paths, "activations", target_paths, ids["train"], memory_budget_gb=budget,
         crop_frames=train_cfg.crop_frames, seed=train_cfg.seed, augment=augment,
     )
     train_set.cover_frames_per_epoch()
     val_set = (
-        load_frame_dataset(activation_paths, "activations", target_paths, ids["val"])
+        load_frame_dataset(activation_paths, "activations", target_paths, ids["val"], memory_budget_gb=budget)
         if ids["val"] else None
     )
     seed_everything(train_cfg.seed)

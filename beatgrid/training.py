@@ -94,7 +94,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = True
-    num_workers: int = 0
+    num_workers: int | None = None  #: DataLoader workers; None: automatic (:func:`loader_workers`)
     freeze: list[str] = field(default_factory=list)
 
     #: Keys that do not change the result of a run (ignored when matching a checkpoint).
@@ -200,6 +200,15 @@ def freeze_parameters(model: nn.Module, prefixes: Sequence[str]) -> list[str]:
             parameter.requires_grad_(False)
             frozen.append(name)
     return frozen
+
+
+def loader_workers(requested: int | None, on_demand: bool = False) -> int:
+    """DataLoader worker processes: ``requested``, or when None none for data in memory
+    and 2 for data read from the stores on demand; never more than the CPUs available."""
+    from .threads import available_cpus
+
+    wanted = (2 if on_demand else 0) if requested is None else int(requested)
+    return max(0, min(wanted, available_cpus()))
 
 
 def _accepts_lengths(model: nn.Module) -> bool:
@@ -565,6 +574,7 @@ def train(
              None if pos_weight is None else np.round(pos_weight, 2).tolist(), cfg.loss)
 
     collate = _collate_fn()
+    workers = loader_workers(cfg.num_workers, on_demand=getattr(train_set, "on_demand", False))
     show = progress and sys.stderr.isatty()
     epoch_bar = tqdm(range(start_epoch, cfg.epochs + 1), desc=f"train {kind}", unit="epoch",
                      disable=not show or finished, initial=start_epoch - 1, total=cfg.epochs)
@@ -578,7 +588,7 @@ def train(
         generator = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
         sampler = RandomSampler(train_set, generator=generator)
         loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler,
-                            collate_fn=collate, num_workers=cfg.num_workers,
+                            collate_fn=collate, num_workers=workers,
                             pin_memory=device.type == "cuda")
         model.train()
         loss_sum, frames = 0.0, 0

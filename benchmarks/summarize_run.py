@@ -28,6 +28,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, help="working directory of a finished run")
     run = parser.parse_args().run
+    if not (run / "results/evaluation/summary.csv").is_file():  # an unfinished run: where its time went so far
+        print_rule_timings(run)
+        return
     summary = pd.read_csv(run / "results/evaluation/summary.csv")
     per_track = pd.read_csv(run / "results/evaluation/per_track.csv")
     tracks = pd.read_csv(run / "results/index/tracks.csv", dtype={"shard": str})
@@ -61,6 +64,39 @@ def main() -> None:
                 f"{model}: {len(frame)} epochs, {frame['seconds'].sum() / 60:.1f} min training, "
                 f"{frame['frames_per_s'].median():.0f} frames/s, best val beat F {best['val_beat_f']:.3f} at epoch {int(best['epoch'])}"
             )
+    print_rule_timings(run)
+
+
+def rule_timings(run: Path) -> pd.DataFrame:
+    """Per rule, from the ``benchmark:`` files of a run: jobs, summed and longest wall
+    seconds, summed CPU seconds and the largest peak RSS (MB)."""
+    rows = []
+    for path in sorted((run / "logs" / "benchmarks").glob("*/*.tsv")):
+        bench = pd.read_csv(path, sep="\t")
+        if len(bench):
+            rows.append({"rule": path.parent.name, **bench.iloc[-1][["s", "cpu_time", "max_rss"]].to_dict()})
+    if not rows:
+        return pd.DataFrame()
+    frame = pd.DataFrame(rows)
+    frame[["s", "cpu_time", "max_rss"]] = frame[["s", "cpu_time", "max_rss"]].apply(pd.to_numeric, errors="coerce")
+    table = frame.groupby("rule").agg(
+        jobs=("s", "size"), wall_s=("s", "sum"), longest_job_s=("s", "max"), cpu_s=("cpu_time", "sum"),
+        peak_rss_mb=("max_rss", "max"),
+    )
+    table = table.sort_values("cpu_s", ascending=False).reset_index()
+    total = {"rule": "total", "jobs": table["jobs"].sum(), "wall_s": table["wall_s"].sum(),
+             "longest_job_s": table["longest_job_s"].max(), "cpu_s": table["cpu_s"].sum(),
+             "peak_rss_mb": table["peak_rss_mb"].max()}
+    return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+
+
+def print_rule_timings(run: Path) -> None:
+    table = rule_timings(run)
+    if table.empty:
+        return
+    print("\nTime per rule (benchmark files; wall_s sums the jobs' own wall clock, which overlap "
+          "when jobs run in parallel; cpu_s is the CPU time of the job's processes):\n")
+    print(table.to_markdown(index=False, floatfmt=".1f"))
 
 
 if __name__ == "__main__":

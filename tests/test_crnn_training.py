@@ -69,6 +69,23 @@ def test_train_crnn_writes_a_self_contained_model(stores, tmp_path):
     assert len(result.history) == 2
 
 
+def test_stores_over_the_memory_budget_train_the_same_model_on_demand(stores, tmp_path, caplog):
+    """Crops read from the stores give the weights of the in-memory run. (With DataLoader
+    workers the batches are the same too, tests/test_dataset.py, but batches in shared
+    memory may take other float kernels: equal to about 1e-4, not bit for bit.)"""
+    torch.set_num_threads(1)
+    args = ([stores / "mels.h5"], [stores / "targets.h5"], stores / "tracks.csv")
+    cfg = {**CFG, "augment": True, "num_workers": 0}
+    train_crnn(*args, {**cfg, "memory_budget_gb": 1.0}, tmp_path / "memory", progress=False)
+    with caplog.at_level("INFO", logger="beatgrid.data.dataset"):
+        train_crnn(*args, {**cfg, "memory_budget_gb": 1e-9}, tmp_path / "on_demand", progress=False)
+    assert "on demand" in caplog.text
+    in_memory, _ = load_model(tmp_path / "memory" / "model.pt")
+    on_demand, _ = load_model(tmp_path / "on_demand" / "model.pt")
+    for (name, a), (_, b) in zip(in_memory.state_dict().items(), on_demand.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
 def test_fine_tuning_keeps_the_pretrained_normalisation_and_refuses_other_mels(stores, tmp_path):
     torch.set_num_threads(1)
     train_crnn([stores / "mels.h5"], [stores / "targets.h5"], stores / "tracks.csv", CFG, tmp_path / "base", progress=False)

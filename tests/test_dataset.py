@@ -183,6 +183,52 @@ def test_load_frame_dataset_refuses_misaligned_stores(tmp_path):
         load_frame_dataset(mel_paths, "mel", target_paths, ["mid"])
 
 
+def _noise_augment(inputs, targets, rng):
+    inputs += rng.normal(0, 0.1, inputs.shape).astype(np.float32)
+    return inputs, targets
+
+
+def _batches(dataset, epochs=(0, 1), workers=0):
+    batches = []
+    for epoch in epochs:
+        dataset.set_epoch(epoch)
+        sampler = torch.utils.data.RandomSampler(dataset, generator=torch.Generator().manual_seed(epoch))
+        loader = DataLoader(dataset, batch_size=2, sampler=sampler, num_workers=workers, collate_fn=collate_padded)
+        batches += list(loader)
+    return batches
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_on_demand_dataset_serves_the_same_batches_as_in_memory(tmp_path, workers):
+    inputs, targets = _data()
+    mel_paths, target_paths = _write_stores(tmp_path, inputs, targets)
+    kwargs = dict(crop_frames=80, seed=3, crops_per_track=2, augment=_noise_augment)
+    in_memory = load_frame_dataset(mel_paths, "mel", target_paths, list(LENGTHS), memory_budget_gb=1.0, **kwargs)
+    on_demand = load_frame_dataset(mel_paths, "mel", target_paths, list(LENGTHS), memory_budget_gb=1e-9, **kwargs)
+    assert not in_memory.on_demand and on_demand.on_demand
+    assert on_demand.has_downbeats == in_memory.has_downbeats
+    expected, served = _batches(in_memory), _batches(on_demand, workers=workers)
+    assert len(expected) == len(served) > 0
+    for (x_a, y_a, ids_a, n_a), (x_b, y_b, ids_b, n_b) in zip(expected, served):
+        assert ids_a == ids_b
+        torch.testing.assert_close(x_a, x_b, rtol=0, atol=0)
+        torch.testing.assert_close(y_a, y_b, rtol=0, atol=0)
+        torch.testing.assert_close(n_a, n_b)
+    # whole-track reads (normaliser fit, pos_weight) see the same arrays too
+    for track_id in LENGTHS:
+        np.testing.assert_array_equal(np.asarray(on_demand.inputs[track_id]), inputs[track_id])
+        np.testing.assert_array_equal(np.asarray(on_demand.targets[track_id]), targets[track_id])
+
+
+def test_on_demand_dataset_refuses_misaligned_stores(tmp_path):
+    inputs, targets = _data()
+    mel_paths, target_paths = _write_stores(tmp_path, inputs, dict(targets, mid=targets["mid"][:-3]))
+    with pytest.raises(ValueError, match="'mid'.*230.*227"):
+        load_frame_dataset(mel_paths, "mel", target_paths, ["mid"], memory_budget_gb=1e-9)
+    with pytest.raises(StoreError, match="missing_track"):
+        load_frame_dataset(mel_paths, "mel", target_paths, ["missing_track"], memory_budget_gb=1e-9)
+
+
 def test_mel_normalizer_fit_apply_and_round_trip():
     rng = np.random.default_rng(0)
     arrays = [(rng.standard_normal((n, 3)) * [1.0, 2.0, 0.0] + [5.0, -1.0, 3.0]).astype(np.float16)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from beatgrid.data.store import (
+    StoreArrays,
     StoreError,
     atomic_h5,
     list_track_ids,
@@ -133,3 +134,40 @@ def test_same_content_gives_the_same_bytes_with_checksums(tmp_path):
         assert h5.attrs["checksum"].startswith("blake2b:")
         assert h5["tracks/t/mel"].attrs["checksum"].startswith("blake2b:")
     assert read_attrs(tmp_path / "a.h5") == {"fps": 50.0}  # the checksum is not a setting
+
+
+def test_store_arrays_read_frame_ranges_on_demand(tmp_path):
+    mel = _mel(40)
+    beat, downbeat = (np.arange(40) % 4 == 0).astype(np.float32), (np.arange(40) % 16 == 0).astype(np.float32)
+    for shard, track_id in (("000", "a"), ("001", "b")):
+        with atomic_h5(tmp_path / f"{shard}.h5") as h5:
+            write_track(h5, track_id, {"mel": mel, "beat": beat, "downbeat": downbeat})
+    paths = [tmp_path / "000.h5", tmp_path / "001.h5"]
+    mels = StoreArrays(paths, ["mel"])
+    assert list(mels) == ["a", "b"] and len(mels) == 2
+    array = mels["b"]
+    assert (array.shape, array.ndim, array.dtype, len(array)) == ((40, 8), 2, np.float16, 40)
+    assert mels.nbytes == 2 * mel.nbytes
+    crop = array[5:17]
+    assert crop.dtype == np.float16
+    np.testing.assert_array_equal(crop, mel[5:17])
+    np.testing.assert_array_equal(np.asarray(array), mel)
+    assert array[38:60].shape == (2, 8) and array[30:10].shape == (0, 8)
+    with pytest.raises(TypeError):
+        array[3]
+    targets = StoreArrays(paths, ["beat", "downbeat"], ["b"])
+    assert list(targets) == ["b"] and targets["b"].shape == (40, 2) and targets["b"].dtype == np.float32
+    np.testing.assert_array_equal(targets["b"][0:20], np.stack([beat, downbeat], axis=1)[0:20])
+
+
+def test_store_arrays_refuse_missing_and_duplicate_tracks(tmp_path):
+    for shard in ("000", "001"):
+        with atomic_h5(tmp_path / f"{shard}.h5") as h5:
+            write_track(h5, "same", {"mel": _mel(5)})
+    paths = [tmp_path / "000.h5", tmp_path / "001.h5"]
+    with pytest.raises(StoreError, match="two stores"):
+        StoreArrays(paths, ["mel"])
+    with pytest.raises(StoreError, match="none of the stores"):
+        StoreArrays(paths[:1], ["mel"], ["same", "other"])
+    with pytest.raises(StoreError, match="000.h5.*no array 'beat'"):
+        StoreArrays(paths[:1], ["beat"])

@@ -261,3 +261,14 @@ def test_freeze_parameters_names_what_it_cannot_find():
     assert all(p.requires_grad != n.startswith("blocks.") for n, p in model.named_parameters())
     with pytest.raises(ValueError, match=r"\['conv'\].*blocks"):
         freeze_parameters(model, ["conv"])
+
+
+def test_loader_workers_default_by_data_path_and_never_exceed_the_cpus(monkeypatch):
+    from beatgrid import threads
+    from beatgrid.training import loader_workers
+
+    monkeypatch.setattr(threads, "available_cpus", lambda: 1)
+    assert loader_workers(None) == 0 and loader_workers(None, on_demand=True) == 1
+    assert loader_workers(8) == 1 and loader_workers(0, on_demand=True) == 0
+    monkeypatch.setattr(threads, "available_cpus", lambda: 16)
+    assert loader_workers(None, on_demand=True) == 2 and loader_workers(4) == 4

@@ -1,8 +1,9 @@
 """Torch datasets over frame-level inputs (log-mels or activations) and targets.
 
-Training reads the HDF5 stores once into memory (:func:`load_frame_dataset`) and
-serves whole tracks or random crops from there; no audio is decoded during training.
-Items are ``(inputs [T, F] float32, targets [T, 2] float32, track_id)`` and
+Training reads the HDF5 stores into memory (:func:`load_frame_dataset`) and serves
+whole tracks or random crops from there; stores larger than a memory budget are read on
+demand instead, crop by crop (:class:`beatgrid.data.store.StoreArrays`), with the same items. No audio is
+decoded during training. Items are ``(inputs [T, F] float32, targets [T, 2] float32, track_id)`` and
 :func:`collate_padded` zero-pads a batch and returns the true lengths, as in seed 000.
 
 Crops are random but reproducible: item ``i`` of epoch ``e`` draws from a generator
@@ -13,6 +14,7 @@ before each epoch).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -23,7 +25,9 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from beatgrid.data.store import read_attrs, read_store, read_store_track_attrs
+from beatgrid.data.store import StoreArrays, read_attrs, read_store, read_store_track_attrs
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Augment",
@@ -32,7 +36,12 @@ __all__ = [
     "padding_mask",
     "load_frame_dataset",
     "MelNormalizer",
+    "DEFAULT_MEMORY_BUDGET_GB",
 ]
+
+#: Training data up to this size (GB of stored arrays) is read into memory; larger stores
+#: are read on demand (config: ``crnn.memory_budget_gb`` / ``ltm.memory_budget_gb``).
+DEFAULT_MEMORY_BUDGET_GB = 4.0
 
 #: ``augment(inputs [T, F] float32, targets [T, 2] float32, rng) -> (inputs, targets)``:
 #: may modify its (private) arrays in place and may change T (e.g. a tempo change),
@@ -45,7 +54,8 @@ class FrameDataset(Dataset):
 
     Args:
         inputs: ``{track_id: [T, F]}`` (any float dtype; float16 mels stay float16 in
-            memory and are converted per item).
+            memory and are converted per item); arrays in memory or
+            :class:`beatgrid.data.store.TrackArray` views of a store, read on demand.
         targets: ``{track_id: [T, 2]}`` beat and downbeat targets.
         track_ids: the tracks to serve, in order.
         crop_frames: crop length in frames; None serves whole tracks. Tracks shorter
@@ -101,6 +111,8 @@ class FrameDataset(Dataset):
         self.crops_per_track = int(crops_per_track)
         self.has_downbeats = {t: bool((has_downbeats or {}).get(t, True)) for t in self.track_ids}
         self.epoch = 0
+        #: True when ``inputs`` are read from the stores per item (:func:`load_frame_dataset`).
+        self.on_demand = False
 
     def __len__(self) -> int:
         return len(self.track_ids) * self.crops_per_track
@@ -237,14 +249,18 @@ def load_frame_dataset(
     input_name: str,
     target_paths: str | os.PathLike | Iterable[str | os.PathLike],
     track_ids: Iterable[str],
+    memory_budget_gb: float | None = None,
     **kwargs: Any,
 ) -> FrameDataset:
-    """Read the ``track_ids`` from HDF5 stores into memory and wrap them in a :class:`FrameDataset`.
+    """The ``track_ids`` of HDF5 stores as a :class:`FrameDataset`, in memory or on demand.
 
     ``input_name`` is the array in the input stores (``"mel"`` or ``"activations"``);
     targets are ``beat`` and ``downbeat`` of the target stores stacked to ``[T, 2]``, and
     the per-track ``has_downbeats`` attr (default True) fills ``dataset.has_downbeats``.
-    ``kwargs`` go to :class:`FrameDataset`.
+    When inputs and targets take more than ``memory_budget_gb`` GB (None: no limit) they
+    stay in the stores and every item reads its crop (:class:`~beatgrid.data.store.StoreArrays`): the same
+    items for the same seed, in any number of DataLoader workers; ``dataset.on_demand``
+    says which. ``kwargs`` go to :class:`FrameDataset`.
 
     Raises:
         beatgrid.data.store.StoreError: a track is missing from the stores.
@@ -257,6 +273,24 @@ def load_frame_dataset(
     target_attrs = _common_attrs(target_paths, "target")
     if "fps" in input_attrs and "fps" in target_attrs and not np.isclose(input_attrs["fps"], target_attrs["fps"]):
         raise ValueError(f"inputs are at {input_attrs['fps']} fps but targets at {target_attrs['fps']} fps")
+    track_attrs = read_store_track_attrs(target_paths, track_ids)
+    kwargs.setdefault("has_downbeats", {t: bool(track_attrs.get(t, {}).get("has_downbeats", True)) for t in track_ids})
+    if memory_budget_gb is not None:
+        inputs = StoreArrays(input_paths, [input_name], track_ids)
+        targets = StoreArrays(target_paths, ["beat", "downbeat"], track_ids)
+        size = inputs.nbytes + targets.nbytes
+        if size > memory_budget_gb * 1e9:
+            for track_id in track_ids:
+                if len(inputs[track_id]) != len(targets[track_id]):
+                    raise ValueError(
+                        f"track {track_id!r}: {input_name} has {len(inputs[track_id])} frames but the targets have "
+                        f"{len(targets[track_id])}; the stores were made with different settings"
+                    )
+            log.info("training data of %d tracks takes %.1f GB, over the memory budget of %g GB: reading crops "
+                     "from the stores on demand", len(track_ids), size / 1e9, memory_budget_gb)
+            dataset = FrameDataset(inputs, targets, track_ids, **kwargs)
+            dataset.on_demand = True
+            return dataset
     inputs = read_store(input_paths, input_name, track_ids)
     beats = read_store(target_paths, "beat", track_ids)
     downbeats = read_store(target_paths, "downbeat", track_ids)
@@ -269,9 +303,6 @@ def load_frame_dataset(
                 f"{n_beat} (beat) / {n_down} (downbeat); the stores were made with different settings"
             )
         targets[track_id] = np.stack([beats[track_id], downbeats[track_id]], axis=1).astype(np.float32)
-    track_attrs = read_store_track_attrs(target_paths, track_ids)
-    has_downbeats = {t: bool(track_attrs.get(t, {}).get("has_downbeats", True)) for t in track_ids}
-    kwargs.setdefault("has_downbeats", has_downbeats)
     return FrameDataset(inputs, targets, track_ids, **kwargs)
 
 

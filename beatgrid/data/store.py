@@ -10,7 +10,9 @@ Each file has exactly one writer, the job that creates it, and is written under 
 temporary name that is renamed into place only when the job succeeded
 (:func:`atomic_h5`), so an interrupted job never leaves a file that looks complete.
 Readers open files read-only with HDF5 file locking off: a finished store is never
-written again, and locking fails on some network file systems.
+written again, and locking fails on some network file systems. Arrays are written
+contiguous (uncompressed), so a range of frames of a track is one contiguous read
+(:class:`TrackArray`, training data larger than memory).
 
 :func:`atomic_h5` gives every dataset and the file a ``checksum`` attribute
 (:mod:`beatgrid.integrity`), and the stores are byte-identical for identical content
@@ -24,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import h5py
 import numpy as np
@@ -46,6 +48,9 @@ __all__ = [
     "list_track_ids",
     "read_store",
     "read_store_track_attrs",
+    "iter_store_tracks",
+    "StoreArrays",
+    "TrackArray",
 ]
 
 #: Name of the group that holds one subgroup per track.
@@ -229,7 +234,7 @@ def list_track_ids(path: str | os.PathLike) -> list[str]:
         return sorted(tracks) if tracks is not None else []
 
 
-def _store_tracks(paths: str | os.PathLike | Iterable[str | os.PathLike], wanted: set[str] | None
+def iter_store_tracks(paths: str | os.PathLike | Iterable[str | os.PathLike], wanted: set[str] | None
                   ) -> Iterator[tuple[str | os.PathLike, str, h5py.Group]]:
     """``(path, track_id, group)`` for every track (in ``wanted``, when given) of the stores
     ``paths``, in path order and sorted track order; each store is open while its groups
@@ -262,7 +267,7 @@ def read_store(
     wanted = None if track_ids is None else list(dict.fromkeys(track_ids))
     found: dict[str, np.ndarray] = {}
     source: dict[str, str] = {}
-    for path, track_id, group in _store_tracks(paths, None if wanted is None else set(wanted)):
+    for path, track_id, group in iter_store_tracks(paths, None if wanted is None else set(wanted)):
         if track_id in found:
             raise StoreError(f"track {track_id!r} is in two stores: {source[track_id]} and {path}")
         if name not in group:
@@ -285,4 +290,108 @@ def read_store_track_attrs(
     (only ``track_ids`` when given; tracks not found are left out)."""
     wanted = None if track_ids is None else set(track_ids)
     return {track_id: {k: _plain(v) for k, v in group.attrs.items()}
-            for _, track_id, group in _store_tracks(paths, wanted)}
+            for _, track_id, group in iter_store_tracks(paths, wanted)}
+
+
+class TrackArray:
+    """One track's array in an HDF5 store, read on demand: ``shape``, ``ndim``, ``dtype``
+    and ``len`` from the file's metadata; ``array[start:stop]`` reads only those frames
+    (one contiguous read: the stores keep each array contiguous, rows are frames);
+    ``np.asarray(array)`` reads it whole.
+
+    With several ``names`` (``beat``, ``downbeat``) the 1-D arrays are stacked to
+    ``[T, len(names)]`` float32, as :func:`beatgrid.data.dataset.load_frame_dataset` stacks
+    targets in memory.
+    Each process (each DataLoader worker) opens its own read-only file handle on first
+    use and keeps it open (:func:`_open_cached`).
+    """
+
+    __slots__ = ("path", "track_id", "names", "shape", "dtype")
+
+    def __init__(self, path: str, track_id: str, names: Sequence[str], shape: tuple[int, ...], dtype: np.dtype):
+        self.path, self.track_id, self.names = path, track_id, tuple(names)
+        self.shape = (shape[0], len(self.names)) if len(self.names) > 1 else tuple(shape)
+        self.dtype = np.dtype(np.float32) if len(self.names) > 1 else np.dtype(dtype)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape)) * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        if not isinstance(index, slice) or index.step not in (None, 1):
+            raise TypeError(f"TrackArray reads frame ranges [start:stop], got {index!r}")
+        start, stop, _ = index.indices(self.shape[0])
+        group = _open_cached(self.path)[TRACKS_GROUP][self.track_id]
+        if len(self.names) == 1:
+            return group[self.names[0]][start:max(start, stop)]
+        return np.stack([group[name][start:max(start, stop)] for name in self.names], axis=1).astype(np.float32)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        array = self[:]
+        return array if dtype is None else array.astype(dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return f"TrackArray({self.path!r}, {self.track_id!r}, {self.names}, shape={self.shape})"
+
+
+#: Read-only handles of this process: ``(pid, {path: h5py.File})``. A forked DataLoader
+#: worker sees another pid and opens its own handles (HDF5 handles must not cross a fork).
+_HANDLES: tuple[int, dict[str, h5py.File]] = (-1, {})
+
+
+def _open_cached(path: str) -> h5py.File:
+    global _HANDLES
+    pid, handles = _HANDLES
+    if pid != os.getpid():
+        _HANDLES = pid, handles = os.getpid(), {}  # the parent's handles are left to the parent
+    if path not in handles:
+        handles[path] = open_store(path)
+    return handles[path]
+
+
+class StoreArrays(Mapping[str, TrackArray]):
+    """``{track_id: TrackArray}`` of one array (or stacked arrays) across stores, from
+    their metadata only; nothing is read until an item is sliced."""
+
+    def __init__(self, paths: Sequence[str], names: Sequence[str], track_ids: Iterable[str] | None = None):
+        wanted = None if track_ids is None else list(dict.fromkeys(track_ids))
+        self._arrays: dict[str, TrackArray] = {}
+        source: dict[str, str] = {}
+        for path, track_id, group in iter_store_tracks(list(paths), None if wanted is None else set(wanted)):
+            if track_id in self._arrays:
+                raise StoreError(f"track {track_id!r} is in two stores: {source[track_id]} and {path}")
+            missing = [name for name in names if name not in group]
+            if missing:
+                raise StoreError(f"{path}: track {track_id!r} has no array {missing[0]!r} (has {sorted(group)})")
+            lengths = {group[name].shape[0] for name in names}
+            if len(lengths) > 1:
+                raise ValueError(f"{path}: track {track_id!r}: arrays {list(names)} differ in length {sorted(lengths)}")
+            first = group[names[0]]
+            self._arrays[track_id] = TrackArray(str(path), track_id, names, first.shape, first.dtype)
+            source[track_id] = str(path)
+        if wanted is not None:
+            missing_ids = [t for t in wanted if t not in self._arrays]
+            if missing_ids:
+                raise StoreError(f"{len(missing_ids)} track(s) are in none of the stores, e.g. {missing_ids[:5]}")
+            self._arrays = {t: self._arrays[t] for t in wanted}
+
+    def __getitem__(self, track_id: str) -> TrackArray:
+        return self._arrays[track_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._arrays)
+
+    def __len__(self) -> int:
+        return len(self._arrays)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the arrays would take in memory."""
+        return sum(array.nbytes for array in self._arrays.values())
