@@ -408,7 +408,7 @@ def figure_training_curves(history_csvs: Mapping[str, str | Path | None]) -> Fig
 
     Reads ``history.csv`` as :mod:`beatgrid.training` writes it: ``epoch``, columns with
     ``loss`` in their name, ``val_*`` metrics and ``lr``; other columns (timings) are not
-    plotted. The epoch with the best ``val_beat_f`` is marked.
+    plotted. The kept epoch (best ``val_score``, or ``val_beat_f`` in older histories) is marked.
     """
     names = list(history_csvs) or ["model"]
     fig, axes = _subplots(2, len(names), figsize=(4.8 * len(names), 5.2), squeeze=False)
@@ -432,8 +432,9 @@ def figure_training_curves(history_csvs: Mapping[str, str | Path | None]) -> Fig
             top.legend(fontsize=8)
         for k, col in enumerate(others):
             bottom.plot(x, history[col], marker="o", ms=2.5, lw=1.2, color=_COLORS[(k + 2) % 10], label=col)
-        if "val_beat_f" in history and history["val_beat_f"].notna().any():
-            best = int(history["val_beat_f"].to_numpy(float).argmax())
+        score = next((c for c in ("val_score", "val_beat_f") if c in history and history[c].notna().any()), None)
+        if score is not None:
+            best = int(np.nanargmax(history[score].to_numpy(float)))
             for ax in (top, bottom):
                 ax.axvline(np.asarray(x)[best], color="0.5", ls=":", lw=1.0)
         bottom.set_title(f"{name}: validation")

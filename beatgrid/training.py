@@ -12,9 +12,10 @@ logits on a dataset of ``(inputs [T, F], targets [T, 2], track_id)`` items
 - seeded (python, numpy, torch); on CPU two runs give identical weights;
 - validation on whole tracks after every epoch: loss, and mir_eval F-measure of the
   beats (and downbeats) found by peak picking the activations;
-- ``model.pt`` (:func:`beatgrid.models.save_model`) holds the best epoch by validation
-  beat F (ties: lower validation loss); early stopping after ``patience`` epochs without
-  improvement;
+- ``model.pt`` (:func:`beatgrid.models.save_model`) holds the best epoch by the mean of
+  validation beat F and downbeat F (:func:`selection_score`; ties: lower validation loss),
+  so an epoch that finds the beats but not the metre is not kept; early stopping after
+  ``patience`` epochs without improvement;
 - ``checkpoint.pt`` after every epoch (model, optimizer, scheduler, scaler, RNG states,
   history, early-stopping counter): re-running with the same config and data resumes
   from it; anything else starts afresh and says so in the log;
@@ -50,18 +51,20 @@ from .io import atomic_write, atomic_write_text
 from .models import atomic_torch_save, save_model
 from .models.losses import LOSSES, estimate_pos_weight, make_loss
 
-__all__ = ["TrainConfig", "TrainResult", "train", "evaluate", "seed_everything",
-           "resolve_device", "lr_factor", "freeze_parameters", "HISTORY_COLUMNS"]
+__all__ = ["TrainConfig", "TrainResult", "train", "evaluate", "selection_score",
+           "seed_everything", "resolve_device", "lr_factor", "freeze_parameters", "HISTORY_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
 #: Columns of history.csv.
-HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_beat_f", "val_downbeat_f", "lr",
+HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_beat_f", "val_downbeat_f", "val_score", "lr",
                    "seconds", "frames_per_s")
 
 CHECKPOINT_NAME = "checkpoint.pt"
 MODEL_NAME = "model.pt"
-CHECKPOINT_VERSION = 2  # 2: data fingerprints hash the arrays' bytes
+# 2: data fingerprints hash the arrays' bytes; 3: the best epoch is chosen by selection_score
+# (beat and downbeat F), no longer by beat F alone
+CHECKPOINT_VERSION = 3
 
 
 @dataclass
@@ -395,6 +398,18 @@ def evaluate(model: nn.Module, dataset: Dataset, fps: float, loss_fn: nn.Module 
     }
 
 
+def selection_score(beat_f: float, downbeat_f: float) -> float:
+    """How good an epoch is, for choosing the one kept: the mean of validation beat F
+    and downbeat F, so a model that has not learned the metre scores at most half.
+    Beat F alone when no validation track has annotated downbeats (``downbeat_f`` NaN);
+    -inf when beat F is missing."""
+    beat = _finite(beat_f)
+    if not math.isfinite(beat):
+        return -math.inf
+    downbeat = _finite(downbeat_f, math.nan)
+    return beat if math.isnan(downbeat) else 0.5 * (beat + downbeat)
+
+
 # ---------------------------------------------------------------------------- outputs
 def _write_history(out_dir: Path, history: list[dict[str, float]]) -> None:
     import pandas as pd
@@ -629,16 +644,17 @@ def train(
             "seconds": time.perf_counter() - started,
             "frames_per_s": frames / train_seconds if train_seconds > 0 else math.nan,
         }
-        history.append(row)
-
         if val_set is not None and len(val_set) > 0:
-            score = (_finite(metrics["beat_f"]), -_finite(metrics["loss"], math.inf))
+            row["val_score"] = selection_score(metrics["beat_f"], metrics["downbeat_f"])
+            score = (row["val_score"], -_finite(metrics["loss"], math.inf))
         else:
+            row["val_score"] = math.nan
             score = (0.0, float(epoch))  # no validation: keep the latest epoch
+        history.append(row)
         if score > best["score"]:
             best = {"epoch": epoch, "score": score,
                     "metrics": {"val_loss": metrics["loss"], "val_beat_f": metrics["beat_f"],
-                                "val_downbeat_f": metrics["downbeat_f"],
+                                "val_downbeat_f": metrics["downbeat_f"], "val_score": row["val_score"],
                                 "train_loss": train_loss},
                     "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
             bad_epochs = 0

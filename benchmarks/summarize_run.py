@@ -59,10 +59,10 @@ def main() -> None:
         history = run / f"results/models/{model}/history.csv"
         if history.is_file():
             frame = pd.read_csv(history)
-            best = frame.loc[frame["val_beat_f"].idxmax()]
+            best = frame.loc[frame["val_score" if "val_score" in frame else "val_beat_f"].idxmax()]
             print(
                 f"{model}: {len(frame)} epochs, {frame['seconds'].sum() / 60:.1f} min training, "
-                f"{frame['frames_per_s'].median():.0f} frames/s, best val beat F {best['val_beat_f']:.3f} at epoch {int(best['epoch'])}"
+                f"{frame['frames_per_s'].median():.0f} frames/s, best epoch {int(best['epoch'])} (val beat F {best['val_beat_f']:.3f}, downbeat F {best['val_downbeat_f']:.3f})"
             )
     print_rule_timings(run)
 

@@ -10,7 +10,7 @@ import torch
 from beatgrid.data.augment import render_targets
 from beatgrid.data.dataset import FrameDataset, MelNormalizer
 from beatgrid.models import build_model, load_model
-from beatgrid.training import (HISTORY_COLUMNS, TrainConfig, evaluate, lr_factor,
+from beatgrid.training import (HISTORY_COLUMNS, TrainConfig, evaluate, lr_factor, selection_score,
                                seed_everything, train)
 
 torch.set_num_threads(1)
@@ -200,6 +200,35 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path, monkeypatch):
     assert result.best_epoch == 2 and result.best_metrics["val_beat_f"] == 0.7
     assert _same_weights(_weights(model), saved[2])
     assert _same_weights(load_model(tmp_path / "model.pt")[0].state_dict(), saved[2])
+
+
+def test_selection_score_values_beats_and_metre():
+    assert selection_score(0.9, 0.5) == pytest.approx(0.7)
+    assert selection_score(0.9, math.nan) == pytest.approx(0.9)  # no downbeat annotations
+    assert selection_score(math.nan, 0.5) == -math.inf
+
+
+def test_an_epoch_without_the_metre_is_not_kept(tmp_path, monkeypatch):
+    """Epoch 1 finds the beats but no downbeats; epoch 2 has slightly lower beat F and the
+    metre: model.pt must hold epoch 2 (beat F alone would keep epoch 1)."""
+    import beatgrid.training as training
+
+    scores = iter([(0.95, 0.0), (0.90, 0.6), (0.92, 0.1)])
+
+    def scripted(*args, **kwargs):
+        beat_f, downbeat_f = next(scores)
+        return {"loss": 0.1, "beat_f": beat_f, "downbeat_f": downbeat_f}
+
+    monkeypatch.setattr(training, "evaluate", scripted)
+    ids, mels, targets = _data(n_tracks=2, n_frames=300)
+    result = train(_model(), FrameDataset(mels, targets, ids, crop_frames=100),
+                   FrameDataset(mels, targets, ids), _cfg(epochs=3, patience=0), tmp_path,
+                   val_fps=FPS, progress=False)
+    assert result.best_epoch == 2
+    assert result.best_metrics["val_downbeat_f"] == 0.6
+    assert load_model(tmp_path / "model.pt")[1]["best_epoch"] == 2
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert history["val_score"].tolist() == pytest.approx([0.475, 0.75, 0.51])
 
 
 def test_tracks_without_downbeats_do_not_train_the_downbeat_output(tmp_path):
