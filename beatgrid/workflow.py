@@ -99,6 +99,13 @@ def check_config(config: dict[str, Any]) -> None:
     for name, source in config["datasets"].items():
         if source["format"] == "index_csv" and not Path(source["path"]).is_file():
             raise ValueError(f"datasets.{name}.path: index CSV not found: {source['path']}")
+        if source["format"] == "synth" and "styles" in source:
+            from .data.synth import ALL_STYLES
+
+            unknown = sorted(set(source["styles"]) - set(ALL_STYLES))
+            if unknown:
+                raise ValueError(f"datasets.{name}.styles: unknown synth styles {unknown}; known: "
+                                 f"{', '.join(ALL_STYLES)}")
         for key in ("audio_dir", "annotations_dir", "labels_dir"):
             if key in source and not Path(source[key]).is_dir():
                 raise ValueError(f"datasets.{name}.{key}: folder not found: {source[key]}")

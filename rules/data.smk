@@ -9,6 +9,7 @@ rule demo_synth:
         indices=lambda wc: demo_batches(SYNTH_DATASETS[wc.dataset])[wc.batch],
         seed=lambda wc: SYNTH_DATASETS[wc.dataset]["seed"],
         duration_s=lambda wc: SYNTH_DATASETS[wc.dataset]["duration_s"],
+        styles=lambda wc: SYNTH_DATASETS[wc.dataset].get("styles"),
     wildcard_constraints:
         batch=r"\d+",
     log:

@@ -12,6 +12,8 @@ import soundfile as sf
 from beatgrid.annotations import label_grid_to_annotation, read_beats_file, read_label_json
 from beatgrid.data import synth
 from beatgrid.data.synth import (
+    ALL_STYLES,
+    EXTRA_STYLES,
     STYLES,
     SynthTrack,
     synthesize_track,
@@ -287,3 +289,55 @@ def test_demo_batch_files_round_trip(tmp_path):
         np.testing.assert_allclose(expanded.beat_times[nearest], beats.beat_times, atol=1e-3)
         assert np.array_equal(expanded.beat_positions[nearest], beats.beat_positions)
         assert np.sum(expanded.beat_times >= beats.beat_times[0] - 1e-3) == len(beats.beat_times)
+
+
+# --------------------------------------------------------------------------- extra styles
+
+
+def test_extra_styles_are_dealt_only_when_asked_for():
+    assert not set(EXTRA_STYLES) & set(STYLES) and ALL_STYLES == STYLES + EXTRA_STYLES
+    # the default demo never changes: None deals the demo's styles
+    assert [track_style(i, 3) for i in range(40)] == [track_style(i, 3, STYLES) for i in range(40)]
+    dealt = [track_style(i, 3, ALL_STYLES) for i in range(2 * len(ALL_STYLES))]
+    assert Counter(dealt) == Counter({s: 2 for s in ALL_STYLES})
+    weighted = Counter(track_style(i, 3, ["metal", "metal", "piano_solo"]) for i in range(30))
+    assert weighted == Counter({"metal": 20, "piano_solo": 10})
+    with pytest.raises(ValueError, match="unknown synth styles"):
+        track_style(0, 0, ["polka"])
+    with pytest.raises(ValueError, match="unknown synth styles"):
+        synthesize_track(0, 0, 6.0, SR, styles=[])
+
+
+def test_a_track_keeps_its_audio_under_a_style_list_that_keeps_its_style():
+    index = _indices({"rock"})[0]
+    again = synthesize_track(index, 0, 6.0, SR, styles=["rock"])
+    assert np.array_equal(again.audio, _track(index).audio)
+
+
+@pytest.mark.parametrize("style", EXTRA_STYLES)
+def test_extra_styles_render_valid_tracks(style):
+    track = synthesize_track(1, 0, 10.0, SR, styles=[style])
+    assert track.style == style
+    assert np.all(np.isfinite(track.audio)) and 0.1 < np.max(np.abs(track.audio)) <= 1.0
+    assert len(track.beat_times) >= 5 and np.all(np.diff(track.beat_times) > 0)
+    if style in ("orchestral", "piano_solo", "choral"):
+        assert not track.has_drums
+    if style in ("extreme_metal", "breakbeat", "afro"):
+        assert track.has_drums
+
+
+def test_extreme_metal_plays_fast_and_dense():
+    tracks = [synthesize_track(i, 0, 8.0, SR, styles=["extreme_metal"]) for i in range(3)]
+    bpms = [60.0 / np.median(np.diff(t.beat_times)) for t in tracks]
+    assert min(bpms) >= 120, bpms
+
+
+@pytest.mark.parametrize("style", ["orchestral", "piano_solo", "choral"])
+def test_legato_styles_still_sound_on_most_beats(style):
+    """Drumless extra styles: some tracks mark only the bars (a chord per bar, legato),
+    but over several tracks most beats carry an onset, in time, stronger than between."""
+    results = [_onset_alignment(synthesize_track(i, 0, 12.0, SR, styles=[style])) for i in range(5)]
+    within, offset, contrast = map(np.array, zip(*results))
+    assert np.median(within) >= 0.6, within.round(2)
+    assert np.all(np.abs(offset) < 0.04), offset.round(3)
+    assert np.median(contrast) > 1.1, contrast.round(2)

@@ -99,6 +99,11 @@ def test_check_config_names_the_key(default_config):
     cfg["datasets"]["mine"] = {"format": "index_csv", "path": "/nonexistent/index.csv"}
     with pytest.raises(ValueError, match="datasets.mine.path"):
         check_config(cfg)
+    cfg = copy.deepcopy(default_config)
+    cfg["datasets"]["more"] = {"format": "synth", "n_tracks": 4, "duration_s": 10, "seed": 1,
+                               "styles": ["rock", "polka"]}
+    with pytest.raises(ValueError, match="datasets.more.styles"):
+        check_config(cfg)
 
 
 def test_demo_batches_are_stable_when_tracks_are_added():

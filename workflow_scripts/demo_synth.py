@@ -9,4 +9,5 @@ with workflow_job(snakemake):
         indices=snakemake.params.indices,
         seed=snakemake.params.seed,
         duration_s=snakemake.params.duration_s,
+        styles=snakemake.params.styles,
     )
