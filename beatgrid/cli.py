@@ -254,6 +254,7 @@ def _merged(base: dict, update: dict) -> dict:
 def run_adapt(args: argparse.Namespace) -> int:
     from .adapt import (REPLAY_DATASET, AdaptConfig, adapt_models, adapt_tracks, cross_validate, prepare_stores,
                         replay_ids)
+    from .pretrained import resolve_model_file
     from .report import write_adapt_report
     from .workflow import load_config
 
@@ -269,6 +270,9 @@ def run_adapt(args: argparse.Namespace) -> int:
     if args.folds is not None:
         config["adapt"] = {**config.get("adapt", {}), "folds": args.folds}
     cfg = AdaptConfig.from_config(config)
+    for kind in ("crnn", "ltm"):  # a missing starting model stops before any audio is read
+        if not resolve_model_file(cfg.init_from, kind).is_file():
+            raise UsageError(f"--init {cfg.init_from}: no {kind}/model.pt there")
     if args.index:
         datasets = {args.dataset: {"format": "index_csv", "path": args.index}}
     elif args.annotations:

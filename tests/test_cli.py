@@ -152,3 +152,16 @@ def test_cuda_on_a_cpu_torch_is_a_clear_usage_error(tmp_path, models_dir, capsys
                "--device", "cuda"])
     err = capsys.readouterr().err
     assert rc == EXIT_USAGE and err.count("\n") == 1 and "'cuda' requested but this torch build has no CUDA" in err
+
+
+def test_adapt_checks_its_inputs_before_reading_any_audio(tmp_path, capsys, monkeypatch):
+    import beatgrid.audio
+
+    monkeypatch.setattr(beatgrid.audio, "load_audio", lambda *a, **k: pytest.fail("audio read before the checks"))
+    assert main(["adapt", "--audio", str(tmp_path), "--out", str(tmp_path / "out")]) == EXIT_USAGE
+    assert "--annotations DIR" in capsys.readouterr().err
+    rc = main(["adapt", "--audio", str(tmp_path), "--labels", str(tmp_path), "--out", str(tmp_path / "out"),
+               "--init", str(tmp_path / "nowhere")])
+    assert rc == EXIT_USAGE and "no crnn/model.pt" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # one input form only
+        main(["adapt", "--index", "x.csv", "--audio", str(tmp_path), "--out", "o"])
