@@ -259,20 +259,23 @@ def adapt_models(
         raise ValueError("no track to adapt on")
     init_crnn = resolve_model_file(cfg.init_from, "crnn")
     init_ltm = resolve_model_file(cfg.init_from, "ltm")
+    by_shard = stores.by_shard(ids)
+    mel_paths = [stores.mels[s] for s in by_shard]
+    target_paths = [stores.targets[s] for s in by_shard]
     settings = {"config": {k: v for k, v in cfg.to_dict().items() if k in ("init_from", "crnn", "ltm")},
                 "init_sha256": [file_sha256(init_crnn), file_sha256(init_ltm)],
-                "train_ids": sorted(train_ids), "replay_ids": sorted(replay)}
+                "train_ids": sorted(train_ids), "replay_ids": sorted(replay),
+                # a rewritten store re-runs the trainers (which resume when their data did not change)
+                "stores": [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in mel_paths + target_paths]}
     record = out_dir / "adapt.json"
-    if record.is_file() and json.loads(record.read_text()).get("fingerprint") == _settings_fingerprint(settings):
+    done = all((out_dir / kind / "model.pt").is_file() for kind in ("crnn", "ltm"))
+    if done and record.is_file() and json.loads(record.read_text()).get("fingerprint") == _settings_fingerprint(settings):
         log.info("%s: adapted already with these settings", out_dir)
         return out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     record.unlink(missing_ok=True)
     tracks_csv = out_dir / "tracks.csv"
     stores.rows(ids).assign(split="train").to_csv(tracks_csv, index=False)
-    by_shard = stores.by_shard(ids)
-    mel_paths = [stores.mels[s] for s in by_shard]
-    target_paths = [stores.targets[s] for s in by_shard]
     log.info("adapting %s on %d tracks (+%d replayed) into %s", cfg.init_from, len(train_ids), len(replay), out_dir)
 
     train_crnn(mel_paths, target_paths, tracks_csv, {**cfg.crnn, "init_from": str(init_crnn)}, out_dir / "crnn",
@@ -362,7 +365,8 @@ def evaluate_reference(stores: TrackStores, track_ids: Sequence[str], cfg: Adapt
     prediction_dirs = {}
     for tracker in cfg.reference_trackers:
         folder = out_dir / "predictions" / tracker
-        write_reference_predictions(rows, folder, tracker, sr=sr)
+        if not all((folder / f"{t}.beats").is_file() for t in rows["track_id"]):  # a rerun skips a finished tracker
+            write_reference_predictions(rows, folder, tracker, sr=sr)
         prediction_dirs[tracker] = folder
     per_track = _score(stores, rows, prediction_dirs, cfg.trim_seconds)
     out_dir.mkdir(parents=True, exist_ok=True)

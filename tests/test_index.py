@@ -246,6 +246,20 @@ def test_label_json_bad_bpm_values_are_rejected(tmp_path):
     assert _reason(rejected, "negdur.labels") == "label JSON duration -1 s is not positive"
 
 
+def test_label_json_that_contradicts_its_audio_is_rejected(tmp_path):
+    audio, labels = tmp_path / "audio", tmp_path / "labels"
+    labels.mkdir()
+    for name, data in {"longer": {"bpm": 120, "duration": 63.0}, "offset": {"bpm": 120, "downbeatOffset": 7.5},
+                       "close": {"bpm": 120, "duration": 3.4, "downbeatOffset": 0.2}}.items():  # fmt: skip
+        _wav(audio / f"{name}.wav", duration_s=3.0)
+        (labels / f"{name}.labels.json").write_text(json.dumps(data))
+    tracks, rejected = build_index({"l": {"format": "label_json", "audio_dir": str(audio),
+                                          "labels_dir": str(labels)}}, SPLIT, 16)  # fmt: skip
+    assert list(tracks.track_id) == ["l_close"]  # within the tolerance: decoder padding, rounding
+    assert "label duration 63.00 s disagrees with the audio's 3.00 s" in _reason(rejected, "longer.labels")
+    assert "downbeatOffset 7.50 s is outside the audio" in _reason(rejected, "offset.labels")
+
+
 def test_duplicate_track_ids_keep_the_first_path(tmp_path):
     d = tmp_path / "d"
     for folder in ("a", "b"):

@@ -108,6 +108,9 @@ REJECTED_COLUMNS = ["dataset", "audio_path", "annotation_path", "reason"]
 #: Extensions tried after a label's base name, in the order of seed 001.
 _LABEL_AUDIO_EXTENSIONS = ("", ".mp3", ".m4a", ".wav", ".flac", ".ogg", ".aif", ".aiff")
 _LABEL_SUFFIX = ".labels.json"
+#: How far (s) a label JSON's ``duration`` may be from its audio's before the label is taken
+#: to belong to another file or edit (decoders pad compressed audio by some tens of ms).
+LABEL_DURATION_TOLERANCE_S = 1.0
 _MAX_TRACK_ID_LENGTH = 120
 
 
@@ -587,6 +590,12 @@ def check_candidate(candidate: TrackCandidate) -> dict | Rejection:
         beats_per_bar: int | None
         if candidate.annotation_format == LABEL_JSON_FORMAT:
             grid = read_label_json(candidate.annotation_path)
+            if grid.duration_s is not None and abs(grid.duration_s - duration_s) > LABEL_DURATION_TOLERANCE_S:
+                return reject(f"label duration {grid.duration_s:.2f} s disagrees with the audio's {duration_s:.2f} s "
+                              f"(more than {LABEL_DURATION_TOLERANCE_S:g} s): a label of another file or edit?")
+            if not 0.0 <= grid.downbeat_offset_s < duration_s:
+                return reject(f"label downbeatOffset {grid.downbeat_offset_s:.2f} s is outside the audio "
+                              f"(0-{duration_s:.2f} s)")
             annotation = label_grid_to_annotation(grid, duration_s)
             bpm, beats_per_bar = grid.bpm, grid.beats_per_bar
         else:
