@@ -50,6 +50,7 @@ def _positive_float(text: str) -> float:
 
 # ----------------------------------------------------------------------------- predict
 def add_predict_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from .analysis import DEFAULT_MIN_CONFIDENCE
     from .batch import ACTIVATIONS_SUFFIX, DEFAULT_FORMATS, FORMATS, REKORDBOX_FILE
     from .inference import METHOD_HELP
     from .pretrained import DEFAULT_NAME, PREFIX
@@ -91,7 +92,7 @@ exit codes: 0 all done; 1 some inputs failed (the others written); 2 usage error
     predict.add_argument("--bpm-max", type=_positive_float, default=200.0, help="fastest tempo (BPM)")
     predict.add_argument("--threshold", type=float, default=0.5,
                          help="peak threshold of the peaks and online methods")
-    predict.add_argument("--min-confidence", type=float, default=0.1,
+    predict.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
                          help="beatgrid confidence below which no tempo is reported (bpm null)")
     predict.add_argument("--skip-existing", action="store_true", help="skip files whose outputs all exist")
     predict.add_argument("--save-activations", action="store_true",

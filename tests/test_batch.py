@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from beatgrid.activations import load_track_activations
-from beatgrid.analysis import decode
+from beatgrid.analysis import DEFAULT_MIN_CONFIDENCE, decode
 from beatgrid.batch import REKORDBOX_FILE, collect_jobs, parse_formats, predict_paths
 from beatgrid.errors import UsageError
 from tests.tiny_models import write_click_wav, write_tiny_models
@@ -82,7 +82,7 @@ def test_saved_activations_decode_to_the_same_beats(tmp_path, models_dir):
     activations, fps, pos_weight = load_track_activations(tmp_path / "out" / "clicks.wav.activations.npz")
     assert activations.shape[1] == 2 and pos_weight == pytest.approx([10.0, 40.0])
     again = decode(activations, fps, sf.info(str(path)).duration, "crnn_grid", pos_weight=pos_weight,
-                   min_confidence=0.1)
+                   min_confidence=DEFAULT_MIN_CONFIDENCE)
     label = json.loads((tmp_path / "out" / "clicks.wav.json").read_text())
     assert again.label["bpm"] == label["bpm"] and again.label["downbeatOffset"] == label["downbeatOffset"]
 
