@@ -165,3 +165,18 @@ def test_adapt_checks_its_inputs_before_reading_any_audio(tmp_path, capsys, monk
     assert rc == EXIT_USAGE and "no crnn/model.pt" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # one input form only
         main(["adapt", "--index", "x.csv", "--audio", str(tmp_path), "--out", "o"])
+
+
+def test_without_models_the_shipped_model_predicts(tmp_path, capsys):
+    from beatgrid.pretrained import DEFAULT_NAME, models_dir
+    from tests.tiny_models import write_click_wav
+
+    assert (models_dir() / "crnn" / "model.pt").is_file() and models_dir().name == DEFAULT_NAME
+    write_click_wav(tmp_path / "clicks.wav", duration_s=8.0)
+    rc = main(["predict", str(tmp_path / "clicks.wav"), "--out", str(tmp_path / "out"), "--device", "cpu",
+               "--format", "beats,json,rekordbox,jams"])
+    assert rc == EXIT_OK, capsys.readouterr().err
+    label = json.loads((tmp_path / "out" / "clicks.wav.json").read_text())
+    assert label["bpm"] is not None and label["duration"] == pytest.approx(8.0, abs=0.01)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "clicks.wav.beats", "clicks.wav.jams", "clicks.wav.json", "rekordbox.xml"]

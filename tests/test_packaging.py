@@ -21,7 +21,7 @@ import pytest
 import soundfile as sf
 
 from tests.audio_files import write_m4a
-from tests.tiny_models import click_track, write_tiny_models
+from tests.tiny_models import click_track
 
 pytestmark = pytest.mark.install
 
@@ -74,6 +74,7 @@ def test_the_wheel_holds_the_package_data(installed, tmp_path):
     config = Path(out[1])
     assert config.is_relative_to(venv_root) and config.is_file() and not config.is_symlink()
     assert int(out[2]) > 0
+    assert "synth-v1" in out[3]  # the shipped model travels in the wheel
     version = run(installed, "--version", cwd=tmp_path)
     assert version.returncode == 0 and version.stdout.startswith("beatgrid ")
 
@@ -86,11 +87,10 @@ def test_installed_command_predicts_a_folder_of_mixed_files(installed, tmp_path)
     write_m4a(music / "clicks.m4a", click_track(4.0), 44100)
     (music / "corrupt.wav").write_bytes(b"RIFF" + os.urandom(300))
     sf.write(music / "silent.flac", np.zeros(3 * 44100, np.float32), 44100)
-    models = write_tiny_models(tmp_path / "models")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
 
-    done = run(installed, "predict", str(music), "--out", "out", "--models", str(models), cwd=elsewhere)
+    done = run(installed, "predict", str(music), "--out", "out", cwd=elsewhere)  # the shipped model
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if "corrupt.wav" in line]
@@ -100,3 +100,5 @@ def test_installed_command_predicts_a_folder_of_mixed_files(installed, tmp_path)
     assert sorted(p.name for p in out.glob("*.json")) == ["clicks.m4a.json", "clicks.mp3.json",
                                                           "clicks.wav.json", "silent.flac.json"]
     assert json.loads((out / "silent.flac.json").read_text())["bpm"] is None
+    clicks = json.loads((out / "clicks.wav.json").read_text())
+    assert clicks["bpm"] is not None and 0 < clicks["confidence"] <= 1
