@@ -40,10 +40,10 @@ __all__ = ["Analysis", "Models", "analyze", "check_settings", "decode", "load_mo
 MIN_DURATION_S = 1.0
 #: A signal whose peak stays below this level (dB full scale) is silent: no beats, no tempo.
 SILENCE_DBFS = -60.0
-#: Beatgrid confidence below which no tempo is reported. Noise (white, pink, amplitude-
-#: modulated) reaches at most 0.006; 4 of the 42 real clips of ../shared/realdata fall
-#: below 0.01 (2 of them with the right tempo), 11 below 0.1 (benchmarks/RESULTS.md).
-DEFAULT_MIN_CONFIDENCE = 0.01
+#: Beatgrid confidence below which no tempo is reported. Noise (white, pink-ish, amplitude-
+#: modulated, quiet) reaches at most 0.011 with synth-v1 (interim CRNN); 7 of the 42 real clips of
+#: ../shared/realdata fall below 0.02, 4 of them with a wrong tempo (benchmarks/RESULTS.md).
+DEFAULT_MIN_CONFIDENCE = 0.02
 
 
 @dataclass(frozen=True)

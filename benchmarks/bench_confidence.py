@@ -56,13 +56,13 @@ def main() -> None:
         grid = analyze(args.index.parent / row.audio_path, models=models, method="crnn_grid",
                        min_confidence=0.0).beatgrid
         bpm = 60.0 / np.median(np.diff(reference))
-        right = grid is not None and abs(grid.bpm / bpm - 1.0) <= 0.04
+        right = bool(grid is not None and abs(grid.bpm / bpm - 1.0) <= 0.04)
         rows.append({"input": Path(row.audio_path).name, "confidence": 0.0 if grid is None else grid.confidence,
                      "acc1": right})
     table = pd.DataFrame(rows)
     print(table.to_markdown(index=False, floatfmt=".4f"))
-    real = table[table["acc1"].notna()]
-    for threshold in sorted({0.001, 0.005, DEFAULT_MIN_CONFIDENCE, 0.05, 0.1}):
+    real = table[table["acc1"].notna()].astype({"acc1": bool})
+    for threshold in sorted({0.001, 0.005, 0.01, DEFAULT_MIN_CONFIDENCE, 0.05, 0.1}):
         below = real[real["confidence"] < threshold]
         print(f"\nbelow {threshold:g}: {len(below)} of {len(real)} clips ({int(below['acc1'].sum())} with the right "
               f"tempo); noise below: {int((table[table['acc1'].isna()]['confidence'] < threshold).sum())} of 5")
