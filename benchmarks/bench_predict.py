@@ -17,9 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
 
-from beatgrid.analysis import load_models
+from beatgrid.analysis import decode, load_models
 from beatgrid.batch import predict_paths
 from beatgrid.data.synth import synthesize_track
 from beatgrid.inference import METHOD_HELP
@@ -30,7 +31,6 @@ from beatgrid.threads import cap_threads
 def write_tracks(folder: Path, n_tracks: int, duration_s: float) -> float:
     """``n_tracks`` demo tracks as ``.wav`` and ``.m4a`` (half each); returns the seconds of audio."""
     import av
-    import numpy as np
 
     for index in range(n_tracks):
         track = synthesize_track(index, seed=7, duration_s=duration_s, sr=44100)
@@ -64,8 +64,13 @@ def main() -> None:
     start = time.perf_counter()
     models = load_models(args.models, device="cpu")
     load_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for method in args.methods:  # numba's compiled DBN is loaded (or compiled) on first use
+        decode(np.full((500, 2), 0.1, np.float32), models.fps, method=method)
+    warm_s = time.perf_counter() - start
     print(f"{machine_description()}, {threads} threads; models {models.folder}; "
-          f"{args.tracks} tracks x {args.duration:g} s (wav and m4a); model loading {load_s:.2f} s\n")
+          f"{args.tracks} tracks x {args.duration:g} s (wav and m4a); once per process: model loading "
+          f"{load_s:.2f} s, decoders' first call {warm_s:.2f} s\n")
     print("| method | files | wall s | s per file | x real time |")
     print("|---|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
