@@ -180,6 +180,10 @@ class Analysis:
         return self.beats[self.beat_positions == 1]
 
 
+def _no_beats() -> Prediction:
+    return Prediction(np.empty(0), np.empty(0, dtype=int))
+
+
 def decode(
     activations: np.ndarray,
     fps: float,
@@ -206,7 +210,7 @@ def decode(
     activations = activation_pair(activations)
     duration_s = float(len(activations) / fps if duration_s is None else duration_s)
     if silent:
-        prediction = Prediction(np.empty(0), np.empty(0, dtype=int))
+        prediction = _no_beats()
         grid, reason = None, f"silent audio (peak level below {SILENCE_DBFS:g} dBFS)"
     else:
         prediction = run_method(method, activations, fps, duration_s, bpm_min=bpm_min, bpm_max=bpm_max,
@@ -218,12 +222,13 @@ def decode(
             grid = fit_beatgrid(calibrated[:, 0], fps, downbeat_activation=calibrated[:, 1],
                                 bpm_min=bpm_min, bpm_max=bpm_max)
         reason = None
-        if grid.confidence < min_confidence or grid.confidence == 0.0:
-            reason = (f"no steady beat: beatgrid confidence {grid.confidence:.3f} is below "
-                      f"{max(min_confidence, 1e-3):g}")
+        if grid.confidence == 0.0:
+            reason, grid = "no beat found (beatgrid confidence 0)", None
+        elif grid.confidence < min_confidence:
+            reason = f"no steady beat: beatgrid confidence {grid.confidence:.4f} is below {min_confidence:g}"
             grid = None
-            if method_kind(method) == "grid":  # its beats were the grid's
-                prediction = Prediction(np.empty(0), np.empty(0, dtype=int))
+        if grid is None and method_kind(method) == "grid":  # its beats were the grid's
+            prediction = _no_beats()
     label = beats_label(prediction, file_name, duration_s)
     if reason is not None:
         label.update(bpm=None, reason=reason)
