@@ -16,7 +16,8 @@ from beatgrid.pretrained import resolve_model_file  # noqa: E402
 from beatgrid.provenance import write_provenance  # noqa: E402
 from beatgrid.workflow import (  # noqa: E402
     check_config,
-    dataset_source_files,
+    dataset_source_inputs,
+    dataset_sources_digest,
     demo_batches,
     inference_variants,
     print_summary,
@@ -94,12 +95,20 @@ def synth_batch_dirs():
     }
 
 
+EXTERNAL_DATASETS = [src for src in config["datasets"].values() if src["format"] != "synth"]
+
+
 def index_inputs(wildcards):
+    """The demo batches and index CSVs; the external datasets' audio and annotation files
+    are followed through the `sources` digest param (beatgrid.workflow.dataset_sources_digest)."""
     inputs = [d for dirs in synth_batch_dirs().values() for d in dirs]
-    for name, src in config["datasets"].items():
-        if src["format"] != "synth":
-            inputs += dataset_source_files(src)
+    for src in EXTERNAL_DATASETS:
+        inputs += dataset_source_inputs(src)
     return inputs
+
+
+def index_sources_digest(wildcards):
+    return dataset_sources_digest(EXTERNAL_DATASETS)
 
 
 # Adaptation (rules/adapt.smk): the adapt block, its tracks and replay pool.

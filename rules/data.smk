@@ -34,6 +34,8 @@ checkpoint index:
         split=config["split"],
         tracks_per_shard=config["features"]["tracks_per_shard"],
         synth_dirs=synth_batch_dirs(),
+        # adding, editing or removing a dataset file re-runs the index (see index_inputs)
+        sources=index_sources_digest,
     log:
         f"{LOGS}/index.log",
     benchmark:

@@ -203,3 +203,32 @@ def test_the_package_default_config_is_the_workflow_config(default_config):
 
     assert default_config_path().is_file()
     assert load_config() == default_config
+
+
+def test_sources_digest_follows_every_dataset_file(tmp_path):
+    import os
+
+    from beatgrid.workflow import dataset_source_inputs, dataset_sources_digest
+
+    audio, beats = tmp_path / "audio", tmp_path / "beats"
+    audio.mkdir()
+    beats.mkdir()
+    for stem in ("a", "b"):
+        (audio / f"{stem}.wav").write_bytes(b"RIFF")
+        (beats / f"{stem}.beats").write_text("0.5 1\n")
+    source = {"format": "beats_dir", "audio_dir": str(audio), "annotations_dir": str(beats)}
+    assert dataset_source_inputs(source) == []
+    assert dataset_source_inputs({"format": "index_csv", "path": "x/dataset_index.csv"}) == ["x/dataset_index.csv"]
+    before = dataset_sources_digest([source])
+    assert dataset_sources_digest([source]) == before
+    (beats / "a.beats").write_text("0.6 1\n")  # edited (other size)
+    edited = dataset_sources_digest([source])
+    assert edited != before
+    os.utime(audio / "b.wav", ns=(1, 1))  # touched
+    touched = dataset_sources_digest([source])
+    assert touched != edited
+    (audio / "c.wav").write_bytes(b"RIFF")  # added
+    added = dataset_sources_digest([source])
+    assert added != touched
+    (audio / "c.wav").unlink()  # removed again
+    assert dataset_sources_digest([source]) == touched
