@@ -155,6 +155,9 @@ def test_store_arrays_read_frame_ranges_on_demand(tmp_path):
     assert array[38:60].shape == (2, 8) and array[30:10].shape == (0, 8)
     with pytest.raises(TypeError):
         array[3]
+    with atomic_h5(tmp_path / "lzf.h5") as h5:  # chunked + compressed: read through h5py
+        write_track(h5, "c", {"mel": mel}, compression="lzf")
+    np.testing.assert_array_equal(StoreArrays([tmp_path / "lzf.h5"], ["mel"])["c"][7:30], mel[7:30])
     targets = StoreArrays(paths, ["beat", "downbeat"], ["b"])
     assert list(targets) == ["b"] and targets["b"].shape == (40, 2) and targets["b"].dtype == np.float32
     np.testing.assert_array_equal(targets["b"][0:20], np.stack([beat, downbeat], axis=1)[0:20])

@@ -295,23 +295,29 @@ def read_store_track_attrs(
 
 class TrackArray:
     """One track's array in an HDF5 store, read on demand: ``shape``, ``ndim``, ``dtype``
-    and ``len`` from the file's metadata; ``array[start:stop]`` reads only those frames
-    (one contiguous read: the stores keep each array contiguous, rows are frames);
+    and ``len`` from the file's metadata; ``array[start:stop]`` reads only those frames;
     ``np.asarray(array)`` reads it whole.
+
+    The stores write arrays contiguous and uncompressed, so a range of frames is one
+    ``pread`` at a byte offset recorded from the metadata: no HDF5 object is opened per
+    read, and nothing is cached per track. (An array written chunked or compressed is
+    read through h5py instead.) Each process, each DataLoader worker included, opens its
+    own read-only file descriptor on first use (:func:`_read_rows`).
 
     With several ``names`` (``beat``, ``downbeat``) the 1-D arrays are stacked to
     ``[T, len(names)]`` float32, as :func:`beatgrid.data.dataset.load_frame_dataset` stacks
     targets in memory.
-    Each process (each DataLoader worker) opens its own read-only file handle on first
-    use and keeps it open (:func:`_open_cached`).
     """
 
-    __slots__ = ("path", "track_id", "names", "shape", "dtype")
+    __slots__ = ("path", "track_id", "names", "shape", "dtype", "_parts")
 
-    def __init__(self, path: str, track_id: str, names: Sequence[str], shape: tuple[int, ...], dtype: np.dtype):
+    def __init__(self, path: str, track_id: str, names: Sequence[str], parts: Sequence[tuple[int | None, tuple[int, ...], np.dtype]]):
+        """``parts``: per name, the byte offset in the file (None: read through h5py), shape and dtype."""
         self.path, self.track_id, self.names = path, track_id, tuple(names)
-        self.shape = (shape[0], len(self.names)) if len(self.names) > 1 else tuple(shape)
-        self.dtype = np.dtype(np.float32) if len(self.names) > 1 else np.dtype(dtype)
+        self._parts = [(offset, tuple(shape), np.dtype(dtype)) for offset, shape, dtype in parts]
+        _, first_shape, first_dtype = self._parts[0]
+        self.shape = (first_shape[0], len(self.names)) if len(self.names) > 1 else first_shape
+        self.dtype = np.dtype(np.float32) if len(self.names) > 1 else first_dtype
 
     @property
     def ndim(self) -> int:
@@ -328,10 +334,14 @@ class TrackArray:
         if not isinstance(index, slice) or index.step not in (None, 1):
             raise TypeError(f"TrackArray reads frame ranges [start:stop], got {index!r}")
         start, stop, _ = index.indices(self.shape[0])
-        group = _open_cached(self.path)[TRACKS_GROUP][self.track_id]
-        if len(self.names) == 1:
-            return group[self.names[0]][start:max(start, stop)]
-        return np.stack([group[name][start:max(start, stop)] for name in self.names], axis=1).astype(np.float32)
+        stop = max(start, stop)
+        arrays = [
+            _read_rows(self.path, offset, shape, dtype, start, stop)
+            if offset is not None
+            else _open_h5(self.path)[TRACKS_GROUP][self.track_id][name][start:stop]
+            for name, (offset, shape, dtype) in zip(self.names, self._parts)
+        ]
+        return arrays[0] if len(arrays) == 1 else np.stack(arrays, axis=1).astype(np.float32)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         array = self[:]
@@ -341,19 +351,42 @@ class TrackArray:
         return f"TrackArray({self.path!r}, {self.track_id!r}, {self.names}, shape={self.shape})"
 
 
-#: Read-only handles of this process: ``(pid, {path: h5py.File})``. A forked DataLoader
-#: worker sees another pid and opens its own handles (HDF5 handles must not cross a fork).
-_HANDLES: tuple[int, dict[str, h5py.File]] = (-1, {})
+#: This process's open files: ``(pid, {("fd" | "h5", path): handle})``. A forked
+#: DataLoader worker sees another pid and opens its own (handles must not cross a fork).
+_OPEN: tuple[int, dict[tuple[str, str], Any]] = (-1, {})
 
 
-def _open_cached(path: str) -> h5py.File:
-    global _HANDLES
-    pid, handles = _HANDLES
+def _handle(kind: str, path: str) -> Any:
+    global _OPEN
+    pid, handles = _OPEN
     if pid != os.getpid():
-        _HANDLES = pid, handles = os.getpid(), {}  # the parent's handles are left to the parent
-    if path not in handles:
-        handles[path] = open_store(path)
-    return handles[path]
+        _OPEN = pid, handles = os.getpid(), {}  # the parent's handles are left to the parent
+    key = (kind, path)
+    if key not in handles:
+        handles[key] = os.open(path, os.O_RDONLY) if kind == "fd" else open_store(path)
+    return handles[key]
+
+
+def _open_h5(path: str) -> h5py.File:
+    return _handle("h5", path)
+
+
+def _read_rows(path: str, offset: int, shape: tuple[int, ...], dtype: np.dtype, start: int, stop: int) -> np.ndarray:
+    """Rows ``start:stop`` of a contiguous C-order array stored at byte ``offset`` of ``path``."""
+    rows = np.empty((stop - start, *shape[1:]), dtype)
+    row_bytes = rows.itemsize * int(np.prod(shape[1:], dtype=np.int64))
+    if rows.nbytes:
+        read = os.preadv(_handle("fd", path), [memoryview(rows).cast("B")], offset + start * row_bytes)
+        if read != rows.nbytes:
+            raise StoreError(f"{path}: short read ({read} of {rows.nbytes} bytes at {offset + start * row_bytes}); the file is truncated")
+    return rows
+
+
+def _contiguous_offset(dataset: h5py.Dataset) -> int | None:
+    """Byte offset of a contiguous, unfiltered dataset's data in its file, else None."""
+    if dataset.chunks is not None or dataset.compression is not None or dataset.size == 0:
+        return None
+    return dataset.id.get_offset()
 
 
 class StoreArrays(Mapping[str, TrackArray]):
@@ -373,8 +406,8 @@ class StoreArrays(Mapping[str, TrackArray]):
             lengths = {group[name].shape[0] for name in names}
             if len(lengths) > 1:
                 raise ValueError(f"{path}: track {track_id!r}: arrays {list(names)} differ in length {sorted(lengths)}")
-            first = group[names[0]]
-            self._arrays[track_id] = TrackArray(str(path), track_id, names, first.shape, first.dtype)
+            parts = [(_contiguous_offset(group[name]), group[name].shape, group[name].dtype) for name in names]
+            self._arrays[track_id] = TrackArray(str(path), track_id, names, parts)
             source[track_id] = str(path)
         if wanted is not None:
             missing_ids = [t for t in wanted if t not in self._arrays]
