@@ -383,9 +383,8 @@ def _read_rows(path: str, offset: int, shape: tuple[int, ...], dtype: np.dtype, 
 
 
 def _contiguous_offset(dataset: h5py.Dataset) -> int | None:
-    """Byte offset of a contiguous, unfiltered dataset's data in its file, else None."""
-    if dataset.chunks is not None or dataset.compression is not None or dataset.size == 0:
-        return None
+    """Byte offset of a contiguous dataset's data in its file; None when it is chunked
+    (so also when filtered or compressed) or has no storage allocated (empty)."""
     return dataset.id.get_offset()
 
 
@@ -403,10 +402,11 @@ class StoreArrays(Mapping[str, TrackArray]):
             missing = [name for name in names if name not in group]
             if missing:
                 raise StoreError(f"{path}: track {track_id!r} has no array {missing[0]!r} (has {sorted(group)})")
-            lengths = {group[name].shape[0] for name in names}
+            datasets = [group[name] for name in names]
+            parts = [(_contiguous_offset(dataset), dataset.shape, dataset.dtype) for dataset in datasets]
+            lengths = {shape[0] for _, shape, _ in parts}
             if len(lengths) > 1:
                 raise ValueError(f"{path}: track {track_id!r}: arrays {list(names)} differ in length {sorted(lengths)}")
-            parts = [(_contiguous_offset(group[name]), group[name].shape, group[name].dtype) for name in names]
             self._arrays[track_id] = TrackArray(str(path), track_id, names, parts)
             source[track_id] = str(path)
         if wanted is not None:
