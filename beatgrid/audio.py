@@ -23,7 +23,7 @@ import soxr
 from .errors import InputFileError
 
 __all__ = ["AUDIO_EXTENSIONS", "AudioError", "AudioInfo", "audio_info", "audio_duration", "is_audio_name",
-           "load_audio"]
+           "load_audio", "check_audio_content"]
 
 #: File extensions (lower case) searched for as audio: what libsndfile or PyAV decodes.
 AUDIO_EXTENSIONS = (
@@ -170,3 +170,29 @@ def load_audio(path: str | os.PathLike, sr: int) -> np.ndarray:
     if native_sr != sr:
         mono = soxr.resample(mono, native_sr, sr, quality="HQ")
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+#: Peak amplitude below which a file counts as silent (-100 dBFS; one 16-bit step is -90 dBFS).
+SILENCE_PEAK = 1e-5
+
+
+def check_audio_content(path: str | os.PathLike, min_duration_s: float = 0.0) -> None:
+    """Decode the whole file once, at its native rate, and check what the header cannot tell.
+
+    Raises:
+        AudioError: the file is undecodable, holds non-finite samples (NaN or inf), is
+            silent (peak below :data:`SILENCE_PEAK`), or is shorter than
+            ``min_duration_s`` seconds (e.g. one analysis frame).
+    """
+    path = Path(path)
+    samples, sr = _decode(path)
+    low, high = float(samples.min()), float(samples.max())  # NaN propagates into both
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise AudioError(path, "audio contains non-finite samples (NaN or inf)")
+    peak = max(high, -low)
+    if peak < SILENCE_PEAK:
+        raise AudioError(path, "audio is silent (every sample is 0)" if peak == 0 else
+                         f"audio is silent (peak {20 * np.log10(peak):.0f} dBFS)")
+    if samples.shape[0] < min_duration_s * sr:
+        raise AudioError(path, f"audio is too short: {samples.shape[0]} samples at {sr} Hz "
+                               f"({1000 * samples.shape[0] / sr:.1f} ms), one frame needs {1000 * min_duration_s:.1f} ms")

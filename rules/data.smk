@@ -36,6 +36,8 @@ checkpoint index:
         synth_dirs=synth_batch_dirs(),
         # adding, editing or removing a dataset file re-runs the index (see index_inputs)
         sources=index_sources_digest,
+        # shorter audio has no complete analysis frame (seconds)
+        min_duration_s=config["features"]["n_fft"] / config["features"]["sr"],
     log:
         f"{LOGS}/index.log",
     benchmark:

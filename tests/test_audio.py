@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from beatgrid.audio import AudioError, audio_duration, audio_info, load_audio
+from beatgrid.audio import AudioError, audio_duration, audio_info, check_audio_content, load_audio
 
 
 def _sine(freq_hz: float, duration_s: float, sr: int, amplitude: float = 0.5) -> np.ndarray:
@@ -126,6 +126,22 @@ def test_non_finite_samples_are_rejected(tmp_path):
     sf.write(path, signal, 22050, subtype="FLOAT")
     with pytest.raises(AudioError, match="non-finite"):
         load_audio(path, 22050)
+
+
+def test_content_check_finds_what_the_header_cannot(tmp_path):
+    sr = 8000
+    signal = np.random.default_rng(0).uniform(-0.5, 0.5, (sr, 2)).astype(np.float32)
+    sf.write(tmp_path / "ok.wav", signal, sr, subtype="FLOAT")
+    check_audio_content(tmp_path / "ok.wav", min_duration_s=0.5)
+    with pytest.raises(AudioError, match="too short: 8000 samples at 8000 Hz"):
+        check_audio_content(tmp_path / "ok.wav", min_duration_s=2.0)
+    signal[sr // 2, 1] = np.nan  # in one channel only
+    sf.write(tmp_path / "nan.wav", signal, sr, subtype="FLOAT")
+    with pytest.raises(AudioError, match="nan.wav: audio contains non-finite samples"):
+        check_audio_content(tmp_path / "nan.wav")
+    sf.write(tmp_path / "quiet.wav", np.full((sr, 1), 1e-7, np.float32), sr, subtype="FLOAT")
+    with pytest.raises(AudioError, match=r"quiet.wav: audio is silent \(peak -140 dBFS\)"):
+        check_audio_content(tmp_path / "quiet.wav")
 
 
 def test_invalid_target_rate(tmp_path):

@@ -218,6 +218,31 @@ def test_every_bad_input_is_rejected_with_its_reason_and_the_rest_is_indexed(tmp
     assert rejected.equals(rejected.sort_values(REJECTED_COLUMNS).reset_index(drop=True))
 
 
+def test_audio_that_would_fail_a_feature_job_is_rejected_at_the_index(tmp_path):
+    """The index decodes every file once: NaN/inf samples, silence and sub-frame audio are
+    rejected with their reason instead of stopping the mels job later."""
+    d = tmp_path / "data"
+    _wav(d / "good.wav")
+    nan = np.random.default_rng(1).uniform(-0.1, 0.1, (3 * 8000, 1))
+    nan[5000] = np.nan
+    sf.write(d / "nan.wav", nan, 8000, subtype="FLOAT")
+    inf = np.random.default_rng(2).uniform(-0.1, 0.1, (3 * 8000, 1))
+    inf[100, 0] = np.inf
+    sf.write(d / "inf.wav", inf, 8000, subtype="FLOAT")
+    sf.write(d / "silent.wav", np.zeros((3 * 8000, 1)), 8000, subtype="PCM_16")
+    sf.write(d / "blip.wav", np.full((200, 1), 0.1), 8000, subtype="PCM_16")  # 25 ms
+    for name in ("good", "nan", "inf", "silent"):
+        _beats(d / f"{name}.beats")
+    _beats(d / "blip.beats", times=(0.01,), positions=(1,))
+    tracks, rejected = build_index({"x": {"format": "beats_dir", "audio_dir": str(d), "annotations_dir": str(d)}},
+                                   SPLIT, 16, min_duration_s=1024 / 22050)  # fmt: skip
+    assert list(tracks.track_id) == ["x_good"]
+    assert _reason(rejected, "nan.wav") == "audio contains non-finite samples (NaN or inf)"
+    assert _reason(rejected, "inf.wav") == "audio contains non-finite samples (NaN or inf)"
+    assert _reason(rejected, "silent.wav") == "audio is silent (every sample is 0)"
+    assert _reason(rejected, "blip.wav").startswith("audio is too short: 200 samples at 8000 Hz (25.0 ms)")
+
+
 def test_ambiguous_annotations_are_rejected_not_guessed(tmp_path):
     audio, ann = tmp_path / "audio", tmp_path / "ann"
     _wav(audio / "x" / "a.wav")

@@ -9,6 +9,7 @@ with workflow_job(snakemake):
         dict(snakemake.params.split),
         snakemake.params.tracks_per_shard,
         synth_dirs=dict(snakemake.params.synth_dirs),
+        min_duration_s=snakemake.params.min_duration_s,
     )
     for row in rejected.itertuples():
         print(f"rejected: {row.audio_path or row.annotation_path}: {row.reason}")

@@ -35,9 +35,10 @@ Paths: relative paths in the config are relative to the current working director
 the file's path below it, neither resolved nor made absolute, so an index stays valid
 when the project folder moves; every later job runs in the same working directory.
 
-Audio durations come from the file header (soundfile); only files libsndfile cannot
-open (m4a/aac) are decoded to measure them. Annotations are checked against the
-audio's duration (see :func:`beatgrid.annotations.validate_annotation`).
+Audio durations come from the file header (soundfile); every file is also decoded
+once to reject audio that would fail later, in a feature job (non-finite samples,
+silence only, shorter than one frame). Annotations are checked against the audio's
+duration (see :func:`beatgrid.annotations.validate_annotation`).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ from beatgrid.annotations import (
     read_label_json,
     validate_annotation,
 )
-from beatgrid.audio import AudioError, audio_info, is_audio_name
+from beatgrid.audio import AudioError, audio_info, check_audio_content, is_audio_name
 from beatgrid.io import atomic_write
 
 __all__ = [
@@ -569,10 +570,11 @@ def scan_index_csv(source: str, path: str | os.PathLike) -> ScanResult:
 # --------------------------------------------------------------------------- checking
 
 
-def check_candidate(candidate: TrackCandidate) -> dict | Rejection:
-    """Read the audio header and the annotation, validate the annotation against the
-    audio's duration, and return the track's row (without id, split, shard) or a
-    :class:`Rejection` with the reason."""
+def check_candidate(candidate: TrackCandidate, min_duration_s: float = 0.0) -> dict | Rejection:
+    """Read the audio header, decode the audio once (:func:`check_audio_content`:
+    non-finite samples, silence only, or less than ``min_duration_s`` seconds reject
+    it), read the annotation and validate it against the audio's duration, and return
+    the track's row (without id, split, shard) or a :class:`Rejection` with the reason."""
 
     def reject(reason: str) -> Rejection:
         return Rejection(
@@ -581,6 +583,7 @@ def check_candidate(candidate: TrackCandidate) -> dict | Rejection:
 
     try:
         duration_s = audio_info(candidate.audio_path).duration_s
+        check_audio_content(candidate.audio_path, min_duration_s)
     except AudioError as exc:
         return reject(exc.problem)
     except Exception as exc:  # a bad file must never stop the others
@@ -648,6 +651,7 @@ def build_index(
     split: Mapping,
     tracks_per_shard: int,
     synth_dirs: Mapping[str, Sequence[str | os.PathLike]] | None = None,
+    min_duration_s: float = 0.0,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Index every dataset of the config; returns ``(tracks, rejected)``.
 
@@ -657,6 +661,7 @@ def build_index(
             ``test_datasets``; schema defaults when absent).
         tracks_per_shard: ``config["features"]["tracks_per_shard"]``.
         synth_dirs: for each ``synth`` dataset, the batch folders the workflow rendered.
+        min_duration_s: shortest usable audio in seconds (one analysis frame, n_fft / sr).
 
     Every input that is not indexed is a row of ``rejected`` with its reason. When
     two tracks get the same id (compared case-insensitively, for case-insensitive
@@ -683,7 +688,7 @@ def build_index(
     rejected = list(scanned.rejected)
     rows: list[dict] = []
     for candidate in sorted(scanned.candidates, key=lambda c: (c.audio_path, c.annotation_path, c.dataset)):
-        checked = check_candidate(candidate)
+        checked = check_candidate(candidate, min_duration_s)
         if isinstance(checked, Rejection):
             rejected.append(checked)
         else:
