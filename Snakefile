@@ -46,6 +46,17 @@ rule all:
     input:
         "results/report/index.html",
         "results/evaluation/summary.csv",
+        # Every finished intermediate too: Snakemake rebuilds a missing file only for a job that
+        # needs it, so without these a store that `beatgrid check --repair` removed (or a model.pt
+        # Snakemake deleted after a failed job) would stay missing behind an up-to-date report.
+        per_shard(f"{RESULTS}/features/mels/{{shard}}.h5"),
+        per_shard(f"{RESULTS}/features/targets/{{shard}}.h5"),
+        per_shard(f"{RESULTS}/activations/crnn/{{shard}}.h5"),
+        per_shard(f"{RESULTS}/activations/{CRNN_SOURCE}/{{shard}}.h5"),
+        per_shard(f"{RESULTS}/activations/ltm/{{shard}}.h5"),
+        f"{CRNN_DIR}/model.pt",
+        f"{LTM_DIR}/model.pt",
+        PREDICTION_DIRS,
     default_target: True
 
 

@@ -194,7 +194,8 @@ def extract_shard_activations(
 
     from tqdm.auto import tqdm
 
-    from .data.store import atomic_h5, list_track_ids, read_attrs, read_track_array, write_track
+    from .data.store import (atomic_h5, list_track_ids, read_attrs, read_dropped, read_track_array,
+                             record_dropped, write_track)
     from .models import load_model
     from .training import resolve_device
 
@@ -209,6 +210,7 @@ def extract_shard_activations(
     sha = attrs["model_sha256"]
     show = progress and sys.stderr.isatty()
     with atomic_h5(out_path, attrs) as h5:
+        record_dropped(h5, read_dropped(mel_path))  # the LTM leaves out what the mels job dropped
         for track_id in tqdm(ids, desc=f"activations {mel_path.stem}", disable=not show):
             mel = read_track_array(mel_path, track_id, input_name)
             if mel.ndim != 2 or (n_inputs is not None and mel.shape[1] != n_inputs):

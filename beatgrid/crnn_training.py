@@ -22,7 +22,7 @@ import numpy as np
 
 from .data.augment import MelAugment
 from .data.dataset import DEFAULT_MEMORY_BUDGET_GB, MelNormalizer, load_frame_dataset, split_track_ids
-from .data.store import read_attrs
+from .data.store import read_attrs, without_dropped
 from .ltm_training import assign_folds
 from .models import build_model
 from .training import TrainConfig, TrainResult, seed_everything, train
@@ -79,8 +79,8 @@ def train_crnn(
     mel_paths = [str(p) for p in mel_paths]
     target_paths = [str(p) for p in target_paths]
     splits = split_track_ids(tracks_csv)
-    train_ids = fold_train_ids(splits["train"], fold, folds, fold_seed)
-    val_ids = splits["val"]
+    train_ids = fold_train_ids(without_dropped(splits["train"], mel_paths + target_paths), fold, folds, fold_seed)
+    val_ids = without_dropped(splits["val"], mel_paths + target_paths)
     if not train_ids:
         raise ValueError(f"{tracks_csv}: no track has split 'train'; nothing to train the CRNN on")
     mel_attrs = read_attrs(mel_paths[0])
@@ -167,7 +167,7 @@ def extract_oof_shard(
     from tqdm.auto import tqdm
 
     from .activations import compute_activations, file_sha256
-    from .data.store import atomic_h5, list_track_ids, read_track_array, write_track
+    from .data.store import atomic_h5, list_track_ids, read_dropped, read_track_array, record_dropped, write_track
     from .models import load_model
     from .training import resolve_device
 
@@ -189,6 +189,7 @@ def extract_oof_shard(
                 "fold_model_sha256": [file_sha256(p) for p in fold_models],
             }
         )
+        record_dropped(h5, read_dropped(mel_path))  # the LTM leaves out what the mels job dropped
         for track_id in tqdm(track_ids, desc=f"oof activations {Path(mel_path).stem}", disable=not progress):
             mel = read_track_array(mel_path, track_id, "mel")
             model = models[fold_of.get(track_id)]

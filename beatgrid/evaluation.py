@@ -720,6 +720,7 @@ def evaluate_run(
     per_track_csv: str | Path | None = None,
     summary_csv: str | Path | None = None,
     markdown_path: str | Path | None = None,
+    dropped_from: Iterable[str | Path] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """The evaluation stage in one call: score every prediction folder and write the tables.
 
@@ -732,11 +733,17 @@ def evaluate_run(
         trim_seconds: see :func:`evaluate_track`.
         per_track_csv, summary_csv, markdown_path: where to write the per-track table,
             the summary and its Markdown rendering (each optional).
+        dropped_from: more stores (the mel shards) whose jobs may have dropped tracks;
+            tracks any of these or the target stores dropped are not scored.
 
     Returns:
         (per_track, summary, markdown).
     """
+    from beatgrid.data.store import without_dropped
+
     tracks = pd.read_csv(tracks_csv, dtype={"track_id": str, "shard": str})
+    kept = without_dropped(tracks["track_id"], [*(target_paths or []), *dropped_from])
+    tracks = tracks[tracks["track_id"].isin(kept)]
     references = (
         references_from_targets(target_paths, tracks) if target_paths is not None else references_from_annotations(tracks)
     )

@@ -14,6 +14,7 @@ frame ``round(t * fps)``.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import os
 from dataclasses import asdict, dataclass, fields
@@ -38,6 +39,8 @@ __all__ = [
     "compute_shard_mels",
     "compute_shard_targets",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Largest disagreement (frames) tolerated between the decoded length of a track and
 #: the length its header promises. soxr rounds exact half-sample output lengths
@@ -313,29 +316,33 @@ def compute_shard_mels(
 
     Layout: ``/tracks/<track_id>/mel`` float16 ``[T, n_mels]``, file attrs
     ``sr, hop_length, n_fft, n_mels, fmin, fmax, fps``. ``T`` equals
-    :func:`audio_n_frames` of the file, which :func:`compute_shard_targets` uses. The
-    file appears only when every track succeeded; an empty table gives a valid empty
-    store.
-
-    Raises:
-        FeatureError: a track cannot be decoded (naming the track and the file).
+    :func:`audio_n_frames` of the file, which :func:`compute_shard_targets` uses. A
+    track that cannot be decoded is left out with a warning and listed with its reason
+    in the file attr ``dropped`` (:func:`beatgrid.data.store.read_dropped`); the index's
+    decode check makes that rare. An empty table gives a valid empty store.
     """
     from beatgrid.audio import AudioError, load_audio
-    from beatgrid.data.store import atomic_h5, write_track
+    from beatgrid.data.store import atomic_h5, record_dropped, write_track
 
     tracks = _rows(tracks, ("track_id", "audio_path"), "compute_shard_mels")
+    dropped: dict[str, str] = {}
     with atomic_h5(out_path, attrs=cfg.store_attrs()) as h5:
         rows = tracks[["track_id", "audio_path"]].itertuples(index=False)
         for track_id, audio_path in tqdm(rows, total=len(tracks), desc=f"mels {Path(out_path).name}",
                                          unit="track", disable=not progress):
             try:
-                audio = load_audio(audio_path, cfg.sr)
-                expected = audio_n_frames(audio_path, cfg.sr, cfg.hop_length)
-                mel = log_mel(audio, cfg)
-            except (AudioError, ValueError) as exc:
-                raise FeatureError(f"track {track_id!r}: cannot compute the log-mel of {audio_path}: {exc}") from exc
-            mel = _conform_frames(mel, expected, track_id, str(audio_path))
+                try:
+                    audio = load_audio(audio_path, cfg.sr)
+                    expected = audio_n_frames(audio_path, cfg.sr, cfg.hop_length)
+                    mel = log_mel(audio, cfg)
+                except (AudioError, ValueError) as exc:
+                    raise FeatureError(f"track {track_id!r}: cannot compute the log-mel of {audio_path}: {exc}") from exc
+                mel = _conform_frames(mel, expected, track_id, str(audio_path))
+            except FeatureError as exc:
+                _drop(dropped, track_id, exc)
+                continue
             write_track(h5, track_id, {"mel": mel.astype(np.float16)})
+        record_dropped(h5, dropped)
 
 
 def compute_shard_targets(
@@ -355,20 +362,20 @@ def compute_shard_targets(
     per-track attr ``has_downbeats``; file attrs ``fps, sr, hop_length, widen_frames,
     widen_value``. ``T`` comes from the audio header (:func:`audio_n_frames`) and
     equals the mel store's. Tracks whose ``has_downbeats`` is false get an all-zero
-    downbeat target and ``has_downbeats=False``, so training can mask them.
-
-    Raises:
-        FeatureError: an annotation or audio header cannot be read (naming track and file).
+    downbeat target and ``has_downbeats=False``, so training can mask them. A track
+    whose annotation or audio header cannot be read is left out and listed in the file
+    attr ``dropped``, as in :func:`compute_shard_mels`.
     """
     from beatgrid.annotations import AnnotationError, read_annotation
     from beatgrid.audio import AudioError, audio_info
-    from beatgrid.data.store import atomic_h5, write_track
+    from beatgrid.data.store import atomic_h5, record_dropped, write_track
 
     tracks = _rows(tracks, ("track_id", "audio_path", "annotation_path", "annotation_format"),
                    "compute_shard_targets")
     fps = sr / hop_length
     attrs = {"fps": fps, "sr": int(sr), "hop_length": int(hop_length),
              "widen_frames": int(widen_frames), "widen_value": float(widen_value)}
+    dropped: dict[str, str] = {}
     with atomic_h5(out_path, attrs=attrs) as h5:
         for row in tqdm(tracks.itertuples(index=False), total=len(tracks),
                         desc=f"targets {Path(out_path).name}", unit="track", disable=not progress):
@@ -379,7 +386,8 @@ def compute_shard_targets(
                 annotation = read_annotation(row.annotation_path, row.annotation_format,
                                              duration_s=info.duration_s)
             except (AudioError, AnnotationError, ValueError) as exc:
-                raise FeatureError(f"track {row.track_id!r}: cannot compute targets: {exc}") from exc
+                _drop(dropped, row.track_id, FeatureError(f"track {row.track_id!r}: cannot compute targets: {exc}"))
+                continue
             has_downbeats = _truthy(getattr(row, "has_downbeats", annotation.has_downbeats))
             has_downbeats = has_downbeats and annotation.has_downbeats
             downbeat_times = annotation.downbeat_times if has_downbeats else np.zeros(0)
@@ -392,6 +400,14 @@ def compute_shard_targets(
                  "downbeat_times": np.asarray(downbeat_times, dtype=np.float64)},
                 attrs={"has_downbeats": bool(has_downbeats)},
             )
+        record_dropped(h5, dropped)
+
+
+def _drop(dropped: dict[str, str], track_id: str, error: FeatureError) -> None:
+    """Leave a track that fails out of its shard (a bad file never stops the others):
+    warn, and note the reason for the store's ``dropped`` attr."""
+    log.warning("dropping %s", error)
+    dropped[track_id] = str(error)
 
 
 def _truthy(value: Any) -> bool:

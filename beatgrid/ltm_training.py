@@ -30,7 +30,7 @@ from typing import Any
 
 from .data.activation_augment import ActivationAugment
 from .data.dataset import DEFAULT_MEMORY_BUDGET_GB, load_frame_dataset, split_track_ids
-from .data.store import read_attrs
+from .data.store import read_attrs, without_dropped
 from .models import build_model
 from .models.ltm import ltm_model_config
 from .training import TrainConfig, TrainResult, seed_everything, train
@@ -119,7 +119,8 @@ def train_ltm(
         raise ValueError(f"ltm.input_source must be one of {INPUT_SOURCES}, got {input_source!r}")
     activation_paths = [str(p) for p in activation_paths]
     target_paths = [str(p) for p in target_paths]
-    ids = split_track_ids(tracks_csv)
+    ids = {split: without_dropped(track_ids, activation_paths + target_paths)
+           for split, track_ids in split_track_ids(tracks_csv).items()}
     if not ids["train"]:
         raise ValueError(f"{tracks_csv}: no track has split 'train'; nothing to train the LTM on")
     fps = _store_fps(activation_paths)

@@ -10,17 +10,21 @@ its JSON holds ``bpm`` without ``downbeatOffset`` (no ``grid_*`` metrics).
 from __future__ import annotations
 
 import json
+import logging
 import math
+import shutil
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 
 from beatgrid.annotations import write_beats_file
-from beatgrid.audio import load_audio
+from beatgrid.audio import AudioError, load_audio
 
-__all__ = ["REFERENCE_TRACKERS", "librosa_beats", "write_reference_predictions"]
+log = logging.getLogger(__name__)
+
+__all__ = ["REFERENCE_TRACKERS", "librosa_beats", "write_reference_predictions", "gather_predictions"]
 
 
 def librosa_beats(audio_path: str | Path, sr: int = 22050) -> tuple[np.ndarray, float]:
@@ -80,7 +84,11 @@ def write_reference_predictions(
     for row in tracks.to_dict("records"):
         track_id = str(row["track_id"])
         audio_path = Path(row["audio_path"])
-        beat_times, bpm = track_fn(audio_path, sr)
+        try:
+            beat_times, bpm = track_fn(audio_path, sr)
+        except AudioError as exc:  # a bad file never stops the others (the mels job drops it too)
+            log.warning("%s: skipped: %s", tracker, exc)
+            continue
         beats_path = out_dir / f"{track_id}.beats"
         write_beats_file(beats_path, beat_times)
         grid = {
@@ -93,3 +101,28 @@ def write_reference_predictions(
         json_path.write_text(json.dumps(grid, indent=2) + "\n")
         written += [beats_path, json_path]
     return written
+
+
+def gather_predictions(shard_dirs: Iterable[str | Path], out_dir: str | Path) -> list[Path]:
+    """Copy the prediction files of per-shard folders into one folder ``out_dir``.
+
+    The workflow runs a reference tracker per shard (so new audio re-runs one shard's
+    job) and gathers them into the one folder per method that the evaluation reads.
+
+    Hidden files (Snakemake's ``.snakemake_timestamp``) are not copied.
+
+    Raises:
+        ValueError: two shard folders hold a file of the same name.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    source: dict[str, Path] = {}
+    for shard_dir in map(Path, shard_dirs):
+        for path in sorted(shard_dir.iterdir()):
+            if path.name.startswith("."):  # Snakemake's .snakemake_timestamp of directory outputs
+                continue
+            if path.name in source:
+                raise ValueError(f"{path.name} is in two shard folders: {source[path.name].parent} and {shard_dir}")
+            source[path.name] = path
+            shutil.copyfile(path, out_dir / path.name)
+    return [out_dir / name for name in source]

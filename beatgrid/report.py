@@ -746,6 +746,22 @@ def _split_membership(tracks: pd.DataFrame) -> str:
     )
 
 
+def left_out_inputs(rejected_csv: str | Path | None, dropped_from: Iterable[str | Path] = ()) -> pd.DataFrame:
+    """Every input that is in no result: ``stage`` (``index`` or ``shard job``), ``file``
+    (or track id) and ``reason``, from ``rejected.csv`` and the stores' dropped tracks."""
+    from beatgrid.data.store import read_dropped
+
+    rows = []
+    if rejected_csv is not None and Path(rejected_csv).is_file():
+        rejected = pd.read_csv(rejected_csv, dtype=str, keep_default_na=False)
+        for row in rejected.to_dict("records"):
+            rows.append({"stage": "index", "file": row.get("audio_path") or row.get("annotation_path", ""),
+                         "reason": row.get("reason", "")})
+    for track_id, reason in read_dropped(list(dropped_from)).items():
+        rows.append({"stage": "shard job", "file": track_id, "reason": reason})
+    return pd.DataFrame(rows, columns=["stage", "file", "reason"])
+
+
 def build_report(
     out_dir: str | Path,
     *,
@@ -759,6 +775,7 @@ def build_report(
     git_revision: str = "unknown",
     confidence_threshold: float = 0.5,
     title: str = "beatgrid evaluation report",
+    left_out: pd.DataFrame | None = None,
 ) -> Path:
     """Write ``out_dir/index.html`` (self-contained) and its figures under ``out_dir/figures/``.
 
@@ -769,6 +786,7 @@ def build_report(
         tracks: the index (``results/index/tracks.csv``).
         config: the workflow config (shown as YAML; ``evaluation.trim_seconds`` is read).
         history_csvs: model name (``crnn``, ``ltm``) -> ``history.csv`` path (or None).
+        left_out: inputs not in the results (:func:`left_out_inputs`): ``stage, file, reason``.
         examples: per-track panels, e.g. from :func:`collect_examples`: dicts with
             ``track_id``, ``mel`` [T, n_mels] or None, ``activations`` [T, 2] or None,
             ``fps``, ``ref_beats`` (s), optional ``ref_downbeats``, ``predictions``
@@ -909,6 +927,15 @@ def build_report(
     else:
         parts.append("<p class='note'>Every method ran with a single setting; nothing to select.</p>")
 
+    parts.append("<h2 id='left-out'>Inputs left out</h2>")
+    if left_out is not None and len(left_out):
+        parts.append(f"<p class='note'>{len(left_out)} input(s) are in no result: rejected by the index "
+                     "(results/index/rejected.csv) or dropped by a shard job (the store's <code>dropped</code> "
+                     "attribute).</p>")
+        parts.append(_html_table(left_out.head(200), ["stage", "file", "reason"], {}, best_within=None,
+                                 text_columns=("stage", "file", "reason")))
+    else:
+        parts.append("<p class='note'>None: every input is in the results.</p>")
     parts.append("<h2 id='provenance'>Config, package versions and revision</h2><div class='cols'>")
     version_rows = "".join(
         f"<tr><td class='txt'>{_esc(k)}</td><td class='txt'>{_esc(v)}</td></tr>" for k, v in versions.items()
@@ -958,6 +985,8 @@ def write_report(
     n_best: int = 2,
     n_worst: int = 2,
     repo_dir: str | Path = ".",
+    rejected_csv: str | Path | None = None,
+    dropped_from: Iterable[str | Path] = (),
 ) -> Path:
     """The report stage in one call: read the evaluation tables, pick and load example tracks, build the report.
 
@@ -976,6 +1005,8 @@ def write_report(
             default the first method of the summary that is not a reference tracker.
         n_best, n_worst: panels per kind.
         repo_dir: where to read the git revision.
+        rejected_csv, dropped_from: the index's rejected inputs and the stores whose shard
+            jobs may have dropped tracks (listed under "Inputs left out").
 
     Returns:
         path of ``index.html``.
@@ -1019,6 +1050,7 @@ def write_report(
         examples=examples,
         package_versions=_package_versions(),
         git_revision=git_revision(repo_dir),
+        left_out=left_out_inputs(rejected_csv, dropped_from),
     )
 
 

@@ -10,6 +10,7 @@ rule evaluate:
     input:
         predictions=PREDICTION_DIRS,
         targets=per_shard(f"{RESULTS}/features/targets/{{shard}}.h5"),
+        mels=per_shard(f"{RESULTS}/features/mels/{{shard}}.h5"),  # for the tracks their jobs dropped
         tracks=f"{RESULTS}/index/tracks.csv",
     output:
         per_track=f"{RESULTS}/evaluation/per_track.csv",
@@ -36,6 +37,8 @@ rule report:
         per_track=f"{RESULTS}/evaluation/per_track.csv",
         summary=f"{RESULTS}/evaluation/summary.csv",
         tracks=f"{RESULTS}/index/tracks.csv",
+        rejected=f"{RESULTS}/index/rejected.csv",
+        targets=per_shard(f"{RESULTS}/features/targets/{{shard}}.h5"),  # for the tracks their jobs dropped
         histories=[f"{RESULTS}/models/crnn/history.csv", f"{RESULTS}/models/ltm/history.csv"],
         mels=per_shard(f"{RESULTS}/features/mels/{{shard}}.h5"),
         activations=per_shard(f"{RESULTS}/activations/crnn/{{shard}}.h5"),

@@ -24,6 +24,7 @@ rule mels:
 rule targets:
     input:
         annotations=shard_annotations,
+        audio=shard_audio,  # read for the frame count (header only)
     output:
         f"{RESULTS}/features/targets/{{shard}}.h5",
     params:

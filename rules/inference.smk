@@ -25,22 +25,40 @@ rule predict:
         "../workflow_scripts/predict.py"
 
 
-rule reference_tracker:
-    """A peer from an installed library (librosa's beat_track) on the same tracks."""
+rule reference_shard:
+    """A peer from an installed library (librosa's beat_track) on one shard's tracks.
+    It reads their audio, so new audio under the same name re-runs it (and only it)."""
     input:
-        tracks=f"{RESULTS}/index/tracks.csv",
+        audio=shard_audio,
     output:
-        directory(f"{RESULTS}/predictions/{{tracker}}"),
+        directory(f"{RESULTS}/reference/{{tracker}}/{{shard}}"),
     params:
+        members=shard_tracks_param,
         sr=config["features"]["sr"],
     wildcard_constraints:
         tracker="|".join(config["evaluation"]["reference_trackers"]) or "no-trackers",
-    threads: 2
+        shard=r"\d+",
     log:
-        f"{LOGS}/predict/{{tracker}}.log",
+        f"{LOGS}/reference/{{tracker}}_{{shard}}.log",
     benchmark:
-        f"{BENCHMARKS}/reference_tracker/{{tracker}}.tsv",
+        f"{BENCHMARKS}/reference_shard/{{tracker}}_{{shard}}.tsv",
     conda:
         "../envs/evaluation.yaml"
     script:
         "../workflow_scripts/reference_tracker.py"
+
+
+rule reference_tracker:
+    """The shards' reference predictions in one prediction folder, as every method has."""
+    input:
+        lambda wc: expand(f"{RESULTS}/reference/{wc.tracker}/{{shard}}", shard=shards()),
+    output:
+        directory(f"{RESULTS}/predictions/{{tracker}}"),
+    wildcard_constraints:
+        tracker="|".join(config["evaluation"]["reference_trackers"]) or "no-trackers",
+    log:
+        f"{LOGS}/predict/{{tracker}}.log",
+    conda:
+        "../envs/evaluation.yaml"
+    script:
+        "../workflow_scripts/gather_predictions.py"

@@ -398,3 +398,23 @@ def test_evaluate_run_writes_the_stage_files(fixture_run, tmp_path):
     assert len(written) == len(per_track) and set(written["method"]) == set(methods)
     assert pd.read_csv(out / "summary.csv")["method"].tolist() == summary["method"].tolist()
     assert (out / "summary.md").read_text() == markdown
+
+
+def test_evaluate_run_leaves_out_the_tracks_a_shard_job_dropped(fixture_run, tmp_path):
+    from beatgrid.data.store import atomic_h5, record_dropped
+
+    tracks, refs, methods, per_track = fixture_run
+    tracks.assign(shard="000").to_csv(tmp_path / "tracks.csv", index=False)
+    with atomic_h5(tmp_path / "targets.h5") as h5:
+        for track_id, ref in refs.items():
+            h5[f"tracks/{track_id}/beat_times"] = ref.beat_times
+            h5[f"tracks/{track_id}/downbeat_times"] = ref.downbeat_times if ref.downbeat_times is not None else np.zeros(0)
+    with atomic_h5(tmp_path / "mels.h5") as h5:  # the mels job could not decode t2: no prediction either
+        record_dropped(h5, {"t2": "track 't2': audio contains non-finite samples"})
+    for folder in methods.values():
+        (folder / "t2.beats").unlink()
+    got, _, _ = ev.evaluate_run(tmp_path / "tracks.csv", methods.values(), [tmp_path / "targets.h5"],
+                                dropped_from=[tmp_path / "mels.h5"])
+    assert set(got["track_id"]) == set(tracks["track_id"]) - {"t2"}
+    with pytest.raises(FileNotFoundError, match="t2.beats"):  # without the record, a missing file is an error
+        ev.evaluate_run(tmp_path / "tracks.csv", methods.values(), [tmp_path / "targets.h5"])

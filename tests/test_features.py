@@ -11,10 +11,9 @@ import soundfile as sf
 import soxr
 
 from beatgrid.audio import load_audio
-from beatgrid.data.store import list_track_ids, read_attrs, read_track_array, read_track_attrs
+from beatgrid.data.store import list_track_ids, read_attrs, read_dropped, read_track_array, read_track_attrs, without_dropped
 from beatgrid.features import (
     BEAT_THIS_MEL_CONFIG,
-    FeatureError,
     MelConfig,
     audio_n_frames,
     compute_shard_mels,
@@ -259,7 +258,8 @@ def test_empty_shard_gives_valid_empty_stores(tmp_path):
     assert read_attrs(tmp_path / "m.h5")["n_mels"] == 128
 
 
-def test_undecodable_track_names_track_and_file_and_leaves_no_store(tmp_path):
+def test_a_track_that_fails_is_dropped_from_its_shard_with_the_reason_recorded(tmp_path, caplog):
+    """A bad file never stops the others: the shard is written without it, and says why."""
     good_audio, good_beats = _write_track(tmp_path, "good", 1.0, 22050, 1, [0.5])
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
@@ -269,14 +269,13 @@ def test_undecodable_track_names_track_and_file_and_leaves_no_store(tmp_path):
         {"track_id": "broken_track", "audio_path": str(broken), "annotation_path": str(good_beats),
          "annotation_format": "beats", "has_downbeats": False},
     ])
-    out = tmp_path / "mels.h5"
-    with pytest.raises(FeatureError, match="broken_track") as info:
-        compute_shard_mels(tracks, out, progress=False)
-    assert str(broken) in str(info.value)
-    assert not out.exists() and not list(tmp_path.glob("mels.h5.tmp-*"))
-    with pytest.raises(FeatureError, match="broken_track"):
-        compute_shard_targets(tracks, tmp_path / "targets.h5", progress=False)
-    assert not (tmp_path / "targets.h5").exists()
+    for compute, out in ((compute_shard_mels, tmp_path / "mels.h5"), (compute_shard_targets, tmp_path / "targets.h5")):
+        compute(tracks, out, progress=False)
+        assert list_track_ids(out) == ["good"]
+        dropped = read_dropped(out)
+        assert list(dropped) == ["broken_track"] and str(broken) in dropped["broken_track"]
+        assert without_dropped(["good", "broken_track"], out) == ["good"]
+    assert "dropping track 'broken_track'" in caplog.text
 
 
 def test_shard_jobs_reject_bad_tables(tmp_path):
@@ -305,5 +304,6 @@ def test_mels_follow_the_header_frame_count(tmp_path, monkeypatch):
     assert read_track_array(tmp_path / "m.h5", "x", "mel").shape == (41, 128)
 
     monkeypatch.setattr(beatgrid.audio, "load_audio", lambda path, sr: real_load(path, sr)[: -3 * HOP])
-    with pytest.raises(FeatureError, match="'x'.*header promises 41"):
-        compute_shard_mels(_tracks_table([row]), tmp_path / "m2.h5", progress=False)
+    compute_shard_mels(_tracks_table([row]), tmp_path / "m2.h5", progress=False)
+    assert list_track_ids(tmp_path / "m2.h5") == []
+    assert "header promises 41" in read_dropped(tmp_path / "m2.h5")["x"]

@@ -72,7 +72,23 @@ def test_unknown_tracker_is_rejected(tmp_path):
         reference.write_reference_predictions(pd.DataFrame(), tmp_path, tracker="madmom")
 
 
-def test_missing_audio_names_the_file(tmp_path):
+def test_a_track_whose_audio_fails_is_skipped_with_a_warning_naming_the_file(tmp_path, caplog):
     tracks = pd.DataFrame([{"track_id": "x", "audio_path": str(tmp_path / "nope.wav"), "duration_s": 1.0}])
-    with pytest.raises(Exception, match="nope.wav"):
-        reference.write_reference_predictions(tracks, tmp_path / "out")
+    assert reference.write_reference_predictions(tracks, tmp_path / "out") == []
+    assert "nope.wav" in caplog.text and "skipped" in caplog.text
+
+
+def test_gather_predictions_joins_shard_folders_and_refuses_clashes(tmp_path):
+    for shard, names in {"000": ["a"], "001": ["b", "c"]}.items():
+        folder = tmp_path / "reference" / shard
+        folder.mkdir(parents=True)
+        for name in names:
+            (folder / f"{name}.beats").write_text(f"{name}\n")
+        (folder / ".snakemake_timestamp").write_text("")
+    shards = [tmp_path / "reference" / s for s in ("000", "001")]
+    written = reference.gather_predictions(shards, tmp_path / "librosa")
+    assert sorted(p.name for p in written) == ["a.beats", "b.beats", "c.beats"]
+    assert (tmp_path / "librosa" / "c.beats").read_text() == "c\n"
+    (shards[1] / "a.beats").write_text("again\n")
+    with pytest.raises(ValueError, match="a.beats is in two shard folders"):
+        reference.gather_predictions(shards, tmp_path / "again")

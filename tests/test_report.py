@@ -274,3 +274,24 @@ def test_adapt_report_puts_pretrained_adapted_and_librosa_side_by_side(tmp_path)
     for text in ("crnn_dbn (pretrained)", "crnn_dbn (adapted, 5-fold CV)", "librosa", "gtzan", "jtd", "Learning curve"):
         assert text in html, text
     assert html.count("<img") == 2 and (tmp_path / "report" / "figures" / "learning_curve.png").is_file()
+
+
+def test_inputs_left_out_by_the_index_and_by_shard_jobs_are_listed(run, tmp_path):
+    from beatgrid.data.store import atomic_h5, record_dropped
+
+    rejected = tmp_path / "rejected.csv"
+    pd.DataFrame([{"dataset": "mine", "audio_path": "mine/nan.wav", "annotation_path": "mine/nan.beats",
+                   "reason": "audio contains non-finite samples (NaN or inf)"}]).to_csv(rejected, index=False)
+    with atomic_h5(tmp_path / "001.h5") as h5:
+        record_dropped(h5, {"mine_odd": "track 'mine_odd': cannot compute the log-mel of mine/odd.wav"})
+    left_out = report.left_out_inputs(rejected, [tmp_path / "001.h5"])
+    assert left_out.to_dict("records") == [
+        {"stage": "index", "file": "mine/nan.wav", "reason": "audio contains non-finite samples (NaN or inf)"},
+        {"stage": "shard job", "file": "mine_odd",
+         "reason": f"{tmp_path / '001.h5'}: track 'mine_odd': cannot compute the log-mel of mine/odd.wav"},
+    ]
+    page = report.build_report(
+        tmp_path / "report", per_track=run["per_track"], summary=run["summary"], tracks=run["tracks"], config={},
+        history_csvs=run["histories"], left_out=left_out,
+    ).read_text()
+    assert "Inputs left out" in page and "mine/nan.wav" in page and "mine_odd" in page

@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+import soundfile as sf
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -255,6 +256,65 @@ def test_stage_targets_work_from_a_clean_directory(tmp_path):
     assert "train_ltm" not in planned_jobs(tmp_path, "activations")
 
 
+def test_new_audio_under_the_same_name_reruns_its_shard_training_and_its_reference(tiny_run, tmp_path):
+    """Every job declares the files it reads: new audio content re-runs that track's feature
+    shard, its reference shard, the training and what follows; nothing else."""
+    run = copy_run(tiny_run, tmp_path / "run")
+    tracks = pd.read_csv(run / "results/index/tracks.csv", dtype={"shard": str})
+    track = tracks.iloc[0]
+    audio = run / track["audio_path"]
+    samples, sr = sf.read(audio, dtype="float32")
+    sf.write(audio, samples[::-1] * 0.5, sr)  # same name, same length, other music
+    n_shards = tracks["shard"].nunique()
+    out = snakemake(run, "-n")
+    jobs = planned_jobs(run)
+    assert {k: jobs.get(k) for k in ("mels", "targets", "reference_shard", "reference_tracker", "train_crnn")} == {
+        "mels": 1, "targets": 1, "reference_shard": 1, "reference_tracker": 1, "train_crnn": 1}
+    assert jobs["crnn_activations"] == n_shards and "train_ltm" in jobs and "evaluate" in jobs
+    assert not {"index", "demo_synth"} & set(jobs)
+    text = out.stdout + out.stderr
+    assert f"results/features/mels/{track['shard']}.h5" in text
+    assert f"results/reference/librosa/{track['shard']}" in text
+
+
+def test_a_no_op_rebuild_gives_identical_bytes_and_reruns_nothing_downstream(tiny_run, tmp_path):
+    run = copy_run(tiny_run, tmp_path / "run")
+    outputs = ["results/features/mels/000.h5", "results/models/crnn/model.pt"]
+    before = {name: (run / name).read_bytes() for name in outputs}
+    snakemake(run, "--force", *outputs)  # re-extract one shard, retrain (resumes its finished checkpoint)
+    assert {name: (run / name).read_bytes() for name in outputs} == before
+    assert planned_jobs(run) == {}  # Snakemake's checksum comparison sees nothing new
+
+
+def test_corrupt_files_are_found_repaired_and_rebuilt_with_nothing_else_lost(tiny_run, tmp_path):
+    run = copy_run(tiny_run, tmp_path / "run")
+    model, shard = run / "results/models/crnn/model.pt", run / "results/features/mels/001.h5"
+    model_bytes, shard_bytes = model.read_bytes(), shard.read_bytes()
+    kept = {p: p.stat().st_mtime_ns for p in (run / "results/features").rglob("*.h5") if p != shard}
+    model.write_bytes(model_bytes[: len(model_bytes) // 2])  # a copy cut short, a full disk
+    shard.write_bytes(shard_bytes[: len(shard_bytes) // 2])
+
+    def check(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "beatgrid.cli", "check", *args, "results"], cwd=run,
+                              capture_output=True, text=True, timeout=600)
+
+    checked = check()
+    assert checked.returncode == 1
+    assert "corrupt    results/models/crnn/model.pt" in checked.stdout
+    assert "corrupt    results/features/mels/001.h5" in checked.stdout
+    failed = snakemake(run, check=False)  # a job reading a damaged file says what to run, in one line
+    assert failed.returncode != 0
+    lines = [line for line in (failed.stdout + failed.stderr).splitlines() if "beatgrid check --repair results" in line]
+    assert lines and any("results/features/mels/001.h5" in line or "model.pt" in line for line in lines)
+    assert check("--repair").returncode == 0
+    assert not shard.exists() and not model.exists()
+    snakemake(run)
+    assert shard.read_bytes() == shard_bytes and model.read_bytes() == model_bytes
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept
+    assert check().returncode == 0 and planned_jobs(run) == {}
+    assert "resuming from" in (run / "logs/train_crnn.log").read_text()  # not trained again
+
+
 def test_unknown_config_key_stops_before_any_job(tmp_path):
     config = tiny_config()
     config["crnn"]["learning_rate"] = 0.1
@@ -291,6 +351,10 @@ def test_corrupt_audio_and_malformed_beats_are_rejected_and_the_rest_runs(tiny_r
     shutil.copy(demo[0].with_suffix(".beats"), data / "corrupt.beats")
     shutil.copy(demo[0], data / "malformed.wav")
     (data / "malformed.beats").write_text("0.5 1\nthree 2\n1.5 3\n")
+    samples, sr = sf.read(demo[1], dtype="float32")  # one NaN: decodes, but no spectrogram
+    samples[sr] = np.nan
+    sf.write(data / "nan.wav", samples, sr, subtype="FLOAT")
+    shutil.copy(demo[1].with_suffix(".beats"), data / "nan.beats")
     config = tiny_config()
     config["datasets"] = {"mine": {"format": "beats_dir", "audio_dir": str(data), "annotations_dir": str(data)}}
     config["split"] = {"val_fraction": 0.0, "test_fraction": 0.0, "seed": 0, "test_datasets": []}
@@ -300,7 +364,8 @@ def test_corrupt_audio_and_malformed_beats_are_rejected_and_the_rest_runs(tiny_r
     snakemake(run, "results/index/tracks.csv")
     rejected = pd.read_csv(run / "results/index/rejected.csv")
     reasons = dict(zip(rejected["audio_path"].map(lambda p: Path(p).name), rejected["reason"]))
-    assert set(reasons) == {"corrupt.wav", "malformed.wav"}
+    assert set(reasons) == {"corrupt.wav", "malformed.wav", "nan.wav"}
+    assert reasons["nan.wav"] == "audio contains non-finite samples (NaN or inf)"
     assert "audio" in reasons["corrupt.wav"].lower()
     assert "line 2" in reasons["malformed.wav"] or "three" in reasons["malformed.wav"]
     tracks = pd.read_csv(run / "results/index/tracks.csv", dtype={"shard": str})

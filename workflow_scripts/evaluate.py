@@ -12,5 +12,6 @@ with workflow_job(snakemake):
         per_track_csv=snakemake.output.per_track,
         summary_csv=snakemake.output.summary,
         markdown_path=snakemake.output.markdown,
+        dropped_from=snakemake.input.mels,
     )
     print(markdown)

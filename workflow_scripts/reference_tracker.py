@@ -1,4 +1,6 @@
-"""The reference peer (librosa's beat_track) on every indexed track."""
+"""The reference peer (librosa's beat_track) on one shard's tracks."""
+import json
+
 from beatgrid.workflow import workflow_job
 
 with workflow_job(snakemake):
@@ -6,5 +8,5 @@ with workflow_job(snakemake):
 
     from beatgrid.reference import write_reference_predictions
 
-    tracks = pd.read_csv(snakemake.input.tracks, dtype={"shard": str, "track_id": str})
-    write_reference_predictions(tracks, snakemake.output[0], tracker=snakemake.wildcards.tracker, sr=snakemake.params.sr)
+    members = pd.DataFrame(json.loads(snakemake.params.members))
+    write_reference_predictions(members, snakemake.output[0], tracker=snakemake.wildcards.tracker, sr=snakemake.params.sr)

@@ -16,5 +16,7 @@ with workflow_job(snakemake):
         prediction_dirs=snakemake.input.predictions,
         mel_paths=snakemake.input.mels,
         activation_paths=snakemake.input.activations,
+        rejected_csv=snakemake.input.rejected,
+        dropped_from=[*snakemake.input.mels, *snakemake.input.targets],
         repo_dir=Path(snakemake.scriptdir).parent,
     )

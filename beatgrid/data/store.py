@@ -24,6 +24,8 @@ naming the file and ``beatgrid check --repair``.
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -51,10 +53,18 @@ __all__ = [
     "iter_store_tracks",
     "StoreArrays",
     "TrackArray",
+    "DROPPED_ATTR",
+    "record_dropped",
+    "read_dropped",
+    "without_dropped",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Name of the group that holds one subgroup per track.
 TRACKS_GROUP = "tracks"
+#: File attr listing the tracks a shard job left out (JSON ``{track_id: reason}``).
+DROPPED_ATTR = "dropped"
 
 
 class StoreError(KeyError):
@@ -428,3 +438,36 @@ class StoreArrays(Mapping[str, TrackArray]):
     def nbytes(self) -> int:
         """Bytes the arrays would take in memory."""
         return sum(array.nbytes for array in self._arrays.values())
+
+
+# ----------------------------------------------------------------------------- dropped tracks
+def record_dropped(h5: h5py.File, dropped: Mapping[str, str]) -> None:
+    """Record in a store being written the tracks its job left out, ``{track_id: reason}``
+    (set only when some were: a store without drops keeps its bytes)."""
+    if dropped:
+        h5.attrs[DROPPED_ATTR] = json.dumps(dict(sorted(dropped.items())))
+
+
+def read_dropped(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> dict[str, str]:
+    """``{track_id: "<store>: <reason>"}`` of the tracks the stores ``paths`` left out."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    dropped: dict[str, str] = {}
+    for path in paths:
+        with open_store(path) as h5:
+            for track_id, reason in json.loads(_plain(h5.attrs.get(DROPPED_ATTR, "{}")) or "{}").items():
+                dropped.setdefault(track_id, f"{path}: {reason}")
+    return dropped
+
+
+def without_dropped(track_ids: Iterable[str], paths: str | os.PathLike | Iterable[str | os.PathLike]
+                    ) -> list[str]:
+    """``track_ids`` less those a shard job of ``paths`` dropped (each logged as a warning)."""
+    dropped = read_dropped(paths)
+    kept = []
+    for track_id in track_ids:
+        if track_id in dropped:
+            log.warning("track %s left out: its shard job dropped it (%s)", track_id, dropped[track_id])
+        else:
+            kept.append(track_id)
+    return kept
