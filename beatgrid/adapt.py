@@ -258,12 +258,15 @@ def adapt_models(
     if not train_ids:
         raise ValueError("no track to adapt on")
     init_crnn = resolve_model_file(cfg.init_from, "crnn")
-    init_ltm = resolve_model_file(cfg.init_from, "ltm")
+    init_ltm: Path | None = resolve_model_file(cfg.init_from, "ltm")
+    if not init_ltm.is_file():  # e.g. a CRNN-only snapshot: the LTM learns from scratch
+        log.warning("%s has no ltm/model.pt: the LTM trains from scratch (sizes: the ltm defaults)", cfg.init_from)
+        init_ltm = None
     by_shard = stores.by_shard(ids)
     mel_paths = [stores.mels[s] for s in by_shard]
     target_paths = [stores.targets[s] for s in by_shard]
     settings = {"config": {k: v for k, v in cfg.to_dict().items() if k in ("init_from", "crnn", "ltm")},
-                "init_sha256": [file_sha256(init_crnn), file_sha256(init_ltm)],
+                "init_sha256": [file_sha256(init_crnn), init_ltm and file_sha256(init_ltm)],
                 "train_ids": sorted(train_ids), "replay_ids": sorted(replay),
                 # a rewritten store re-runs the trainers (which resume when their data did not change)
                 "stores": [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in mel_paths + target_paths]}
@@ -286,7 +289,7 @@ def adapt_models(
         extract_shard_activations(out_dir / "crnn" / "model.pt", stores.mels[shard], path, track_ids=shard_ids,
                                   device=cfg.crnn.get("device", "auto"), progress=progress)
         activation_paths.append(path)
-    ltm_cfg = {**cfg.ltm, "input_source": "augment", "augment": True, "init_from": str(init_ltm)}
+    ltm_cfg = {**cfg.ltm, "input_source": "augment", "augment": True, "init_from": init_ltm and str(init_ltm)}
     train_ltm(activation_paths, target_paths, tracks_csv, ltm_cfg, out_dir / "ltm", progress=progress)
     record.write_text(json.dumps({"fingerprint": _settings_fingerprint(settings), **settings}, indent=1) + "\n")
     return out_dir
@@ -326,11 +329,15 @@ def evaluate_models(
     from .workflow import METHOD_SOURCE
 
     models_dir, out_dir = Path(models_dir), Path(out_dir)
+    methods = list(cfg.methods)
+    if not (models_dir / "ltm" / "model.pt").is_file():
+        methods = [m for m in methods if METHOD_SOURCE[m] == "crnn"]
+        log.warning("%s has no ltm/model.pt: scoring %s only", models_dir, ", ".join(methods))
     rows = stores.rows(sorted(track_ids))
     tracks_csv = out_dir / "tracks.csv"
     out_dir.mkdir(parents=True, exist_ok=True)
     rows.to_csv(tracks_csv, index=False)
-    sources = {METHOD_SOURCE[m] for m in cfg.methods}
+    sources = {METHOD_SOURCE[m] for m in methods}
     activations: dict[str, list[Path]] = {"crnn": [], "ltm": []}
     for shard, shard_ids in stores.by_shard(rows["track_id"]).items():
         crnn_path = out_dir / "activations" / "crnn" / f"{shard}.h5"
@@ -343,7 +350,7 @@ def evaluate_models(
             extract_ltm_shard(models_dir / "ltm" / "model.pt", crnn_path, ltm_path, progress=progress)
             activations["ltm"].append(ltm_path)
     prediction_dirs = {}
-    for method in cfg.methods:
+    for method in methods:
         folder = out_dir / "predictions" / method
         predict_store(method, dict(cfg.inference), activations[METHOD_SOURCE[method]], tracks_csv, folder,
                       progress=progress)

@@ -271,9 +271,8 @@ def run_adapt(args: argparse.Namespace) -> int:
     if args.folds is not None:
         config["adapt"] = {**config.get("adapt", {}), "folds": args.folds}
     cfg = AdaptConfig.from_config(config)
-    for kind in ("crnn", "ltm"):  # a missing starting model stops before any audio is read
-        if not resolve_model_file(cfg.init_from, kind).is_file():
-            raise UsageError(f"--init {cfg.init_from}: no {kind}/model.pt there")
+    if not resolve_model_file(cfg.init_from, "crnn").is_file():  # stop before any audio is read
+        raise UsageError(f"--init {cfg.init_from}: no crnn/model.pt there")
     if args.index:
         datasets = {args.dataset: {"format": "index_csv", "path": args.index}}
     elif args.annotations:

@@ -12,7 +12,7 @@ ADAPT_STORES = dict(
     tracks=f"{RESULTS}/index/tracks.csv",
     # input functions: a missing starting model stops only the runs that adapt
     init_crnn=lambda wc: init_model_file("crnn", config["adapt"]["init_from"]),
-    init_ltm=lambda wc: init_model_file("ltm", config["adapt"]["init_from"]),
+    init_ltm=lambda wc: [p for p in [init_model_file("ltm", config["adapt"]["init_from"])] if os.path.isfile(p)],
 )
 
 

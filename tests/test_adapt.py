@@ -194,3 +194,22 @@ def test_learning_curve_table_joins_labels():
                               "downbeat_f": [0.1, 0.1], "tempo_acc1": [0.0, 1.0]})
     table = learning_curve_table({0: per_track, 5: per_track.assign(method="m (adapted, 5-fold CV)")})
     assert list(table["method"]) == ["m", "m"] and table["beat_f"].tolist() == pytest.approx([0.3, 0.3])
+
+
+def test_a_crnn_only_starting_model_adapts_with_a_new_ltm(setup, tmp_path):
+    import shutil
+
+    root, stores = setup
+    (tmp_path / "base" / "crnn").mkdir(parents=True)
+    shutil.copy(root / "base" / "crnn" / "model.pt", tmp_path / "base" / "crnn" / "model.pt")
+    mine = adapt_tracks(stores.tracks, ["mine"])[:4]
+    cfg = _cfg(tmp_path, crnn={"epochs": 1, "device": "cpu", "augment": False},
+               ltm={"epochs": 1, "device": "cpu", "channels": 4, "n_layers": 2})
+    adapt_models(stores, mine, cfg, tmp_path / "adapted", progress=False)
+    _, meta = load_model(tmp_path / "adapted" / "ltm" / "model.pt")
+    assert meta["kind"] == "tcn" and meta["model_config"]["channels"] == 4  # sizes from the ltm block
+    from beatgrid.adapt import evaluate_models
+
+    scored = evaluate_models(tmp_path / "base", stores, mine, cfg, tmp_path / "pretrained", "pretrained",
+                             progress=False)
+    assert set(scored["method"]) == {"crnn_peaks (pretrained)"}  # no LTM to score
