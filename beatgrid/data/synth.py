@@ -9,8 +9,9 @@ recordings rather than for clean clicks:
   jazz, blues, country, waltz, ballad, folk, prog, and the drumless ambient and
   classical. Styles are dealt in blocks of ``len(STYLES)`` indices, each block a
   seeded permutation, so any ``len(STYLES)`` consecutive indices cover every style.
-  :data:`EXTRA_STYLES`, dealt only when a ``styles`` list names them (the pretraining
-  corpus does), aim at what demo-trained models get wrong on real music: drumless
+  :data:`EXTRA_STYLES`, dealt only when a ``styles`` list names them (neither the default
+  demo nor ``configs/pretrain.yaml`` does: at its budget they lowered real-clip beat F,
+  benchmarks/RESULTS.md section 11), aim at what demo-trained models get wrong on real music: drumless
   orchestral, solo piano and choral music with rubato whose bars are marked only by
   changes of harmony, extreme metal (tremolo guitars, blast beats, double kick),
   syncopated breakbeat and afro grooves whose kick avoids the beat, and a jazz combo
