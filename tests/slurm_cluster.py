@@ -219,8 +219,9 @@ class SlurmCluster:
                 "MailProg=/bin/true",
                 "ReturnToService=2",
                 # Finished jobs stay visible to squeue/scontrol (the profile polls squeue,
-                # the tests read allocations back).
-                "MinJobAge=600",
+                # the tests read allocations back). An hour: on a loaded machine the tiny run
+                # took 18 min and the training jobs' records had expired after 10.
+                "MinJobAge=3600",
                 "SchedulerParameters=sched_interval=2",
                 "GresTypes=gpu",
                 # The node's memory is advertised, not measured (see ADVERTISED_MEMORY_MB).
