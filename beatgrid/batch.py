@@ -1,14 +1,18 @@
 """Batch prediction (``beatgrid predict``): audio files and folders in, beats and beatgrids out.
 
 Inputs are files and folders (searched recursively for :data:`beatgrid.audio.AUDIO_EXTENSIONS`).
-Outputs mirror the inputs' paths relative to their common folder under ``out_dir``, the
-audio file's whole name kept, so ``a/song.wav`` and ``a/song.mp3`` never collide::
+Outputs mirror the inputs' paths relative to their common folder under ``out_dir``, named
+after the audio file's stem as DESIGN.md's ``<name>.beats`` / ``<name>.json``::
 
-    out/a/song.wav.beats   time<TAB>position per beat (1 = downbeat)
-    out/a/song.wav.json    label JSON: fileName, bpm, downbeatOffset, duration, beatsPerBar, confidence
-    out/a/song.wav.jams    JAMS beat + tempo annotations
-    out/a/song.wav.activations.npz   [T, 2] activations (--save-activations)
-    out/rekordbox.xml      one Rekordbox collection with every track's beatgrid
+    out/a/song.beats   time<TAB>position per beat (1 = downbeat)
+    out/a/song.json    label JSON: fileName, bpm, downbeatOffset, duration, beatsPerBar, confidence
+    out/a/song.jams    JAMS beat + tempo annotations
+    out/a/song.activations.npz   [T, 2] activations (--save-activations)
+    out/rekordbox.xml  one Rekordbox collection with every track's beatgrid
+
+Where two inputs of one call share a stem in one folder (``a/song.wav`` and ``a/song.mp3``),
+both keep their extension in the name (``a/song.wav.json``, ``a/song.mp3.json``), so no
+output is ever overwritten by another input's.
 
 A file that fails is reported (one line) and skipped; the others are processed. The
 networks are loaded once, before any audio is decoded. Every file is written atomically,
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +54,7 @@ class Job:
     """One audio file and the base of its outputs (``name`` + suffix, relative to the output folder)."""
 
     audio: Path
-    name: str  #: posix path relative to the output folder, with the audio file's extension
+    name: str  #: posix path relative to the output folder: the stem, or the whole name where stems collide
 
     def output(self, out_dir: str | os.PathLike, suffix: str) -> Path:
         return Path(out_dir) / f"{self.name}{suffix}"
@@ -82,7 +87,8 @@ def collect_jobs(inputs: Iterable[str | os.PathLike]) -> tuple[list[Job], list[t
     output names, and the inputs that do not exist, as ``(input, message)``.
 
     Output names are paths relative to the common folder of the inputs (a folder input
-    counts itself, a file its parent), so different files never share a name.
+    counts itself, a file its parent) without the audio extension; files whose names would
+    then collide keep their extension, so different files never share a name.
     """
     from .audio import is_audio_name
     from .data.index import walk_files
@@ -104,11 +110,13 @@ def collect_jobs(inputs: Iterable[str | os.PathLike]) -> tuple[list[Job], list[t
         else:
             missing.append((str(path), f"{path}: no such file or folder"))
     base = os.path.commonpath(anchors) if anchors else ""
-    jobs: dict[str, Job] = {}
-    for path in files:
-        absolute = os.path.abspath(path)
-        jobs.setdefault(absolute, Job(path, Path(os.path.relpath(absolute, base)).as_posix()))
-    return list(jobs.values()), missing
+    relative = {os.path.abspath(path): (path, Path(os.path.relpath(os.path.abspath(path), base)))
+                for path in files}
+    stem_count = Counter(rel.with_suffix("").as_posix() for _, rel in relative.values())
+    jobs = [Job(path, rel.with_suffix("").as_posix() if stem_count[rel.with_suffix("").as_posix()] == 1
+                else rel.as_posix())
+            for path, rel in relative.values()]
+    return jobs, missing
 
 
 def _job_outputs(job: Job, out_dir: Path, formats: Sequence[str], save_activations: bool) -> list[Path]:

@@ -29,13 +29,13 @@ def test_outputs_mirror_the_inputs_and_never_collide(tmp_path):
         (music / rel).parent.mkdir(parents=True, exist_ok=True)
         (music / rel).write_bytes(b"x")
     jobs, missing = collect_jobs([music])
-    assert names(jobs) == ["album/01.flac", "song.mp3", "song.wav"] and missing == []
+    assert names(jobs) == ["album/01", "song.mp3", "song.wav"] and missing == []  # stems, but not where they collide
     jobs, _ = collect_jobs([music / "song.wav", music / "song.mp3"])  # same stem, other extension
     assert names(jobs) == ["song.mp3", "song.wav"]
     jobs, _ = collect_jobs([music / "album", music / "song.wav", music / "album" / "01.flac"])
-    assert names(jobs) == ["album/01.flac", "song.wav"]  # relative to the common folder, once each
+    assert names(jobs) == ["album/01", "song"]  # relative to the common folder, once each
     jobs, missing = collect_jobs([music / "song.wav", tmp_path / "nope.wav"])
-    assert names(jobs) == ["song.wav"] and missing == [(str(tmp_path / "nope.wav"),
+    assert names(jobs) == ["song"] and missing == [(str(tmp_path / "nope.wav"),
                                                        f"{tmp_path / 'nope.wav'}: no such file or folder")]
 
 
@@ -50,15 +50,15 @@ def test_a_bad_file_is_reported_and_the_others_are_written(tmp_path, models_dir,
               write_click_wav(tmp_path / "in" / "good2.wav")]
     inputs[1].write_bytes(b"RIFF" + bytes(64))
     result = predict_paths(inputs, tmp_path / "out", models=models_dir, device="cpu", progress=False)
-    assert names(result.written) == ["good1.wav", "good2.wav"]
+    assert names(result.written) == ["good1", "good2"]
     ((failed_input, message),) = result.failed
     assert failed_input == str(inputs[1]) and message.startswith(f"{inputs[1]}: audio undecodable")
     assert "\n" not in message and message in caplog.text
-    for name in ("good1.wav", "good2.wav"):
+    for name in ("good1", "good2"):
         label = json.loads((tmp_path / "out" / f"{name}.json").read_text())
-        assert label["fileName"] == name
+        assert label["fileName"] == f"{name}.wav"
         assert (tmp_path / "out" / f"{name}.beats").is_file()
-    assert not (tmp_path / "out" / "bad.wav.json").exists()
+    assert not (tmp_path / "out" / "bad.json").exists()
 
 
 def test_skip_existing_runs_only_what_is_missing(tmp_path, models_dir):
@@ -66,11 +66,11 @@ def test_skip_existing_runs_only_what_is_missing(tmp_path, models_dir):
     out = tmp_path / "out"
     kwargs = dict(models=models_dir, device="cpu", progress=False, formats=("beats", "json", "rekordbox"))
     assert len(predict_paths(inputs, out, **kwargs).written) == 3
-    (out / "t1.wav.json").unlink()
-    stamp = (out / "t0.wav.json").stat().st_mtime_ns
+    (out / "t1.json").unlink()
+    stamp = (out / "t0.json").stat().st_mtime_ns
     result = predict_paths(inputs, out, skip_existing=True, **kwargs)
-    assert names(result.written) == ["t1.wav"] and names(result.skipped) == ["t0.wav", "t2.wav"]
-    assert (out / "t0.wav.json").stat().st_mtime_ns == stamp
+    assert names(result.written) == ["t1"] and names(result.skipped) == ["t0", "t2"]
+    assert (out / "t0.json").stat().st_mtime_ns == stamp
     xml = (out / REKORDBOX_FILE).read_text()
     assert xml.count("<TRACK TrackID") == 3  # the skipped tracks stay in the collection
 
@@ -79,11 +79,11 @@ def test_saved_activations_decode_to_the_same_beats(tmp_path, models_dir):
     path = write_click_wav(tmp_path / "clicks.wav")
     predict_paths([path], tmp_path / "out", models=models_dir, device="cpu", progress=False,
                   save_activations=True, method="crnn_grid")
-    activations, fps, pos_weight = load_track_activations(tmp_path / "out" / "clicks.wav.activations.npz")
+    activations, fps, pos_weight = load_track_activations(tmp_path / "out" / "clicks.activations.npz")
     assert activations.shape[1] == 2 and pos_weight == pytest.approx([10.0, 40.0])
     again = decode(activations, fps, sf.info(str(path)).duration, "crnn_grid", pos_weight=pos_weight,
                    min_confidence=DEFAULT_MIN_CONFIDENCE)
-    label = json.loads((tmp_path / "out" / "clicks.wav.json").read_text())
+    label = json.loads((tmp_path / "out" / "clicks.json").read_text())
     assert again.label["bpm"] == label["bpm"] and again.label["downbeatOffset"] == label["downbeatOffset"]
 
 

@@ -77,8 +77,8 @@ def test_a_batch_with_a_bad_file_writes_the_others_and_exits_1(tmp_path, models_
                  str(tmp_path / "in" / "short.wav"))
     err = capsys.readouterr().err
     assert rc == EXIT_SOME_FAILED
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.wav.beats", "a.wav.json",
-                                                                    "c.wav.beats", "c.wav.json"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.beats", "a.json",
+                                                                    "c.beats", "c.json"]
     assert "Traceback" not in err
     assert "2 of 4 inputs failed" in err
     assert re.search(r"b\.wav: audio undecodable[^\n]*\n", err)
@@ -98,8 +98,8 @@ def test_same_stem_other_extension_and_m4a_and_folders(tmp_path, models_dir):
     assert predict(tmp_path, models_dir, str(tmp_path / "in"), "--format", "json") == EXIT_OK
     labels = {p.relative_to(tmp_path / "out").as_posix(): json.loads(p.read_text())
               for p in (tmp_path / "out").rglob("*.json")}
-    assert sorted(labels) == ["song.mp3.json", "song.wav.json", "sub/song.m4a.json"]
-    assert labels["sub/song.m4a.json"]["duration"] == pytest.approx(2.0, abs=0.05)
+    assert sorted(labels) == ["song.mp3.json", "song.wav.json", "sub/song.json"]
+    assert labels["sub/song.json"]["duration"] == pytest.approx(2.0, abs=0.05)
 
 
 def test_silence_gets_bpm_null_and_a_reason(tmp_path, models_dir):
@@ -107,9 +107,9 @@ def test_silence_gets_bpm_null_and_a_reason(tmp_path, models_dir):
 
     sf.write(tmp_path / "silence.wav", np.zeros(3 * 44100, np.float32), 44100)
     assert predict(tmp_path, models_dir, str(tmp_path / "silence.wav"), "--method", "crnn_grid") == EXIT_OK
-    label = json.loads((tmp_path / "out" / "silence.wav.json").read_text())
+    label = json.loads((tmp_path / "out" / "silence.json").read_text())
     assert label["bpm"] is None and "silent" in label["reason"]
-    assert (tmp_path / "out" / "silence.wav.beats").read_text() == ""
+    assert (tmp_path / "out" / "silence.beats").read_text() == ""
 
 
 def test_grid_json_is_rounded(tmp_path, models_dir):
@@ -118,7 +118,7 @@ def test_grid_json_is_rounded(tmp_path, models_dir):
     write_click_wav(tmp_path / "clicks.wav", duration_s=4.0)
     assert predict(tmp_path, models_dir, str(tmp_path / "clicks.wav"), "--method", "crnn_grid",
                    "--min-confidence", "0") == EXIT_OK
-    label = json.loads((tmp_path / "out" / "clicks.wav.json").read_text())
+    label = json.loads((tmp_path / "out" / "clicks.json").read_text())
     assert label["gridSource"] == "fit_beatgrid"
     assert all(label[key] == round(label[key], 4) for key in ("bpm", "downbeatOffset", "confidence"))
 
@@ -176,7 +176,7 @@ def test_without_models_the_shipped_model_predicts(tmp_path, capsys):
     rc = main(["predict", str(tmp_path / "clicks.wav"), "--out", str(tmp_path / "out"), "--device", "cpu",
                "--format", "beats,json,rekordbox,jams"])
     assert rc == EXIT_OK, capsys.readouterr().err
-    label = json.loads((tmp_path / "out" / "clicks.wav.json").read_text())
+    label = json.loads((tmp_path / "out" / "clicks.json").read_text())
     assert label["bpm"] is not None and label["duration"] == pytest.approx(8.0, abs=0.01)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "clicks.wav.beats", "clicks.wav.jams", "clicks.wav.json", "rekordbox.xml"]
+        "clicks.beats", "clicks.jams", "clicks.json", "rekordbox.xml"]
