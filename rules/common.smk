@@ -11,6 +11,13 @@ from snakemake.exceptions import WorkflowError
 # (Set, not required from the user: no `envvars:` needed.)
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in [workflow.basedir, os.environ.get("PYTHONPATH", "")] if p))
 
+from beatgrid.threads import wait_passively_if_oversubscribed  # noqa: E402
+
+# `--cores` above the CPUs available (the README's --cores 8 on a 2-CPU laptop) runs several
+# multi-threaded jobs on the same CPUs: their OpenMP threads must sleep, not spin, while waiting.
+_granted_cores = workflow.global_resources.get("_cores")
+wait_passively_if_oversubscribed(getattr(_granted_cores, "value", _granted_cores))
+
 from beatgrid.adapt import AdaptConfig, curve_plan  # noqa: E402
 from beatgrid.pretrained import resolve_model_file  # noqa: E402
 from beatgrid.provenance import write_provenance  # noqa: E402

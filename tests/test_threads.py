@@ -72,3 +72,18 @@ def test_cap_threads_never_exceeds_the_available_cpus(monkeypatch, requested, av
         assert all(os.environ[name] == str(expected) for name in threads.THREAD_ENV_VARS)
     finally:
         torch.set_num_threads(before)
+
+
+def test_oversubscribed_jobs_wait_passively(monkeypatch):
+    from beatgrid import threads
+
+    monkeypatch.setattr(threads, "available_cpus", lambda: 2)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert not threads.wait_passively_if_oversubscribed(None)  # cluster: no core count
+    assert not threads.wait_passively_if_oversubscribed(2)  # jobs never share a CPU
+    assert "OMP_WAIT_POLICY" not in os.environ
+    assert threads.wait_passively_if_oversubscribed(8)  # the README's --cores 8 on 2 CPUs
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user's choice is kept
+    assert not threads.wait_passively_if_oversubscribed(8)
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"

@@ -148,6 +148,8 @@ def test_training_jobs_run_no_more_threads_than_cpus_available(tiny_run):
         found = re.search(r"torch threads (\d+), interop (\d+)", text)
         assert found, f"{log} does not say how many torch threads it used"
         assert 1 <= int(found.group(1)) <= available_cpus() and int(found.group(2)) <= available_cpus()
+        if available_cpus() < 8:  # the tiny run's --cores 8 lets jobs share CPUs: threads must not spin
+            assert "OpenMP wait policy PASSIVE" in text, log
 
 
 def test_provenance_records_the_run(tiny_run):
