@@ -12,12 +12,13 @@ logits on a dataset of ``(inputs [T, F], targets [T, 2], track_id)`` items
 - seeded (python, numpy, torch); on CPU two runs give identical weights;
 - validation on whole tracks after every epoch: loss, and mir_eval F-measure of the
   beats (and downbeats) found by peak picking the activations;
-- ``model.pt`` (:func:`beatgrid.models.save_model`) holds the best epoch by the mean of
-  validation beat F and downbeat F (:func:`selection_score`; ties: lower validation loss),
-  so an epoch that finds the beats but not the metre is not kept; early stopping after
-  ``patience`` epochs without improvement;
+- ``model.pt`` (:func:`beatgrid.models.save_model`), written only when training has
+  finished, holds the best epoch by the mean of validation beat F and downbeat F
+  (:func:`selection_score`; ties: lower validation loss), so an epoch that finds the beats
+  but not the metre is not kept; early stopping after ``patience`` epochs without
+  improvement;
 - ``checkpoint.pt`` after every epoch (model, optimizer, scheduler, scaler, RNG states,
-  history, early-stopping counter): re-running with the same config and data resumes
+  history, the best state so far, early-stopping counter): re-running with the same config and data resumes
   from it; anything else starts afresh and says so in the log;
 - ``history.csv`` (one row per epoch) and ``curves.png``; a tqdm progress bar on a TTY.
 
@@ -658,7 +659,6 @@ def train(
                                 "train_loss": train_loss},
                     "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
             bad_epochs = 0
-            save_model(out_dir / MODEL_NAME, model, model_file_meta(best))  # usable if killed
         else:
             bad_epochs += 1
         finished = epoch == cfg.epochs or (cfg.patience > 0 and bad_epochs >= cfg.patience)
@@ -685,8 +685,9 @@ def train(
             break
     epoch_bar.close()
 
-    # Written again from the best state: a re-run after a kill may find model.pt deleted
-    # (Snakemake removes the outputs of a job it restarts) while the checkpoint has it.
+    # Written once, when training has finished: a model.pt is the sign of a finished
+    # training (Snakemake takes an existing output as up to date, and a process it stopped
+    # may outlive the cleanup of its outputs). The best state so far lives in checkpoint.pt.
     model.load_state_dict(best["state"])
     save_model(out_dir / MODEL_NAME, model, model_file_meta(best))
     _write_history(out_dir, history)

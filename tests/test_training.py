@@ -138,8 +138,8 @@ def test_resume_after_a_kill_gives_the_uninterrupted_weights(tmp_path):
     _, uninterrupted = _run(tmp_path / "full", epochs=3)
     with pytest.raises(Killed):
         _run(tmp_path / "killed", epochs=3, on_epoch_end=_kill_after(1))
-    for name in ("model.pt", "history.csv"):  # Snakemake deletes a restarted job's outputs
-        (tmp_path / "killed" / name).unlink()
+    assert not (tmp_path / "killed" / "model.pt").exists()  # only a finished training writes it
+    (tmp_path / "killed" / "history.csv").unlink()  # Snakemake deletes a restarted job's outputs
     result, resumed = _run(tmp_path / "killed", epochs=3)
     assert result.resumed_from_epoch == 1
     assert _same_weights(resumed, uninterrupted)
@@ -153,6 +153,23 @@ def test_resume_after_a_kill_gives_the_uninterrupted_weights(tmp_path):
     assert again.resumed_from_epoch == 3 and again.epochs_run == 3
     assert again.best_epoch == result.best_epoch
     assert _same_weights(load_model(tmp_path / "killed" / "model.pt")[0].state_dict(), best_model)
+
+
+def test_model_file_appears_only_when_training_has_finished(tmp_path):
+    """A stopped Snakemake job's process may outlive the deletion of its outputs: a model.pt
+    written at a best epoch mid-training would then look like a finished model to the next
+    run. Epoch 1 is always the best so far; no epoch may leave model.pt behind before the
+    training returns."""
+    seen = {}
+
+    def look(epoch, row):
+        seen[epoch] = (tmp_path / "model.pt").exists()
+        (tmp_path / "model.pt").unlink(missing_ok=True)  # as Snakemake's cleanup would
+
+    result, _ = _run(tmp_path, epochs=3, on_epoch_end=look)
+    assert seen == {1: False, 2: False, 3: False}
+    assert (tmp_path / "model.pt").is_file()
+    assert load_model(tmp_path / "model.pt")[1]["best_epoch"] == result.best_epoch
 
 
 def test_checkpoint_of_another_config_is_ignored(tmp_path, caplog):
