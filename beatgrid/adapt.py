@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .methods import SETTING_NAMES
+
 __all__ = [
     "AdaptConfig", "TrackStores", "adapt_tracks", "fold_of_tracks", "fold_train_ids", "replay_ids",
     "adapt_models", "evaluate_models", "evaluate_reference", "run_fold", "summarize_cv",
@@ -106,7 +108,7 @@ class AdaptConfig:
         """From a workflow config: its ``adapt:`` block, ``evaluation``'s ``trim_seconds`` and
         ``reference_trackers``, and ``inference``'s settings (a list: its first value)."""
         inference = {}
-        for key in ("bpm_min", "bpm_max", "peak_threshold", "online_threshold"):
+        for key in SETTING_NAMES:
             value = (config.get("inference") or {}).get(key)
             if value is not None:
                 inference[key] = float(value[0] if isinstance(value, (list, tuple)) else value)
@@ -326,18 +328,18 @@ def evaluate_models(
     """
     from .activations import extract_shard_activations
     from .inference import extract_ltm_shard, predict_store
-    from .workflow import METHOD_SOURCE
+    from .methods import METHODS
 
     models_dir, out_dir = Path(models_dir), Path(out_dir)
     methods = list(cfg.methods)
     if not (models_dir / "ltm" / "model.pt").is_file():
-        methods = [m for m in methods if METHOD_SOURCE[m] == "crnn"]
+        methods = [m for m in methods if METHODS[m].source == "crnn"]
         log.warning("%s has no ltm/model.pt: scoring %s only", models_dir, ", ".join(methods))
     rows = stores.rows(sorted(track_ids))
     tracks_csv = out_dir / "tracks.csv"
     out_dir.mkdir(parents=True, exist_ok=True)
     rows.to_csv(tracks_csv, index=False)
-    sources = {METHOD_SOURCE[m] for m in methods}
+    sources = {METHODS[m].source for m in methods}
     activations: dict[str, list[Path]] = {"crnn": [], "ltm": []}
     for shard, shard_ids in stores.by_shard(rows["track_id"]).items():
         crnn_path = out_dir / "activations" / "crnn" / f"{shard}.h5"
@@ -352,7 +354,7 @@ def evaluate_models(
     prediction_dirs = {}
     for method in methods:
         folder = out_dir / "predictions" / method
-        predict_store(method, dict(cfg.inference), activations[METHOD_SOURCE[method]], tracks_csv, folder,
+        predict_store(method, dict(cfg.inference), activations[METHODS[method].source], tracks_csv, folder,
                       progress=progress)
         prediction_dirs[_method_name(method, label)] = folder
     per_track = _score(stores, rows, prediction_dirs, cfg.trim_seconds)

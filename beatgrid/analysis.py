@@ -2,7 +2,7 @@
 
 :func:`analyze` takes a file path or a signal, runs the trained networks (:class:`Models`,
 loaded once by :func:`load_models` and reused for every call) and decodes their ``[T, 2]``
-activations with one inference method (:data:`beatgrid.inference.METHOD_HELP`) into an
+activations with one inference method (:data:`beatgrid.methods.METHODS`) into an
 :class:`Analysis`. :func:`decode` does the second half alone, e.g. on activations saved by
 ``beatgrid predict --save-activations``, without the network.
 
@@ -25,7 +25,8 @@ import numpy as np
 
 from .errors import UsageError
 from .grid import Beatgrid
-from .inference import Prediction, beats_label, method_kind, run_method
+from .inference import beats_label, run_method
+from .methods import GRID, Prediction, Settings, get_method
 
 if TYPE_CHECKING:  # torch is imported when models are loaded
     import torch
@@ -70,13 +71,13 @@ class Models:
 
     def pos_weight(self, method: str) -> list[float] | None:
         """The positive weight of the network whose outputs ``method`` decodes."""
-        return self.ltm_pos_weight if method.startswith("ltm_") else self.crnn_pos_weight
+        return self.ltm_pos_weight if get_method(method).source == "ltm" else self.crnn_pos_weight
 
 
 def check_settings(method: str, bpm_min: float, bpm_max: float, min_confidence: float = 0.0) -> None:
     """Refuse unusable settings before any audio is decoded; raises :class:`UsageError`."""
     try:
-        method_kind(method)
+        get_method(method)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if not (0 < bpm_min < bpm_max and math.isfinite(bpm_max)):
@@ -127,7 +128,7 @@ def load_models(models: str | os.PathLike | None = None, method: str = "crnn_dbn
     from .models import load_model
     from .training import resolve_device
 
-    check_settings(method, 60.0, 200.0)
+    check_settings(method, Settings.bpm_min, Settings.bpm_max)
     torch_device = resolve_device(device)
     folder = models_folder(models)
     crnn_path, ltm_path = folder / "crnn" / "model.pt", folder / "ltm" / "model.pt"
@@ -135,9 +136,10 @@ def load_models(models: str | os.PathLike | None = None, method: str = "crnn_dbn
     if not crnn_meta.get("features"):
         raise ModelFileError(f"{crnn_path}: the model does not record the mel features it was trained on")
     ltm, ltm_meta = None, {}
-    if method.startswith("ltm_") or ltm_path.is_file():
+    reads_ltm = get_method(method).source == "ltm"
+    if reads_ltm or ltm_path.is_file():
         ltm, ltm_meta = load_model(ltm_path, map_location=torch_device)
-    meta, meta_path = (ltm_meta, ltm_path) if method.startswith("ltm_") else (crnn_meta, crnn_path)
+    meta, meta_path = (ltm_meta, ltm_path) if reads_ltm else (crnn_meta, crnn_path)
     if "pos_weight" not in meta:
         warn_uncalibrated(method, str(meta_path))
     return Models(crnn=crnn, ltm=ltm, mel_config=MelConfig.from_dict(crnn_meta["features"]),
@@ -192,10 +194,10 @@ def decode(
     method: str = "crnn_dbn",
     *,
     pos_weight: list[float] | float | None = None,
-    bpm_min: float = 60.0,
-    bpm_max: float = 200.0,
-    peak_threshold: float = 0.5,
-    online_threshold: float = 0.5,
+    bpm_min: float = Settings.bpm_min,
+    bpm_max: float = Settings.bpm_max,
+    peak_threshold: float = Settings.peak_threshold,
+    online_threshold: float = Settings.online_threshold,
     min_confidence: float = 0.0,
     silent: bool = False,
     file_name: str = "",
@@ -228,12 +230,12 @@ def decode(
         elif grid.confidence < min_confidence:
             reason = f"no steady beat: beatgrid confidence {grid.confidence:.4f} is below {min_confidence:g}"
             grid = None
-        if grid is None and method_kind(method) == "grid":  # its beats were the grid's
+        if grid is None and get_method(method).decoder is GRID:  # its beats were the grid's
             prediction = _no_beats()
     label = beats_label(prediction, file_name, duration_s)
     if reason is not None:
         label.update(bpm=None, reason=reason)
-        if method_kind(method) == "grid":
+        if get_method(method).decoder is GRID:
             label["gridSource"] = "fit_beatgrid"
     return Analysis(beats=np.asarray(prediction.beat_times, dtype=np.float64),
                     beat_positions=np.asarray(prediction.beat_positions, dtype=int), beatgrid=grid,
@@ -279,10 +281,10 @@ def analyze(
     method: str = "crnn_dbn",
     *,
     device: str = "auto",
-    bpm_min: float = 60.0,
-    bpm_max: float = 200.0,
-    peak_threshold: float = 0.5,
-    online_threshold: float = 0.5,
+    bpm_min: float = Settings.bpm_min,
+    bpm_max: float = Settings.bpm_max,
+    peak_threshold: float = Settings.peak_threshold,
+    online_threshold: float = Settings.online_threshold,
     min_confidence: float = DEFAULT_MIN_CONFIDENCE,
 ) -> Analysis:
     """Beats, downbeats and beatgrid of an audio file or of a signal.
@@ -293,7 +295,7 @@ def analyze(
         sr: sample rate of an array (Hz); not for paths.
         models: loaded :class:`Models`, a shipped model's name, a models folder, or None
             for the shipped default model (loaded once per name and device, then reused).
-        method: inference method (``beatgrid.inference.METHOD_HELP``).
+        method: inference method (:data:`beatgrid.methods.METHODS`).
         device: ``auto``, ``cpu`` or ``cuda`` (when ``models`` is not loaded yet).
         bpm_min, bpm_max: tempo range (BPM).
         peak_threshold, online_threshold: thresholds of the peak-picking methods.
@@ -310,7 +312,8 @@ def analyze(
     check_settings(method, bpm_min, bpm_max, min_confidence)
     if not isinstance(models, Models):
         models = _cached_models(None if models is None else str(models), device)
-    if method.startswith("ltm_") and models.ltm is None:
+    reads_ltm = get_method(method).source == "ltm"
+    if reads_ltm and models.ltm is None:
         raise UsageError(f"{method} needs the LTM, and {models.folder} has no ltm/model.pt")
     cfg = models.mel_config
     signal, name = _signal(audio, sr, cfg.sr)
@@ -319,7 +322,7 @@ def analyze(
         raise AudioError(name, f"audio too short: {duration_s * 1000:.0f} ms; beats need at least "
                                f"{MIN_DURATION_S:g} s")
     activations = compute_activations(models.crnn, log_mel(signal, cfg), device=models.device)
-    if models.ltm is not None and method.startswith("ltm_"):
+    if models.ltm is not None and reads_ltm:
         from .streaming import ltm_probabilities
 
         activations = ltm_probabilities(models.ltm, activations)

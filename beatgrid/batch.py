@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import InputFileError, UsageError
+from .methods import get_method
 
 if TYPE_CHECKING:
     from .analysis import Models
@@ -192,7 +193,7 @@ def predict_paths(
     out_dir = Path(out_dir)
     # a wrong model or device stops here, before any input is read
     loaded = models if isinstance(models, Models) else load_models(models, method, device)
-    if method.startswith("ltm_") and loaded.ltm is None:
+    if get_method(method).source == "ltm" and loaded.ltm is None:
         raise UsageError(f"{method} needs the LTM, and {loaded.folder} has no ltm/model.pt")
     jobs, missing = collect_jobs(inputs)
     if not jobs and not missing:

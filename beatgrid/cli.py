@@ -52,10 +52,10 @@ def _positive_float(text: str) -> float:
 def add_predict_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     from .analysis import DEFAULT_MIN_CONFIDENCE
     from .batch import ACTIVATIONS_SUFFIX, DEFAULT_FORMATS, FORMATS, REKORDBOX_FILE
-    from .inference import METHOD_HELP
+    from .methods import METHODS, Settings
     from .pretrained import DEFAULT_NAME, PREFIX
 
-    methods = "\n".join(f"  {name:<11} {text}" for name, text in METHOD_HELP.items())
+    methods = "\n".join(f"  {name:<11} {method.help}" for name, method in METHODS.items())
     predict = commands.add_parser(
         "predict",
         parents=[common],
@@ -82,15 +82,15 @@ exit codes: 0 all done; 1 some inputs failed (the others written); 2 usage error
     predict.add_argument("--models", default=f"{PREFIX}{DEFAULT_NAME}",
                          help=f"a shipped model ({PREFIX}<name>, or the name alone) or a folder with "
                          "crnn/model.pt (and ltm/model.pt), e.g. results/models")
-    predict.add_argument("--method", default="crnn_dbn", choices=list(METHOD_HELP), metavar="METHOD",
-                         help="inference method (see above): " + ", ".join(METHOD_HELP))
+    predict.add_argument("--method", default="crnn_dbn", choices=list(METHODS), metavar="METHOD",
+                         help="inference method (see above): " + ", ".join(METHODS))
     predict.add_argument("--format", default=",".join(DEFAULT_FORMATS),
                          help="comma-separated outputs: " + ",".join(FORMATS))
     predict.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                          help="auto: CUDA when torch has it, else CPU")
-    predict.add_argument("--bpm-min", type=_positive_float, default=60.0, help="slowest tempo (BPM)")
-    predict.add_argument("--bpm-max", type=_positive_float, default=200.0, help="fastest tempo (BPM)")
-    predict.add_argument("--threshold", type=float, default=0.5,
+    predict.add_argument("--bpm-min", type=_positive_float, default=Settings.bpm_min, help="slowest tempo (BPM)")
+    predict.add_argument("--bpm-max", type=_positive_float, default=Settings.bpm_max, help="fastest tempo (BPM)")
+    predict.add_argument("--threshold", type=float, default=Settings.peak_threshold,
                          help="peak threshold of the peaks and online methods")
     predict.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
                          help="beatgrid confidence below which no tempo is reported (bpm null)")

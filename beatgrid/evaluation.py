@@ -65,6 +65,8 @@ import mir_eval
 import numpy as np
 import pandas as pd
 
+from .methods import VARIANT_SEPARATOR, base_method
+
 __all__ = [
     "Reference",
     "BEAT_METRICS",
@@ -104,8 +106,6 @@ BEAT_METRICS: dict[str, str] = {
 TEMPO_TOLERANCE = 0.04
 #: Metrical factors accepted by Acc2.
 ACC2_FACTORS = (1.0, 2.0, 3.0, 1.0 / 2.0, 1.0 / 3.0)
-#: Separator between a base method name and its variant suffix.
-VARIANT_SEPARATOR = "@"
 #: Order of splits in summaries and reports.
 SPLIT_ORDER = ("test", "val", "train")
 
@@ -151,11 +151,6 @@ class Reference:
 
 # ---------------------------------------------------------------------------
 # per-track metrics
-
-
-def base_method(method: str) -> str:
-    """Return the base method name of a variant name (``crnn_peaks@thr0.3`` -> ``crnn_peaks``)."""
-    return str(method).split(VARIANT_SEPARATOR, 1)[0]
 
 
 def _as_times(times: Iterable[float] | None, what: str) -> np.ndarray:

@@ -1,16 +1,13 @@
-"""From activations to beats, downbeats and beatgrids: the inference methods and their files.
+"""From activations to beats, downbeats and beatgrids: running the inference methods, and their files.
 
-Methods (``run_method``), all over ``[T, 2]`` beat/downbeat probabilities at ``fps``:
+The methods themselves (activation store, decoder, settings) are defined in
+:mod:`beatgrid.methods`; ``run_method`` runs one over a track's ``[T, 2]`` beat/downbeat
+probabilities at ``fps``.
 
-- ``*_peaks``: local maxima above a threshold with a minimum distance, downbeats snapped to beats;
-- ``crnn_dbn``: Viterbi decode over (tempo, beat phase, bar position), follows tempo changes;
-- ``*_grid``: one constant-tempo beatgrid (BPM + downbeat offset), the DJ label format;
-
-The two decoders that read the activations as probabilities (DBN and grid) first undo the
+The decoders that read the activations as probabilities (DBN and grid) first undo the
 training loss's positive weight (``pos_weight``, kept in the model file and in the
 activation stores' attrs; see :func:`beatgrid.postprocessing.calibrate`): without it an
 uncertain off-beat reads 0.9 and pulls them to double tempo.
-- ``ltm_online``: causal peak picking over the learned temporal model's output, as a stream would.
 
 Every method writes ``<track_id>.beats`` (``time<TAB>position``, 1 = downbeat, 0 = unknown)
 and ``<track_id>.json`` (seed 001's label format plus ``beatsPerBar`` and ``confidence``).
@@ -22,53 +19,15 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
-import pandas as pd
 
-from .grid import Beatgrid, fit_beatgrid
-from .postprocessing import activation_pair, calibrate, pick_peaks, snap_downbeats
-from .workflow import METHOD_SOURCE
+from .methods import Prediction, Settings, get_method
+from .postprocessing import activation_pair, calibrate
 
 log = logging.getLogger(__name__)
-
-METHODS = tuple(METHOD_SOURCE)  #: every inference method, in the order the workflow lists them
-
-#: What each method is, in one line (``beatgrid predict --help``).
-METHOD_HELP = {
-    "crnn_dbn": "CRNN + Viterbi decoding of tempo, beat and bar position (follows tempo changes; "
-                "best beats on real music)",
-    "crnn_grid": "CRNN + one constant-tempo beatgrid (BPM + downbeat offset), what DJ software uses",
-    "crnn_peaks": "CRNN + peak picking above --threshold (no tempo model)",
-    "ltm_online": "causal: CRNN + learned temporal model + causal peak picking, as a live stream would",
-    "ltm_grid": "CRNN + learned temporal model + constant-tempo beatgrid",
-    "ltm_peaks": "CRNN + learned temporal model + peak picking above --threshold",
-}
-
-
-@dataclass
-class Prediction:
-    """Beats of one track: times in seconds, positions in the bar (1 = downbeat, 0 = unknown)."""
-
-    beat_times: np.ndarray
-    beat_positions: np.ndarray
-    grid: Beatgrid | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def downbeat_times(self) -> np.ndarray:
-        return self.beat_times[self.beat_positions == 1]
-
-
-def method_kind(method: str) -> str:
-    """`crnn_grid@bpm_min=70` -> `grid`: the post-processing a method name selects."""
-    base = method.split("@", 1)[0]
-    if base not in METHODS:
-        raise ValueError(f"unknown inference method {method!r}; known: {', '.join(METHODS)}")
-    return base.split("_", 1)[1]
 
 
 def run_method(
@@ -77,40 +36,21 @@ def run_method(
     fps: float,
     duration_s: float,
     *,
-    bpm_min: float = 60.0,
-    bpm_max: float = 200.0,
-    peak_threshold: float = 0.5,
-    online_threshold: float = 0.5,
     pos_weight: Iterable[float] | float | None = None,
+    **settings: float,
 ) -> Prediction:
-    """Run one inference method on a track's ``[T, 2]`` activations at ``fps``.
+    """Run one inference method (or variant name) on a track's ``[T, 2]`` activations at ``fps``.
 
+    ``settings``: fields of :class:`beatgrid.methods.Settings` (``bpm_min``, ``bpm_max``,
+    ``peak_threshold``, ``online_threshold``); the others keep their defaults.
     ``pos_weight``: the positive weight the activations' model was trained with (beat,
     downbeat); the DBN and the grid calibrate the activations with it first.
     """
+    decoder = get_method(method).decoder
     activations = activation_pair(activations)
-    kind = method_kind(method)
-    if kind in ("dbn", "grid"):
+    if decoder.calibrated:
         activations = calibrate(activations, pos_weight)
-    beat_act, downbeat_act = activations[:, 0], activations[:, 1]
-    if kind == "peaks":
-        beat_times = pick_peaks(beat_act, fps, threshold=peak_threshold, bpm_max=bpm_max)
-        positions = snap_downbeats(beat_times, downbeat_act, fps)
-        return Prediction(beat_times, np.asarray(positions, dtype=int))
-    if kind == "dbn":
-        from .dbn import track_dbn
-
-        beat_times, positions = track_dbn(beat_act, downbeat_act, fps=fps, bpm_min=bpm_min, bpm_max=bpm_max)
-        return Prediction(np.asarray(beat_times), np.asarray(positions, dtype=int))
-    if kind == "grid":
-        grid = fit_beatgrid(beat_act, fps, downbeat_activation=downbeat_act, bpm_min=bpm_min, bpm_max=bpm_max)
-        return Prediction(grid.beat_times(duration_s), np.asarray(grid.beat_positions(duration_s), dtype=int), grid)
-    if kind == "online":
-        from .streaming import causal_peak_picking
-
-        beat_times, positions = causal_peak_picking(activations, fps, threshold=online_threshold, bpm_max=bpm_max)
-        return Prediction(np.asarray(beat_times), np.asarray(positions, dtype=int))
-    raise AssertionError(kind)
+    return decoder.decode(activations, fps, duration_s, Settings(**settings))
 
 
 def beats_label(prediction: Prediction, file_name: str, duration_s: float) -> dict[str, Any]:
@@ -165,7 +105,7 @@ def write_prediction(out_dir: str | Path, name: str, prediction: Prediction, fil
 
 def warn_uncalibrated(method: str, source: str) -> None:
     """Say so when a probability-reading decoder gets outputs it cannot calibrate."""
-    if method_kind(method) in ("dbn", "grid"):
+    if get_method(method).decoder.calibrated:
         log.warning("%s: no pos_weight recorded (a model saved before beatgrid kept it), so %s "
                     "reads the raw, overconfident outputs and may pick double tempo; retrain the "
                     "model (snakemake -R train_crnn) to record it", source, method)
@@ -182,9 +122,10 @@ def predict_store(
     """Run ``method`` on every track of the activation stores; returns the number of tracks."""
     from tqdm import tqdm
 
-    from .data.store import read_store, read_file_attrs
+    from .data.index import read_index
+    from .data.store import read_file_attrs, read_store
 
-    tracks = pd.read_csv(tracks_csv, dtype={"shard": str, "track_id": str}).set_index("track_id")
+    tracks = read_index(tracks_csv).set_index("track_id")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     count = 0

@@ -20,31 +20,10 @@ from typing import Any
 
 import pandas as pd
 
+from .methods import METHODS, VARIANT_SEPARATOR
+
 #: Demo tracks are rendered in fixed-size batches so that adding a track renders one batch.
 DEMO_TRACKS_PER_JOB = 16
-
-#: Inference settings that may be given as lists and then expand into variants.
-VARIANT_KEYS = ("bpm_min", "bpm_max", "peak_threshold", "online_threshold")
-
-#: Which settings each method reads (so that variants are made only where they matter).
-METHOD_SETTINGS = {
-    "crnn_peaks": ("peak_threshold",),
-    "crnn_dbn": ("bpm_min", "bpm_max"),
-    "crnn_grid": ("bpm_min", "bpm_max"),
-    "ltm_online": ("online_threshold",),
-    "ltm_peaks": ("peak_threshold",),
-    "ltm_grid": ("bpm_min", "bpm_max"),
-}
-
-#: Activation store each method reads.
-METHOD_SOURCE = {
-    "crnn_peaks": "crnn",
-    "crnn_dbn": "crnn",
-    "crnn_grid": "crnn",
-    "ltm_online": "ltm",
-    "ltm_peaks": "ltm",
-    "ltm_grid": "ltm",
-}
 
 #: Columns of tracks.csv that decide what a per-shard feature job computes.
 SHARD_MEMBER_COLUMNS = ("track_id", "audio_path", "annotation_path", "annotation_format", "has_downbeats", "duration_s")
@@ -96,6 +75,10 @@ def check_config(config: dict[str, Any]) -> None:
             f"features.n_fft ({features['n_fft']}) must be at least features.hop_length ({features['hop_length']})"
         )
     inference = config["inference"]
+    for block in ("inference", "adapt"):
+        unknown = [m for m in (config.get(block) or {}).get("methods", []) if m not in METHODS]
+        if unknown:
+            raise ValueError(f"{block}.methods: unknown inference methods {unknown}; known: {', '.join(METHODS)}")
     for bpm_min, bpm_max in itertools.product(_as_list(inference["bpm_min"]), _as_list(inference["bpm_max"])):
         if not 0 < bpm_min < bpm_max:
             raise ValueError(f"inference.bpm_min ({bpm_min}) must be positive and below inference.bpm_max ({bpm_max})")
@@ -306,12 +289,12 @@ def inference_variants(inference: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Method variant name -> (base method, settings).
 
     A setting given as a list expands into one variant per value (the grid over all
-    listed settings a method reads). Variant names are `base@key=value,...`, and the plain
-    base name when nothing is listed.
+    listed settings a method's decoder reads, :attr:`beatgrid.methods.Method.settings`).
+    Variant names are `base@key=value,...`, and the plain base name when nothing is listed.
     """
     variants: dict[str, dict[str, Any]] = {}
     for method in inference["methods"]:
-        keys = METHOD_SETTINGS[method]
+        keys = METHODS[method].settings
         listed = [k for k in keys if isinstance(inference[k], (list, tuple)) and len(inference[k]) > 1]
         grids = [_as_list(inference[k]) for k in keys]
         for values in itertools.product(*grids):
@@ -319,8 +302,8 @@ def inference_variants(inference: dict[str, Any]) -> dict[str, dict[str, Any]]:
             if "bpm_min" in settings and settings["bpm_min"] >= settings["bpm_max"]:
                 continue
             suffix = ",".join(f"{k}={_format_value(settings[k])}" for k in listed)
-            name = f"{method}@{suffix}" if suffix else method
-            variants[name] = {"method": method, "source": METHOD_SOURCE[method], "settings": settings}
+            name = f"{method}{VARIANT_SEPARATOR}{suffix}" if suffix else method
+            variants[name] = {"method": method, "source": METHODS[method].source, "settings": settings}
     return variants
 
 

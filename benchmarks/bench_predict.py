@@ -23,7 +23,7 @@ import soundfile as sf
 from beatgrid.analysis import decode, load_models
 from beatgrid.batch import predict_paths
 from beatgrid.data.synth import synthesize_track
-from beatgrid.inference import METHOD_HELP
+from beatgrid.methods import METHODS
 from beatgrid.provenance import machine_description
 from beatgrid.threads import cap_threads
 
@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--tracks", type=int, default=8)
     parser.add_argument("--duration", type=float, default=30.0, help="seconds per track")
     parser.add_argument("--methods", nargs="+", default=["crnn_dbn", "crnn_grid", "ltm_online"],
-                        choices=list(METHOD_HELP))
+                        choices=list(METHODS))
     parser.add_argument("--threads", type=int, default=None, help="compute threads (default: all CPUs)")
     args = parser.parse_args()
     threads = cap_threads(args.threads, torch=True)

@@ -22,14 +22,14 @@ def test_version(capsys):
 
 
 def test_predict_help_shows_defaults_and_every_method(capsys):
-    from beatgrid.inference import METHOD_HELP
+    from beatgrid.methods import METHODS
 
     with pytest.raises(SystemExit):
         main(["predict", "--help"])
     text = capsys.readouterr().out
     assert "(default: 60.0)" in text
-    for method, meaning in METHOD_HELP.items():
-        assert method in text and meaning.split()[0] in text
+    for name, method in METHODS.items():
+        assert name in text and method.help.split()[0] in text
 
 
 def test_bpm_range_is_checked_before_any_audio_is_read(tmp_path, capsys, monkeypatch):

@@ -1,4 +1,4 @@
-"""beatgrid.inference: the methods, their label JSON and the workflow's prediction files."""
+"""beatgrid.inference: running the methods, their label JSON and the workflow's prediction files."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from beatgrid.annotations import read_beats_file
-from beatgrid.inference import beats_label, method_kind, predict_store, run_method, write_prediction
+from beatgrid.data.index import TRACK_COLUMNS
+from beatgrid.inference import beats_label, predict_store, run_method, write_prediction
 from tests.synthetic_activations import bump_activation, constant_tempo_beats, make_track
 
 FPS = 50.0
@@ -27,11 +28,24 @@ def activations_of(track) -> np.ndarray:
     return np.stack([track.beat_activation, track.downbeat_activation], axis=1)
 
 
-def test_method_kind_parses_variants_and_rejects_unknown():
-    assert method_kind("crnn_grid@bpm_min=70") == "grid"
-    assert method_kind("ltm_online") == "online"
-    with pytest.raises(ValueError, match="unknown inference method"):
-        method_kind("crnn_magic")
+def write_tracks_csv(path, track_ids, duration_s: float = 40.0) -> pd.DataFrame:
+    """A ``tracks.csv`` index (every column the workflow writes) of ``track_ids``."""
+    tracks = pd.DataFrame({"track_id": list(track_ids), "dataset": "demo", "annotation_format": "beats",
+                           "has_downbeats": True, "duration_s": duration_s, "split": "test", "shard": "000"})
+    tracks["audio_path"] = tracks["track_id"] + ".wav"
+    tracks["annotation_path"] = tracks["track_id"] + ".beats"
+    tracks[TRACK_COLUMNS].to_csv(path, index=False)
+    return tracks[TRACK_COLUMNS]
+
+
+def test_run_method_takes_variant_names_and_refuses_unknown_methods_and_settings(track):
+    plain = run_method("crnn_grid", activations_of(track), FPS, 40.0, bpm_min=70.0)
+    variant = run_method("crnn_grid@bpm_min=70", activations_of(track), FPS, 40.0, bpm_min=70.0)
+    np.testing.assert_array_equal(plain.beat_times, variant.beat_times)
+    with pytest.raises(ValueError, match="unknown inference method 'crnn_magic'"):
+        run_method("crnn_magic", activations_of(track), FPS, 40.0)
+    with pytest.raises(TypeError, match="bpm_mni"):
+        run_method("crnn_grid", activations_of(track), FPS, 40.0, bpm_mni=70.0)
 
 
 @pytest.mark.parametrize("method", ["crnn_peaks", "crnn_dbn", "crnn_grid", "ltm_online"])
@@ -87,8 +101,7 @@ def test_predict_store_writes_every_track_and_refuses_missing_ones(tmp_path, tra
         h5.attrs["fps"] = FPS
         for track_id in ("a", "b"):
             h5.create_dataset(f"tracks/{track_id}/activations", data=activations_of(track))
-    tracks = pd.DataFrame({"track_id": ["a", "b"], "audio_path": ["a.wav", "b.wav"], "duration_s": [40.0, 40.0]})
-    tracks.to_csv(tmp_path / "tracks.csv", index=False)
+    tracks = write_tracks_csv(tmp_path / "tracks.csv", ["a", "b"])
     assert predict_store("crnn_grid", {}, [store], tmp_path / "tracks.csv", tmp_path / "out", progress=False) == 2
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.beats", "a.json", "b.beats", "b.json"]
     pd.concat([tracks, tracks.iloc[[0]].assign(track_id="c")]).to_csv(tmp_path / "tracks.csv", index=False)
@@ -121,8 +134,7 @@ def test_grid_undoes_the_training_pos_weight_before_choosing_the_octave(bpm):
 
 
 def test_predict_store_calibrates_with_the_store_pos_weight(tmp_path):
-    tracks = pd.DataFrame({"track_id": ["a"], "audio_path": ["a.wav"], "duration_s": [40.0]})
-    tracks.to_csv(tmp_path / "tracks.csv", index=False)
+    write_tracks_csv(tmp_path / "tracks.csv", ["a"])
     bpms = {}
     for name, pos_weight in (("raw", None), ("weighted", [13.3, 50.9])):
         store = tmp_path / f"{name}.h5"
@@ -138,8 +150,7 @@ def test_predict_store_calibrates_with_the_store_pos_weight(tmp_path):
 
 
 def test_predict_store_warns_when_it_cannot_calibrate(tmp_path, track, caplog):
-    tracks = pd.DataFrame({"track_id": ["a"], "audio_path": ["a.wav"], "duration_s": [40.0]})
-    tracks.to_csv(tmp_path / "tracks.csv", index=False)
+    write_tracks_csv(tmp_path / "tracks.csv", ["a"])
     store = tmp_path / "000.h5"
     with h5py.File(store, "w") as h5:
         h5.attrs["fps"] = FPS

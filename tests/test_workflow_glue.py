@@ -104,6 +104,11 @@ def test_check_config_names_the_key(default_config):
                                "styles": ["rock", "polka"]}
     with pytest.raises(ValueError, match="datasets.more.styles"):
         check_config(cfg)
+    for block in ("inference", "adapt"):
+        cfg = copy.deepcopy(default_config)
+        cfg[block]["methods"] = ["crnn_dbn", "crnn_magic"]
+        with pytest.raises(ValueError, match=rf"{block}.methods: unknown inference methods \['crnn_magic'\]"):
+            check_config(cfg)
 
 
 def test_demo_batches_are_stable_when_tracks_are_added():
