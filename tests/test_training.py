@@ -9,7 +9,7 @@ import torch
 
 from beatgrid.data.augment import render_targets
 from beatgrid.data.dataset import FrameDataset, MelNormalizer
-from beatgrid.models import build_model, load_model
+from beatgrid.models import MODEL_FILE_KEYS, build_model, load_model
 from beatgrid.training import (HISTORY_COLUMNS, TrainConfig, evaluate, lr_factor, selection_score,
                                seed_everything, train)
 
@@ -89,6 +89,7 @@ def test_overfits_a_handful_of_tracks(tmp_path):
     for name in ("model.pt", "checkpoint.pt", "curves.png", "history.csv"):
         assert (tmp_path / name).stat().st_size > 0
     loaded, meta = load_model(tmp_path / "model.pt")
+    assert set(MODEL_FILE_KEYS) - {"state_dict"} <= set(meta)  # load_model's meta leaves the weights out
     assert meta["best_epoch"] == result.best_epoch
     assert meta["val_metrics"]["val_beat_f"] == pytest.approx(result.best_metrics["val_beat_f"])
     assert meta["features"]["fps"] == FPS and meta["train_config"]["epochs"] == 12

@@ -15,6 +15,10 @@ so registering a model costs one line and importing this package stays cheap.
     train_config      the training config (dict)
     best_epoch        epoch of the saved weights (1-based), or None
     val_metrics       validation metrics at that epoch
+    pos_weight        the loss's positive weight per output [beat, downbeat], or None (no
+                      weighting); the DBN and the grid undo it
+                      (:func:`beatgrid.postprocessing.calibrate`); absent in files written
+                      before beatgrid kept it
     beatgrid_version  version of the package that wrote the file
     checksum          of the weights (:func:`beatgrid.integrity.model_checksum`), verified on load
 """
@@ -46,9 +50,9 @@ MODEL_REGISTRY: dict[str, str | type[nn.Module]] = {
     "gru": "beatgrid.models.ltm:GRUTemporalModel",
 }
 
-#: Keys every model.pt holds.
+#: Keys every model.pt that training writes holds (the checksum aside).
 MODEL_FILE_KEYS = ("kind", "model_config", "state_dict", "features", "input_norm",
-                   "train_config", "best_epoch", "val_metrics", "beatgrid_version")
+                   "train_config", "best_epoch", "val_metrics", "pos_weight", "beatgrid_version")
 
 
 def register_model(kind: str, target: str | type[nn.Module]) -> None:
