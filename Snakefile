@@ -43,6 +43,7 @@ include: "rules/adapt.smk"
 
 
 rule all:
+    default_target: True
     input:
         "results/report/index.html",
         "results/evaluation/summary.csv",
@@ -57,7 +58,6 @@ rule all:
         f"{CRNN_DIR}/model.pt",
         f"{LTM_DIR}/model.pt",
         PREDICTION_DIRS,
-    default_target: True
 
 
 # Stage targets: `snakemake --cores N <stage>` runs the workflow up to that stage, from a

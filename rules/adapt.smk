@@ -22,25 +22,25 @@ rule adapt_fold:
         **ADAPT_STORES,
     output:
         f"{ADAPT_CV}/{{curve}}fold{{fold}}/heldout/per_track.csv",
-    params:
-        adapt=adapt_params(*ADAPT_TRAINING, *ADAPT_SCORING, "folds"),
-        n_tracks=lambda wc: int(wc.curve.split("/")[1][1:]) if wc.curve else None,
-        replay_pool=lambda wc: adapt_replay_pool(),
-        track_ids=lambda wc: adapt_track_ids(),
+    log:
+        f"{LOGS}/adapt/{{curve}}fold{{fold}}.log",
+    benchmark:
+        f"{BENCHMARKS}/adapt_fold/{{curve}}fold{{fold}}.tsv"
     wildcard_constraints:
         curve=r"(curve/n\d+/)?",
         fold=r"\d+",
+    conda:
+        "../envs/training.yaml"
     threads: 2
     resources:
         gpu=1,
         mem_mb=4000,
         runtime=60,
-    log:
-        f"{LOGS}/adapt/{{curve}}fold{{fold}}.log",
-    benchmark:
-        f"{BENCHMARKS}/adapt_fold/{{curve}}fold{{fold}}.tsv",
-    conda:
-        "../envs/training.yaml"
+    params:
+        adapt=adapt_params(*ADAPT_TRAINING, *ADAPT_SCORING, "folds"),
+        n_tracks=lambda wc: int(wc.curve.split("/")[1][1:]) if wc.curve else None,
+        replay_pool=lambda wc: adapt_replay_pool(),
+        track_ids=lambda wc: adapt_track_ids(),
     script:
         "../workflow_scripts/adapt_fold.py"
 
@@ -52,21 +52,21 @@ rule adapt_final:
     output:
         crnn=f"{ADAPTED_MODELS}/crnn/model.pt",
         ltm=f"{ADAPTED_MODELS}/ltm/model.pt",
-    params:
-        adapt=adapt_params(*ADAPT_TRAINING),
-        replay_pool=lambda wc: adapt_replay_pool(),
-        track_ids=lambda wc: adapt_track_ids(),
+    log:
+        f"{LOGS}/adapt/final.log",
+    benchmark:
+        f"{BENCHMARKS}/adapt_final.tsv"
+    conda:
+        "../envs/training.yaml"
     threads: 2
     resources:
         gpu=1,
         mem_mb=4000,
         runtime=60,
-    log:
-        f"{LOGS}/adapt/final.log",
-    benchmark:
-        f"{BENCHMARKS}/adapt_final.tsv",
-    conda:
-        "../envs/training.yaml"
+    params:
+        adapt=adapt_params(*ADAPT_TRAINING),
+        replay_pool=lambda wc: adapt_replay_pool(),
+        track_ids=lambda wc: adapt_track_ids(),
     script:
         "../workflow_scripts/adapt_final.py"
 
@@ -78,16 +78,16 @@ rule adapt_baselines:
     output:
         pretrained=f"{ADAPT_CV}/pretrained/per_track.csv",
         reference=f"{ADAPT_CV}/reference/per_track.csv",
-    params:
-        adapt=adapt_params(*ADAPT_SCORING, "reference_trackers"),
-        track_ids=lambda wc: adapt_track_ids(),
-    threads: 2
     log:
         f"{LOGS}/adapt/baselines.log",
     benchmark:
-        f"{BENCHMARKS}/adapt_baselines.tsv",
+        f"{BENCHMARKS}/adapt_baselines.tsv"
     conda:
         "../envs/evaluation.yaml"
+    threads: 2
+    params:
+        adapt=adapt_params(*ADAPT_SCORING, "reference_trackers"),
+        track_ids=lambda wc: adapt_track_ids(),
     script:
         "../workflow_scripts/adapt_baselines.py"
 
@@ -102,16 +102,16 @@ rule adapt_summary:
         per_track=f"{ADAPT_CV}/per_track.csv",
         summary=report(f"{ADAPT_CV}/summary.csv", caption="report/summary.rst", category="Adaptation"),
         curve=f"{ADAPT_CV}/learning_curve.csv",
+    log:
+        f"{LOGS}/adapt/summary.log",
+    benchmark:
+        f"{BENCHMARKS}/adapt_summary.tsv"
+    conda:
+        "../envs/evaluation.yaml"
     params:
         adapt=adapt_params("folds", "fold_seed", "learning_curve", "learning_curve_folds"),
         track_ids=lambda wc: adapt_track_ids(),
         cv_dir=lambda wc, output: os.path.dirname(output.summary),
-    log:
-        f"{LOGS}/adapt/summary.log",
-    benchmark:
-        f"{BENCHMARKS}/adapt_summary.tsv",
-    conda:
-        "../envs/evaluation.yaml"
     script:
         "../workflow_scripts/adapt_summary.py"
 
@@ -121,13 +121,13 @@ rule adapt_report:
         **rules.adapt_summary.output,
     output:
         html=report(f"{ADAPT_DIR}/report/index.html", caption="report/report.rst", category="Adaptation"),
-    params:
-        cv_dir=lambda wc, input: os.path.dirname(input.summary),
     log:
         f"{LOGS}/adapt/report.log",
     benchmark:
-        f"{BENCHMARKS}/adapt_report.tsv",
+        f"{BENCHMARKS}/adapt_report.tsv"
     conda:
         "../envs/evaluation.yaml"
+    params:
+        cv_dir=lambda wc, input: os.path.dirname(input.summary),
     script:
         "../workflow_scripts/adapt_report.py"

@@ -20,25 +20,25 @@ rule train_crnn:
             category="Training",
             labels={"model": "{crnn_model}"},
         ),
+    log:
+        f"{LOGS}/train_{{crnn_model}}.log",
+    benchmark:
+        f"{BENCHMARKS}/train_crnn/{{crnn_model}}.tsv"
+    wildcard_constraints:
+        crnn_model=r"crnn(_fold\d+)?",
+    conda:
+        "../envs/training.yaml"
+    threads: 8  # capped by --cores locally and --max-threads on a cluster
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=240,
     params:
         cfg=config["crnn"],
         fold=lambda wc: wc.crnn_model.removeprefix("crnn_fold") if wc.crnn_model != "crnn" else None,
         # Only fold models depend on the fold layout: editing ltm.folds never retrains the main CRNN.
         folds=lambda wc: config["ltm"]["folds"] if wc.crnn_model != "crnn" else None,
         fold_seed=lambda wc: config["split"]["seed"] if wc.crnn_model != "crnn" else None,
-    wildcard_constraints:
-        crnn_model=r"crnn(_fold\d+)?",
-    threads: 8  # capped by --cores locally and --max-threads on a cluster
-    resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=240,
-    log:
-        f"{LOGS}/train_{{crnn_model}}.log",
-    benchmark:
-        f"{BENCHMARKS}/train_crnn/{{crnn_model}}.tsv",
-    conda:
-        "../envs/training.yaml"
     script:
         "../workflow_scripts/train_crnn.py"
 
@@ -49,13 +49,13 @@ rule crnn_activations:
         mels=f"{RESULTS}/features/mels/{{shard}}.h5",
     output:
         f"{RESULTS}/activations/crnn/{{shard}}.h5",
-    threads: 2
     log:
         f"{LOGS}/activations/crnn_{{shard}}.log",
     benchmark:
-        f"{BENCHMARKS}/crnn_activations/{{shard}}.tsv",
+        f"{BENCHMARKS}/crnn_activations/{{shard}}.tsv"
     conda:
         "../envs/training.yaml"
+    threads: 2
     script:
         "../workflow_scripts/extract_activations.py"
 
@@ -69,15 +69,15 @@ rule crnn_oof_activations:
         tracks=f"{RESULTS}/index/tracks.csv",
     output:
         f"{RESULTS}/activations/crnn_oof/{{shard}}.h5",
-    params:
-        folds=config["ltm"]["folds"],
-        fold_seed=config["split"]["seed"],
-    threads: 2
     log:
         f"{LOGS}/activations/crnn_oof_{{shard}}.log",
     benchmark:
-        f"{BENCHMARKS}/crnn_oof_activations/{{shard}}.tsv",
+        f"{BENCHMARKS}/crnn_oof_activations/{{shard}}.tsv"
     conda:
         "../envs/training.yaml"
+    threads: 2
+    params:
+        folds=config["ltm"]["folds"],
+        fold_seed=config["split"]["seed"],
     script:
         "../workflow_scripts/extract_oof_activations.py"

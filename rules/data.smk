@@ -1,23 +1,24 @@
 # Data: render the synthetic demo, then index every dataset (a checkpoint: the track list
 # is data, so per-shard jobs are known only after it runs).
 
+
 rule demo_synth:
     """Render one batch of the demo: audio, .beats and label JSON with exactly known beats."""
     output:
         directory(f"{RESULTS}/demo/{{dataset}}/batch{{batch}}"),
+    log:
+        f"{LOGS}/demo_synth/{{dataset}}_{{batch}}.log",
+    benchmark:
+        f"{BENCHMARKS}/demo_synth/{{dataset}}_{{batch}}.tsv"
+    wildcard_constraints:
+        batch=r"\d+",
+    conda:
+        "../envs/features.yaml"
     params:
         indices=lambda wc: demo_batches(SYNTH_DATASETS[wc.dataset])[wc.batch],
         seed=lambda wc: SYNTH_DATASETS[wc.dataset]["seed"],
         duration_s=lambda wc: SYNTH_DATASETS[wc.dataset]["duration_s"],
         styles=lambda wc: SYNTH_DATASETS[wc.dataset].get("styles"),
-    wildcard_constraints:
-        batch=r"\d+",
-    log:
-        f"{LOGS}/demo_synth/{{dataset}}_{{batch}}.log",
-    benchmark:
-        f"{BENCHMARKS}/demo_synth/{{dataset}}_{{batch}}.tsv",
-    conda:
-        "../envs/features.yaml"
     script:
         "../workflow_scripts/demo_synth.py"
 
@@ -29,6 +30,12 @@ checkpoint index:
     output:
         tracks=f"{RESULTS}/index/tracks.csv",
         rejected=f"{RESULTS}/index/rejected.csv",
+    log:
+        f"{LOGS}/index.log",
+    benchmark:
+        f"{BENCHMARKS}/index/index.tsv"
+    conda:
+        "../envs/features.yaml"
     params:
         datasets=config["datasets"],
         split=config["split"],
@@ -38,11 +45,5 @@ checkpoint index:
         sources=index_sources_digest,
         # shorter audio has no complete analysis frame (seconds)
         min_duration_s=config["features"]["n_fft"] / config["features"]["sr"],
-    log:
-        f"{LOGS}/index.log",
-    benchmark:
-        f"{BENCHMARKS}/index/index.tsv",
-    conda:
-        "../envs/features.yaml"
     script:
         "../workflow_scripts/build_index.py"

@@ -20,14 +20,14 @@ rule evaluate:
             category="Evaluation",
         ),
         markdown=f"{RESULTS}/evaluation/summary.md",
-    params:
-        trim_seconds=config["evaluation"]["trim_seconds"],
     log:
         f"{LOGS}/evaluate.log",
     benchmark:
-        f"{BENCHMARKS}/evaluate/evaluate.tsv",
+        f"{BENCHMARKS}/evaluate/evaluate.tsv"
     conda:
         "../envs/evaluation.yaml"
+    params:
+        trim_seconds=config["evaluation"]["trim_seconds"],
     script:
         "../workflow_scripts/evaluate.py"
 
@@ -55,13 +55,13 @@ rule report:
             caption="report/figures.rst",
             category="Figures",
         ),
-    params:
-        config=config,
     log:
         f"{LOGS}/report.log",
     benchmark:
-        f"{BENCHMARKS}/report/report.tsv",
+        f"{BENCHMARKS}/report/report.tsv"
     conda:
         "../envs/evaluation.yaml"
+    params:
+        config=config,
     script:
         "../workflow_scripts/report.py"

@@ -8,15 +8,15 @@ rule mels:
         audio=shard_audio,
     output:
         f"{RESULTS}/features/mels/{{shard}}.h5",
-    params:
-        members=shard_tracks_param,
-        mel=mel_params(),
     log:
         f"{LOGS}/features/mels_{{shard}}.log",
     benchmark:
-        f"{BENCHMARKS}/mels/{{shard}}.tsv",
+        f"{BENCHMARKS}/mels/{{shard}}.tsv"
     conda:
         "../envs/features.yaml"
+    params:
+        members=shard_tracks_param,
+        mel=mel_params(),
     script:
         "../workflow_scripts/compute_mels.py"
 
@@ -27,15 +27,15 @@ rule targets:
         audio=shard_audio,  # read for the frame count (header only)
     output:
         f"{RESULTS}/features/targets/{{shard}}.h5",
+    log:
+        f"{LOGS}/features/targets_{{shard}}.log",
+    benchmark:
+        f"{BENCHMARKS}/targets/{{shard}}.tsv"
+    conda:
+        "../envs/features.yaml"
     params:
         members=shard_tracks_param,
         frames=frame_params(),
         targets=config["targets"],
-    log:
-        f"{LOGS}/features/targets_{{shard}}.log",
-    benchmark:
-        f"{BENCHMARKS}/targets/{{shard}}.tsv",
-    conda:
-        "../envs/features.yaml"
     script:
         "../workflow_scripts/compute_targets.py"

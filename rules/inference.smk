@@ -10,17 +10,17 @@ rule predict:
         tracks=f"{RESULTS}/index/tracks.csv",
     output:
         directory(f"{RESULTS}/predictions/{{variant}}"),
-    params:
-        method=lambda wc: INFERENCE_VARIANTS[wc.variant]["method"],
-        settings=lambda wc: INFERENCE_VARIANTS[wc.variant]["settings"],
-    wildcard_constraints:
-        variant="|".join(re.escape(v) for v in INFERENCE_VARIANTS) or "no-variants",
     log:
         f"{LOGS}/predict/{{variant}}.log",
     benchmark:
-        f"{BENCHMARKS}/predict/{{variant}}.tsv",
+        f"{BENCHMARKS}/predict/{{variant}}.tsv"
+    wildcard_constraints:
+        variant="|".join(re.escape(v) for v in INFERENCE_VARIANTS) or "no-variants",
     conda:
         "../envs/evaluation.yaml"
+    params:
+        method=lambda wc: INFERENCE_VARIANTS[wc.variant]["method"],
+        settings=lambda wc: INFERENCE_VARIANTS[wc.variant]["settings"],
     script:
         "../workflow_scripts/predict.py"
 
@@ -32,18 +32,18 @@ rule reference_shard:
         audio=shard_audio,
     output:
         directory(f"{RESULTS}/reference/{{tracker}}/{{shard}}"),
-    params:
-        members=shard_tracks_param,
-        sr=config["features"]["sr"],
-    wildcard_constraints:
-        tracker="|".join(config["evaluation"]["reference_trackers"]) or "no-trackers",
-        shard=r"\d+",
     log:
         f"{LOGS}/reference/{{tracker}}_{{shard}}.log",
     benchmark:
-        f"{BENCHMARKS}/reference_shard/{{tracker}}_{{shard}}.tsv",
+        f"{BENCHMARKS}/reference_shard/{{tracker}}_{{shard}}.tsv"
+    wildcard_constraints:
+        tracker="|".join(config["evaluation"]["reference_trackers"]) or "no-trackers",
+        shard=r"\d+",
     conda:
         "../envs/evaluation.yaml"
+    params:
+        members=shard_tracks_param,
+        sr=config["features"]["sr"],
     script:
         "../workflow_scripts/reference_tracker.py"
 
@@ -54,10 +54,10 @@ rule reference_tracker:
         lambda wc: expand(f"{RESULTS}/reference/{wc.tracker}/{{shard}}", shard=shards()),
     output:
         directory(f"{RESULTS}/predictions/{{tracker}}"),
-    wildcard_constraints:
-        tracker="|".join(config["evaluation"]["reference_trackers"]) or "no-trackers",
     log:
         f"{LOGS}/predict/{{tracker}}.log",
+    wildcard_constraints:
+        tracker="|".join(config["evaluation"]["reference_trackers"]) or "no-trackers",
     conda:
         "../envs/evaluation.yaml"
     script:

@@ -19,19 +19,19 @@ rule train_ltm:
             category="Training",
             labels={"model": "ltm"},
         ),
-    params:
-        cfg=config["ltm"],
+    log:
+        f"{LOGS}/train_ltm.log",
+    benchmark:
+        f"{BENCHMARKS}/train_ltm/train_ltm.tsv"
+    conda:
+        "../envs/training.yaml"
     threads: 8  # capped by --cores locally and --max-threads on a cluster
     resources:
         gpu=1,
         mem_mb=4000,
         runtime=120,
-    log:
-        f"{LOGS}/train_ltm.log",
-    benchmark:
-        f"{BENCHMARKS}/train_ltm/train_ltm.tsv",
-    conda:
-        "../envs/training.yaml"
+    params:
+        cfg=config["ltm"],
     script:
         "../workflow_scripts/train_ltm.py"
 
@@ -42,12 +42,12 @@ rule ltm_activations:
         activations=f"{RESULTS}/activations/crnn/{{shard}}.h5",
     output:
         f"{RESULTS}/activations/ltm/{{shard}}.h5",
-    threads: 1
     log:
         f"{LOGS}/activations/ltm_{{shard}}.log",
     benchmark:
-        f"{BENCHMARKS}/ltm_activations/{{shard}}.tsv",
+        f"{BENCHMARKS}/ltm_activations/{{shard}}.tsv"
     conda:
         "../envs/training.yaml"
+    threads: 1
     script:
         "../workflow_scripts/extract_ltm_activations.py"
