@@ -197,7 +197,7 @@ def extract_shard_activations(
     from .data.store import (atomic_h5, list_track_ids, read_attrs, read_dropped, read_track_array,
                              record_dropped, write_track)
     from .models import load_model
-    from .training import resolve_device
+    from .device import resolve_device
 
     model_path, mel_path = Path(model_path), Path(mel_path)
     torch_device = resolve_device(device)

@@ -126,7 +126,7 @@ def load_models(models: str | os.PathLike | None = None, method: str = "crnn_dbn
     from .features import MelConfig
     from .inference import warn_uncalibrated
     from .models import load_model
-    from .training import resolve_device
+    from .device import resolve_device
 
     check_settings(method, Settings.bpm_min, Settings.bpm_max)
     torch_device = resolve_device(device)

@@ -169,7 +169,7 @@ def extract_oof_shard(
     from .activations import compute_activations, file_sha256
     from .data.store import atomic_h5, list_track_ids, read_dropped, read_track_array, record_dropped, write_track
     from .models import load_model
-    from .training import resolve_device
+    from .device import resolve_device
 
     fold_models = [Path(p) for p in fold_models]
     if len(fold_models) != folds:

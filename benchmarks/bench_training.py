@@ -27,7 +27,8 @@ from beatgrid.activations import compute_activations
 from beatgrid.provenance import cpu_name
 from beatgrid.models import build_model
 from beatgrid.models.losses import MaskedBCELoss
-from beatgrid.training import TrainConfig, lr_factor, resolve_device
+from beatgrid.device import resolve_device
+from beatgrid.training import TrainConfig, lr_factor
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -195,7 +195,7 @@ def test_checkpoint_of_another_config_is_ignored(tmp_path, caplog):
 def test_early_stopping_keeps_the_best_epoch(tmp_path, monkeypatch):
     """Validation scores scripted: best at epoch 2 (epoch 4 ties its F with a higher loss),
     so patience 2 stops after epoch 4 and model.pt holds epoch 2."""
-    import beatgrid.training as training
+    import beatgrid.training.epoch as training
 
     scores = iter([(0.5, 0.3), (0.7, 0.2), (0.6, 0.1), (0.7, 0.25), (0.9, 0.1)])
 
@@ -220,6 +220,31 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path, monkeypatch):
     assert _same_weights(load_model(tmp_path / "model.pt")[0].state_dict(), saved[2])
 
 
+def test_best_epoch_tracker_keeps_the_best_weights_and_counts_patience():
+    from beatgrid.training.selection import BestEpoch, epoch_score
+
+    model = torch.nn.Linear(2, 1)
+    tracker = BestEpoch(patience=2)
+    assert tracker.update(1, epoch_score(1, 0.5, 0.3, True), {"val_score": 0.5}, model)
+    kept = _weights(model)
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    # same score, higher loss: not better
+    assert not tracker.update(2, epoch_score(2, 0.5, 0.4, True), {}, model)
+    assert not tracker.patience_exhausted
+    assert not tracker.update(3, epoch_score(3, 0.4, 0.1, True), {}, model)
+    assert tracker.patience_exhausted and tracker.epoch == 1
+    assert _same_weights(tracker.state, kept)
+    # the checkpoint round trip gives the same tracker
+    again = BestEpoch.from_checkpoint(2, tracker.checkpoint_entries())
+    assert (again.epoch, again.score, again.bad_epochs) == (1, tracker.score, 2)
+    # without validation the latest epoch wins; patience 0 never stops
+    latest = BestEpoch(patience=0)
+    for epoch in (1, 2, 3):
+        assert latest.update(epoch, epoch_score(epoch, math.nan, math.nan, False), {}, model)
+    assert latest.epoch == 3 and not latest.patience_exhausted
+
+
 def test_selection_score_values_beats_and_metre():
     assert selection_score(0.9, 0.5) == pytest.approx(0.7)
     assert selection_score(0.9, math.nan) == pytest.approx(0.9)  # no downbeat annotations
@@ -229,7 +254,7 @@ def test_selection_score_values_beats_and_metre():
 def test_an_epoch_without_the_metre_is_not_kept(tmp_path, monkeypatch):
     """Epoch 1 finds the beats but no downbeats; epoch 2 has slightly lower beat F and the
     metre: model.pt must hold epoch 2 (beat F alone would keep epoch 1)."""
-    import beatgrid.training as training
+    import beatgrid.training.epoch as training
 
     scores = iter([(0.95, 0.0), (0.90, 0.6), (0.92, 0.1)])
 
