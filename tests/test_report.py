@@ -1,4 +1,5 @@
-"""Tests for beatgrid.report: the self-contained HTML report renders with its tables and figures.
+"""Tests for beatgrid.report (data, figures, html, sections, build): the self-contained HTML report
+renders with its tables and figures.
 
 The rendering test opens the report in headless Chromium (Debian package ``chromium``)
 and is skipped, saying so, when no browser is installed.
@@ -295,3 +296,22 @@ def test_inputs_left_out_by_the_index_and_by_shard_jobs_are_listed(run, tmp_path
         history_csvs=run["histories"], left_out=left_out,
     ).read_text()
     assert "Inputs left out" in page and "mine/nan.wav" in page and "mine_odd" in page
+
+
+def test_tables_bold_the_best_value_per_group_and_escape_text():
+    from beatgrid.report.html import html_table
+
+    rows = pd.DataFrame([
+        {"dataset": "a", "method": "m1", "variant": "m1@peak_threshold=0.3", "beat_f": 0.5, "grid_phase_error_ms": 9.0},
+        {"dataset": "a", "method": "<m2>", "variant": "<m2>", "beat_f": 0.7, "grid_phase_error_ms": 12.0},
+        {"dataset": "b", "method": "m1", "variant": "m1", "beat_f": 0.2, "grid_phase_error_ms": float("nan")},
+    ])  # fmt: skip
+    table = str(html_table(rows, ["dataset", "method", "beat_f", "grid_phase_error_ms"], best_within="dataset",
+                           group_by="dataset"))  # fmt: skip
+    assert '<td class="best">0.700</td>' in table  # higher F is better
+    assert '<td class="best">9.0</td>' in table  # lower error is better
+    assert "0.200</td>" in table and 'class="best">0.200' not in table  # a group of one has no best
+    assert '<td class="na">–</td>' in table
+    assert "&lt;m2&gt;" in table and "<m2>" not in table
+    assert '<span class="variant">@peak_threshold=0.3</span>' in table
+    assert table.count('class="group-start"') == 1
