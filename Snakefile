@@ -43,6 +43,7 @@ include: "rules/adapt.smk"
 
 
 rule all:
+    """Every output of the run: the report, the summary and each intermediate store and model."""
     default_target: True
     input:
         "results/report/index.html",

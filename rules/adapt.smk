@@ -117,6 +117,7 @@ rule adapt_summary:
 
 
 rule adapt_report:
+    """The adaptation report: pretrained vs adapted (K-fold CV) vs librosa, and the learning curve."""
     input:
         **rules.adapt_summary.output,
     output:

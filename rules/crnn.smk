@@ -6,6 +6,7 @@ CRNN_DIR = f"{RESULTS}/models/crnn"
 
 
 rule train_crnn:
+    """The CRNN (or fold model `crnn_fold<k>`) trained on random crops of the mel and target stores."""
     input:
         mels=per_shard(f"{RESULTS}/features/mels/{{shard}}.h5"),
         targets=per_shard(f"{RESULTS}/features/targets/{{shard}}.h5"),
@@ -44,6 +45,7 @@ rule train_crnn:
 
 
 rule crnn_activations:
+    """The trained CRNN's beat and downbeat activations of one shard's tracks."""
     input:
         model=f"{CRNN_DIR}/model.pt",
         mels=f"{RESULTS}/features/mels/{{shard}}.h5",

@@ -7,6 +7,7 @@ PREDICTION_DIRS = [f"{RESULTS}/predictions/{v}" for v in INFERENCE_VARIANTS] + [
 
 
 rule evaluate:
+    """mir_eval metrics per method x track, and their summary per method x dataset x split."""
     input:
         predictions=PREDICTION_DIRS,
         targets=per_shard(f"{RESULTS}/features/targets/{{shard}}.h5"),
@@ -33,6 +34,7 @@ rule evaluate:
 
 
 rule report:
+    """The self-contained HTML report with its PNG figures."""
     input:
         per_track=f"{RESULTS}/evaluation/per_track.csv",
         summary=f"{RESULTS}/evaluation/summary.csv",

@@ -4,6 +4,7 @@
 
 
 rule mels:
+    """The log-mel store of one shard's tracks."""
     input:
         audio=shard_audio,
     output:
@@ -22,6 +23,7 @@ rule mels:
 
 
 rule targets:
+    """The frame-target store of one shard's tracks (beat and downbeat, widened)."""
     input:
         annotations=shard_annotations,
         audio=shard_audio,  # read for the frame count (header only)

@@ -3,6 +3,7 @@
 
 
 rule predict:
+    """One inference method variant on every track: `.beats` and beatgrid `.json` files."""
     input:
         activations=lambda wc: expand(
             f"{RESULTS}/activations/{INFERENCE_VARIANTS[wc.variant]['source']}/{{shard}}.h5", shard=shards()

@@ -5,6 +5,7 @@ LTM_DIR = f"{RESULTS}/models/ltm"
 
 
 rule train_ltm:
+    """The learned temporal model trained on CRNN activations (out-of-fold ones with ltm.input_source: oof)."""
     input:
         activations=per_shard(f"{RESULTS}/activations/{CRNN_SOURCE}/{{shard}}.h5"),
         targets=per_shard(f"{RESULTS}/features/targets/{{shard}}.h5"),
@@ -37,6 +38,7 @@ rule train_ltm:
 
 
 rule ltm_activations:
+    """The LTM's causal pass over one shard's CRNN activations."""
     input:
         model=f"{LTM_DIR}/model.pt",
         activations=f"{RESULTS}/activations/crnn/{{shard}}.h5",
