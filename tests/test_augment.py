@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from beatgrid.data.augment import (MelAugment, render_targets, stretch_time,
-                                   target_event_frames)
+from beatgrid.data.augment import MelAugment, stretch_time
+from beatgrid.targets import render_targets, target_event_frames
 from beatgrid.data.dataset import FrameDataset
 
 N_FRAMES, N_MELS = 400, 32
@@ -22,19 +22,6 @@ def _crop(seed=0):
 
 def _only(**settings) -> MelAugment:
     return MelAugment(**{**OFF, **settings})
-
-
-def test_event_frames_and_rendering_are_inverse():
-    events = np.array([0, 5, 6, 30, 99])  # at the edge and next to each other
-    column = render_targets(events, 100, widen_frames=1, widen_value=0.5)
-    assert column[[0, 5, 6, 30, 99]].tolist() == [1.0] * 5
-    assert column[[1, 4, 7, 29, 31, 98]].tolist() == [0.5] * 6
-    # events on adjacent frames form one run and read back as one event
-    np.testing.assert_array_equal(target_event_frames(column), [0, 5, 30, 99])
-    wide = render_targets(np.array([10, 50]), 80, widen_frames=2, widen_value=1.0)
-    np.testing.assert_array_equal(target_event_frames(wide), [10, 50])  # run centres
-    sharp = render_targets(np.array([10, 50]), 80, widen_frames=1, widen_value=0.5)
-    np.testing.assert_array_equal(target_event_frames(sharp), [10, 50])
 
 
 def test_nothing_enabled_is_the_identity():

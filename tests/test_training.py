@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from beatgrid.data.augment import render_targets
 from beatgrid.data.dataset import FrameDataset, MelNormalizer
 from beatgrid.models import MODEL_FILE_KEYS, build_model, load_model
+from beatgrid.targets import render_targets
 from beatgrid.training import (HISTORY_COLUMNS, TrainConfig, evaluate, lr_factor, selection_score,
                                seed_everything, train)
 

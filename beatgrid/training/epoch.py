@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..data.augment import target_event_frames
+from ..targets import target_event_frames
 from .config import TrainConfig
 from .runtime import lr_factor
 
