@@ -173,6 +173,27 @@ def test_model_file_appears_only_when_training_has_finished(tmp_path):
     assert load_model(tmp_path / "model.pt")[1]["best_epoch"] == result.best_epoch
 
 
+def test_the_best_epoch_so_far_exports_from_the_checkpoint(tmp_path):
+    from beatgrid.training import export_best_model
+
+    with pytest.raises(Killed):
+        _run(tmp_path, epochs=3, on_epoch_end=_kill_after(2))
+    checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    exported, meta = load_model(export_best_model(tmp_path / "checkpoint.pt", tmp_path / "best.pt"))
+    assert meta["best_epoch"] == checkpoint["best"]["epoch"] and meta["features"]["fps"] == FPS
+    assert meta["val_metrics"] == checkpoint["best"]["metrics"] and len(meta["pos_weight"]) == 2
+    assert _same_weights(exported.state_dict(), checkpoint["best"]["state"])
+    # once finished, the export is the model.pt that training wrote
+    _run(tmp_path, epochs=3)
+    finished, finished_meta = load_model(tmp_path / "model.pt")
+    exported, meta = load_model(export_best_model(tmp_path / "checkpoint.pt", tmp_path / "best.pt"))
+    assert _same_weights(exported.state_dict(), finished.state_dict())
+    assert {k: v for k, v in meta.items() if k != "checksum"} == {k: v for k, v in finished_meta.items() if k != "checksum"}
+    (tmp_path / "other.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="other.pt: no best epoch"):
+        export_best_model(tmp_path / "other.pt", tmp_path / "best.pt")
+
+
 def test_checkpoint_of_another_config_is_ignored(tmp_path, caplog):
     with pytest.raises(Killed):
         _run(tmp_path, epochs=3, on_epoch_end=_kill_after(1))

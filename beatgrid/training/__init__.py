@@ -20,6 +20,7 @@ logits on a dataset of ``(inputs [T, F], targets [T, 2], track_id)`` items
 - ``checkpoint.pt`` after every epoch (model, optimizer, scheduler, scaler, RNG states,
   history, the best state so far, early-stopping counter): re-running with the same
   config and data resumes from it; anything else starts afresh and says so in the log;
+  :func:`export_best_model` writes its best epoch so far as a model.pt;
 - ``history.csv`` (one row per epoch) and ``curves.png``; a tqdm progress bar on a TTY.
 
 A model may take ``forward(x, lengths)``; it then gets the valid length of every row
@@ -32,7 +33,7 @@ layers, loader workers), :mod:`.epoch` (one training epoch, validation), :mod:`.
 """
 
 from ..device import resolve_device
-from .checkpoint import CHECKPOINT_NAME, CHECKPOINT_VERSION
+from .checkpoint import CHECKPOINT_NAME, CHECKPOINT_VERSION, export_best_model
 from .config import HISTORY_COLUMNS, TrainConfig, TrainResult
 from .epoch import evaluate
 from .loop import MODEL_NAME, train
@@ -42,4 +43,4 @@ from .selection import selection_score
 
 __all__ = ["TrainConfig", "TrainResult", "train", "evaluate", "selection_score", "seed_everything",
            "resolve_device", "lr_factor", "freeze_parameters", "loader_workers", "plot_curves",
-           "HISTORY_COLUMNS", "CHECKPOINT_NAME", "CHECKPOINT_VERSION", "MODEL_NAME"]
+           "export_best_model", "HISTORY_COLUMNS", "CHECKPOINT_NAME", "CHECKPOINT_VERSION", "MODEL_NAME"]

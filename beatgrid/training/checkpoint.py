@@ -22,11 +22,11 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..models import atomic_torch_save
+from ..models import atomic_torch_save, build_model, save_model
 from .config import TrainConfig
 from .selection import BestEpoch
 
-__all__ = ["CHECKPOINT_NAME", "CHECKPOINT_VERSION", "run_identity", "Checkpoint", "Resumed"]
+__all__ = ["CHECKPOINT_NAME", "CHECKPOINT_VERSION", "run_identity", "Checkpoint", "Resumed", "export_best_model"]
 
 log = logging.getLogger(__name__)
 
@@ -159,13 +159,16 @@ class Checkpoint:
         return Resumed(epoch=checkpoint["epoch"], history=checkpoint["history"],
                        best=BestEpoch.from_checkpoint(patience, checkpoint), finished=checkpoint["finished"])
 
-    def save(self, model: nn.Module, optimizers: Mapping[str, Any], state: Resumed) -> None:
-        """Write the state after ``state.epoch`` (atomically: a kill leaves the previous one)."""
+    def save(self, model: nn.Module, optimizers: Mapping[str, Any], state: Resumed,
+             model_meta: Mapping[str, Any]) -> None:
+        """Write the state after ``state.epoch`` (atomically: a kill leaves the previous one);
+        ``model_meta``: the model.pt entries of the best epoch so far, for
+        :func:`export_best_model`."""
         atomic_torch_save({
             "identity": self.identity, "epoch": state.epoch, "model": model.state_dict(),
             **{name: target.state_dict() for name, target in optimizers.items()},
             "rng": rng_states(), "history": state.history, **state.best.checkpoint_entries(),
-            "finished": state.finished,
+            "finished": state.finished, "model_meta": dict(model_meta),
         }, self.path)
 
     def _read(self) -> dict[str, Any] | None:
@@ -175,3 +178,26 @@ class Checkpoint:
         except Exception as exc:  # truncated or foreign file: start afresh
             log.warning("cannot read %s: %s", self.path, exc)
             return None
+
+
+def export_best_model(checkpoint_path: str | Path, model_path: str | Path) -> Path:
+    """Write the best epoch so far of a training (finished or not) from its checkpoint.pt
+    to ``model_path``: the model.pt that training writes when it finishes, had it stopped
+    after the checkpoint's epoch. Training itself writes model.pt only when it has finished.
+
+    Raises ValueError naming the file when it holds no best epoch to export (unreadable,
+    not a training checkpoint, or written by a beatgrid without ``model_meta``).
+    """
+    checkpoint_path, model_path = Path(checkpoint_path), Path(model_path)
+    checkpoint = Checkpoint(checkpoint_path, {})._read() if checkpoint_path.is_file() else None
+    best = (checkpoint or {}).get("best") or {}
+    if best.get("state") is None or "model_meta" not in checkpoint:
+        raise ValueError(f"{checkpoint_path}: no best epoch with its model metadata to export "
+                         "(not a training checkpoint, unreadable, or from an older beatgrid)")
+    identity = checkpoint["identity"]
+    model = build_model(identity["model_kind"], identity["model_config"])
+    model.load_state_dict(best["state"])
+    save_model(model_path, model, checkpoint["model_meta"])
+    log.info("%s: epoch %d of %s (best so far after epoch %d)", model_path, best["epoch"], checkpoint_path,
+             checkpoint["epoch"])
+    return model_path

@@ -165,7 +165,8 @@ def train(
     model.pt is written only when training has finished (a model.pt is the sign of a
     finished training: Snakemake takes an existing output as up to date, and a process it
     stopped may outlive the cleanup of its outputs); until then the best epoch so far lives
-    in checkpoint.pt. Returns the :class:`TrainResult`; ``model`` holds the best epoch's weights.
+    in checkpoint.pt (:func:`~beatgrid.training.checkpoint.export_best_model` writes it out).
+    Returns the :class:`TrainResult`; ``model`` holds the best epoch's weights.
     """
     from tqdm.auto import tqdm
 
@@ -195,7 +196,8 @@ def train(
             _log_epoch(row, cfg.epochs, improved)
             bar.update()
             bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_f=f"{row['val_beat_f']:.3f}")
-            checkpoint.save(model, run.optimization.parts(), state)
+            checkpoint.save(model, run.optimization.parts(), state,
+                            _model_file_meta(model_meta, cfg, val_fps, state, run.pos_weight))
             write_history(out_dir, state.history)
             if on_epoch_end is not None:
                 on_epoch_end(state.epoch, row)
