@@ -71,7 +71,7 @@ class AdaptConfig:
     (:func:`beatgrid.inference.run_method` keywords).
     """
 
-    init_from: str = "pretrained:synth-v1"
+    init_from: str = "pretrained:synth-v2"
     crnn: dict[str, Any] = field(default_factory=lambda: {
         "epochs": 20, "lr": 5e-4, "warmup_epochs": 0, "batch_size": 8, "crop_frames": 400,
         "patience": 0, "augment": True, "freeze": [], "seed": 0, "device": "auto"})

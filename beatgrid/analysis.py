@@ -41,9 +41,9 @@ __all__ = ["Analysis", "Models", "analyze", "check_settings", "decode", "load_mo
 MIN_DURATION_S = 1.0
 #: A signal whose peak stays below this level (dB full scale) is silent: no beats, no tempo.
 SILENCE_DBFS = -60.0
-#: Beatgrid confidence below which no tempo is reported. With the shipped synth-v1, noise
-#: (white, pink-ish, amplitude-modulated, quiet) and a sine sweep reach at most 0.048; 10 of
-#: the 42 real clips of ../shared/realdata fall below 0.05, 7 of them with a wrong tempo
+#: Beatgrid confidence below which no tempo is reported. With the shipped synth-v2, noise
+#: (white, pink-ish, amplitude-modulated, quiet) reaches at most 0.017 (a sine sweep 0.09);
+#: 7 of the 42 real clips of ../shared/realdata fall below 0.05, 5 of them with a wrong tempo
 #: (benchmarks/RESULTS.md, section 7).
 DEFAULT_MIN_CONFIDENCE = 0.05
 

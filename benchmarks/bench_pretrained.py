@@ -101,7 +101,7 @@ def evaluate_models(models: str, sets: dict[str, list], config: dict[str, Any], 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default="pretrained:synth-v1",
+    parser.add_argument("--models", default="pretrained:synth-v2",
                         help="pretrained:<name> or a folder with crnn/model.pt and ltm/model.pt")
     parser.add_argument("--index", type=Path, action="append", default=[], help="a dataset_index.csv (repeatable)")
     parser.add_argument("--demo-test", action="store_true", help="also the default demo's test split")

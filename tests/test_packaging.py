@@ -74,7 +74,7 @@ def test_the_wheel_holds_the_package_data(installed, tmp_path):
     config = Path(out[1])
     assert config.is_relative_to(venv_root) and config.is_file() and not config.is_symlink()
     assert int(out[2]) > 0
-    assert "synth-v1" in out[3]  # the shipped model travels in the wheel
+    assert "synth-v2" in out[3]  # the shipped model travels in the wheel
     version = run(installed, "--version", cwd=tmp_path)
     assert version.returncode == 0 and version.stdout.startswith("beatgrid ")
 

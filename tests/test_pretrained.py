@@ -1,4 +1,4 @@
-"""The shipped model (beatgrid/pretrained/synth-v1): it loads, it tracks a synthetic track
+"""The shipped model (beatgrid/pretrained/synth-v2): it loads, it tracks a synthetic track
 it never saw, it was trained by configs/pretrain.yaml, and that config runs (tiny) in CI."""
 
 from __future__ import annotations

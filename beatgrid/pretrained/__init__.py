@@ -15,7 +15,7 @@ __all__ = ["DEFAULT_NAME", "PREFIX", "PretrainedModelError", "available", "model
            "resolve_model_file"]
 
 #: The model ``beatgrid predict`` uses when no ``--models`` is given.
-DEFAULT_NAME = "synth-v1"
+DEFAULT_NAME = "synth-v2"
 #: ``crnn.init_from: pretrained:<name>`` (and ``--models pretrained:<name>``) names a shipped model.
 PREFIX = "pretrained:"
 
