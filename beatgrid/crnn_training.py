@@ -24,7 +24,7 @@ from .data.augment import MelAugment
 from .data.dataset import DEFAULT_MEMORY_BUDGET_GB, MelNormalizer, load_frame_dataset, split_track_ids
 from .data.store import read_attrs, without_dropped
 from .ltm_training import assign_folds
-from .models import build_model
+from .models import build_model, warn_ignored_sizes
 from .training import TrainConfig, TrainResult, seed_everything, train
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def train_crnn(
 
     seed_everything(train_cfg.seed)
     if cfg.get("init_from"):
-        model = _pretrained(cfg["init_from"], features)
+        model = _pretrained(cfg["init_from"], features, crnn_model_config(cfg, int(features["n_mels"])))
         normalizer = MelNormalizer.from_dict(model.input_norm())
     else:
         normalizer = MelNormalizer.fit(train_set.inputs[t] for t in train_set.track_ids)
@@ -127,10 +127,11 @@ def train_crnn(
     return train(model, train_set, val_set, train_cfg, Path(out_dir), val_fps=fps, progress=progress, model_meta=meta)
 
 
-def _pretrained(spec: str | os.PathLike, features: Mapping[str, Any]):
+def _pretrained(spec: str | os.PathLike, features: Mapping[str, Any], requested: Mapping[str, Any]):
     """The CRNN to fine-tune: ``spec`` is ``pretrained:<name>``, a models folder or a model.pt.
 
-    Its mel settings must match the stores'.
+    Its mel settings must match the stores'. Its sizes win over ``requested`` (the config's
+    model settings): a difference is logged as a warning.
     """
     from .models import load_model
     from .pretrained import resolve_model_file
@@ -143,6 +144,7 @@ def _pretrained(spec: str | os.PathLike, features: Mapping[str, Any]):
     different = {k: (theirs.get(k), features[k]) for k in MEL_ATTRS if k in theirs and float(theirs[k]) != float(features[k])}
     if different:
         raise ValueError(f"crnn.init_from: {path} was trained on other mel settings (theirs, ours): {different}")
+    warn_ignored_sizes("crnn", path, meta.get("model_config") or {}, requested)
     log.info("fine-tuning from %s (its sizes and input normalisation are kept)", path)
     return model
 

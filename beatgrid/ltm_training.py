@@ -31,7 +31,7 @@ from typing import Any
 from .data.activation_augment import ActivationAugment
 from .data.dataset import DEFAULT_MEMORY_BUDGET_GB, load_frame_dataset, split_track_ids
 from .data.store import read_attrs, without_dropped
-from .models import build_model
+from .models import build_model, warn_ignored_sizes
 from .models.ltm import ltm_model_config
 from .training import TrainConfig, TrainResult, seed_everything, train
 
@@ -58,10 +58,12 @@ def assign_folds(track_ids: Iterable[str], folds: int, seed: int = 0) -> dict[st
     return {track_id: rank % int(folds) for rank, track_id in enumerate(ranked)}
 
 
-def _pretrained(spec: str | os.PathLike, fps: float):
+def _pretrained(spec: str | os.PathLike, fps: float, requested: tuple[str, Mapping[str, Any]]):
     """The LTM to fine-tune: ``spec`` is ``pretrained:<name>``, a models folder or a model.pt.
 
-    It must be an LTM (``tcn``/``gru``) trained on activations at the stores' ``fps``.
+    It must be an LTM (``tcn``/``gru``) trained on activations at the stores' ``fps``. Its
+    kind and sizes win over ``requested`` (the config's ``(kind, model_config)``): a
+    difference is logged as a warning.
     """
     from .models import load_model
     from .models.ltm import LTM_KINDS
@@ -74,6 +76,9 @@ def _pretrained(spec: str | os.PathLike, fps: float):
     theirs = (meta.get("features") or {}).get("fps")
     if theirs is not None and float(theirs) != float(fps):
         raise ValueError(f"ltm.init_from: {path} was trained on activations at {theirs} fps, the stores have {fps}")
+    kind, sizes = requested
+    warn_ignored_sizes("ltm", path, {"kind": meta.get("kind"), **(meta.get("model_config") or {})},
+                       {"kind": kind, **sizes})
     log.info("fine-tuning the LTM from %s (its kind and sizes are kept)", path)
     return model
 
@@ -142,7 +147,7 @@ def train_ltm(
     )
     seed_everything(train_cfg.seed)
     if cfg.get("init_from"):
-        model = _pretrained(cfg["init_from"], fps)
+        model = _pretrained(cfg["init_from"], fps, ltm_model_config(cfg))
         kind = model.model_kind
     else:
         kind, model_config = ltm_model_config(cfg)

@@ -86,14 +86,20 @@ def test_stores_over_the_memory_budget_train_the_same_model_on_demand(stores, tm
         assert torch.equal(a, b), name
 
 
-def test_fine_tuning_keeps_the_pretrained_normalisation_and_refuses_other_mels(stores, tmp_path):
+def test_fine_tuning_keeps_the_pretrained_normalisation_and_refuses_other_mels(stores, tmp_path, caplog):
     torch.set_num_threads(1)
     train_crnn([stores / "mels.h5"], [stores / "targets.h5"], stores / "tracks.csv", CFG, tmp_path / "base", progress=False)
     base, _ = load_model(tmp_path / "base" / "model.pt")
     tuned_cfg = {**CFG, "init_from": str(tmp_path / "base" / "model.pt"), "conv_channels": [32], "epochs": 1}
-    train_crnn([stores / "mels.h5"], [stores / "targets.h5"], stores / "tracks.csv", tuned_cfg, tmp_path / "tuned", progress=False)
+    with caplog.at_level("WARNING", logger="beatgrid.models"):
+        train_crnn([stores / "mels.h5"], [stores / "targets.h5"], stores / "tracks.csv", tuned_cfg, tmp_path / "tuned",
+                   progress=False)
     tuned, meta = load_model(tmp_path / "tuned" / "model.pt")
     assert meta["model_config"]["conv_channels"] == [4]  # the pretrained sizes, not the config's
+    # ... and the user is told which configured sizes were ignored, and how to get them
+    ignored = [r.getMessage() for r in caplog.records if "keeps its own" in r.getMessage()]
+    assert len(ignored) == 1 and "conv_channels [4] (config: [32])" in ignored[0], ignored
+    assert "rnn_hidden" not in ignored[0] and "crnn.init_from: null" in ignored[0]
     assert tuned.input_norm() == base.input_norm()
     other = tmp_path / "other.pt"
     payload = torch.load(tmp_path / "base" / "model.pt", map_location="cpu", weights_only=False)

@@ -100,7 +100,7 @@ def test_gru_kind(stores, tmp_path):
     assert meta["kind"] == "gru" and model.gru.hidden_size == 8
 
 
-def test_init_from_fine_tunes_a_models_folder_a_shipped_name_or_a_file(stores, tmp_path, monkeypatch):
+def test_init_from_fine_tunes_a_models_folder_a_shipped_name_or_a_file(stores, tmp_path, monkeypatch, caplog):
     import beatgrid.pretrained as pretrained
 
     base_dir = tmp_path / "shipped" / "mine"
@@ -110,9 +110,12 @@ def test_init_from_fine_tunes_a_models_folder_a_shipped_name_or_a_file(stores, t
     (base_dir / "crnn" / "model.pt").touch()  # a shipped model is a CRNN + LTM pair
     monkeypatch.setattr(pretrained, "_package_root", lambda: tmp_path / "shipped")
     for i, spec in enumerate((base_dir, "pretrained:mine", base_dir / "ltm" / "model.pt")):
-        result = _train(stores, tmp_path / f"tuned{i}", init_from=str(spec), epochs=1, lr=1e-9)
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="beatgrid.models"):
+            result = _train(stores, tmp_path / f"tuned{i}", init_from=str(spec), epochs=1, lr=1e-9)
         tuned, meta = load_model(result.model_path)
         assert meta["kind"] == "gru" and tuned.gru.hidden_size == 8, spec  # its sizes, not the block's tcn
+        assert any("keeps its own kind gru (config: tcn)" in r.getMessage() for r in caplog.records), spec
         tuned_weights = dict(tuned.named_parameters())
         for name, weight in base.named_parameters():  # lr ~0: the shipped weights, unchanged
             np.testing.assert_allclose(tuned_weights[name].detach(), weight.detach(), atol=1e-6, err_msg=f"{spec} {name}")

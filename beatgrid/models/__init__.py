@@ -28,6 +28,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import io
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,9 @@ from beatgrid.io import atomic_write
 from beatgrid.integrity import CHECKSUM_ATTR, corrupt_message, model_checksum
 from beatgrid.provenance import plain
 
-__all__ = ["MODEL_REGISTRY", "register_model", "model_class", "build_model", "save_model",
+log = logging.getLogger(__name__)
+
+__all__ = ["MODEL_REGISTRY", "register_model", "model_class", "build_model", "save_model", "warn_ignored_sizes",
            "load_model", "ModelFileError"]
 
 #: kind -> "module:Class". Add a model with one line (or :func:`register_model`).
@@ -181,3 +184,22 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu"
     model.to(map_location).eval()
     meta = {k: v for k, v in payload.items() if k != "state_dict"}
     return model, meta
+
+
+def warn_ignored_sizes(kind: str, path: str | Path, kept: Mapping[str, Any], requested: Mapping[str, Any]) -> dict:
+    """Log a warning for every model setting of ``requested`` that fine-tuning ``path`` ignores.
+
+    A fine-tuned model keeps the architecture stored in its file (``kept``); a config that
+    asks for other sizes (or a causal CRNN, another LTM kind) gets a trained model unlike
+    the one it describes. Returns ``{key: (kept, requested)}`` of the differences.
+    """
+    def plain_value(value: Any) -> Any:
+        return list(value) if isinstance(value, (list, tuple)) else value
+
+    ignored = {key: (plain_value(kept[key]), plain_value(value)) for key, value in requested.items()
+               if key in kept and plain_value(kept[key]) != plain_value(value)}
+    if ignored:
+        listed = ", ".join(f"{key} {theirs} (config: {ours})" for key, (theirs, ours) in ignored.items())
+        log.warning("%s.init_from: %s keeps its own %s; set %s.init_from: null to train the "
+                    "configured model from scratch", kind, path, listed, kind)
+    return ignored
