@@ -1,8 +1,8 @@
 """The Snakefile end to end on tests/configs/tiny.yaml, and the rerun promises of the workflow.
 
-One complete tiny run (module fixture) is shared by the checks of its files and the
-dry-run checks of what a changed setting re-runs. Each test that changes something works
-on its own copy of the finished run.
+One complete tiny run (built once per session, also under `pytest -n`) is shared by the
+checks of its files and the dry-run checks of what a changed setting re-runs. It is
+read-only: each test that runs Snakemake, even a dry run, works on its own copy.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import yaml
+
+from tests.session_cache import build_once
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
@@ -63,14 +65,17 @@ def copy_run(src: Path, dst: Path) -> Path:
     return dst
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("tiny_run")
-    write_config(workdir, yaml.safe_load(TINY.read_text()))
-    # --cores 8 as in the README's command, on machines with fewer CPUs too: jobs that are
-    # granted 8 threads must still run no more threads than the CPUs they may use.
-    snakemake(workdir, "--cores", "8")
-    return workdir
+    """The finished tiny run, built once per session (shared by xdist workers); read-only."""
+
+    def build(workdir: Path) -> None:
+        write_config(workdir, yaml.safe_load(TINY.read_text()))
+        # --cores 8 as in the README's command, on machines with fewer CPUs too: jobs that are
+        # granted 8 threads must still run no more threads than the CPUs they may use.
+        snakemake(workdir, "--cores", "8")
+
+    return build_once(tmp_path_factory, "tiny_run", build)
 
 
 def tiny_config() -> dict:
@@ -133,7 +138,7 @@ def test_models_predictions_and_report(tiny_run):
 
 def test_snakemake_report_builds_from_a_finished_run(tiny_run, tmp_path):
     report = tmp_path / "report.html"
-    snakemake(tiny_run, "--report", str(report))
+    snakemake(copy_run(tiny_run, tmp_path / "run"), "--report", str(report))
     text = report.read_text(errors="replace")
     assert report.stat().st_size > 10_000
     for name in ("summary.csv", "curves.png", "index.html"):
@@ -161,8 +166,8 @@ def test_provenance_records_the_run(tiny_run):
 # --------------------------------------------------------------------------- rerun semantics
 
 
-def test_complete_run_has_nothing_to_do(tiny_run):
-    assert planned_jobs(tiny_run) == {}
+def test_complete_run_has_nothing_to_do(tiny_run, tmp_path):
+    assert planned_jobs(copy_run(tiny_run, tmp_path / "run")) == {}
 
 
 def test_changed_ltm_setting_reruns_only_ltm_and_downstream(tiny_run, tmp_path):
