@@ -20,4 +20,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ "${BEATGRID_SKI
   fi
 fi
 
-exec python3 -m pytest -n 2 --durations=15 "$@"
+# The slowest tests are printed and kept: benchmarks/out/tests/junit.xml has every test's time
+# (python benchmarks/slowest_tests.py benchmarks/out/tests/junit.xml makes RESULTS.md's table).
+mkdir -p benchmarks/out/tests
+exec python3 -m pytest -n 2 --durations=25 --junitxml=benchmarks/out/tests/junit.xml "$@"
