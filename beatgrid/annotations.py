@@ -38,6 +38,7 @@ __all__ = [
     "AnnotationError",
     "Annotation",
     "LabelGrid",
+    "parse_beats_text",
     "read_beats_file",
     "write_beats_file",
     "read_label_json",
@@ -237,18 +238,19 @@ def _read_text(path: Path) -> str:
         ) from exc
 
 
-def read_beats_file(path: str | os.PathLike) -> Annotation:
-    """Read a ``.beats`` file (``time [position]`` per line) into an :class:`Annotation`.
+def parse_beats_text(
+    text: str, path: str | os.PathLike, what: str = "annotation"
+) -> tuple[np.ndarray, np.ndarray | None, list[int]]:
+    """The columns of a ``.beats`` text (``time [position]`` per line, ``#`` comments).
 
-    All lines must have the same number of columns (1: beats only, 2: beats and bar
-    positions). Positions are whole numbers >= 1, written as ints or floats (``1.0``).
+    Returns beat times (s, float64), positions (float64, or None for one column) and the line
+    number of each beat, unchecked beyond the format: every line has the same number of
+    columns (1 or 2), all numeric. Readers check the values (:func:`read_beats_file` for
+    annotations, :func:`beatgrid.evaluation.read_prediction_beats` for predictions).
 
     Raises:
-        AnnotationError: missing, empty, unparsable, non-finite, negative, unsorted
-            or duplicate times; malformed positions. The message gives the line.
+        AnnotationError: naming ``path`` and the line; ``what`` names the file's role.
     """
-    path = Path(path)
-    text = _read_text(path)
     times: list[float] = []
     positions: list[float] = []
     line_numbers: list[int] = []
@@ -263,30 +265,43 @@ def read_beats_file(path: str | os.PathLike) -> Annotation:
             if n_columns > 2:
                 raise AnnotationError(
                     path,
-                    f"annotation unparsable at line {line_number}: {n_columns} columns in "
+                    f"{what} unparsable at line {line_number}: {n_columns} columns in "
                     f"{snippet!r}, expected 'time [position]'",
                 )
         elif len(fields) != n_columns:
             raise AnnotationError(
                 path,
-                f"annotation unparsable at line {line_number}: {len(fields)} columns in "
+                f"{what} unparsable at line {line_number}: {len(fields)} columns in "
                 f"{snippet!r}, but earlier lines have {n_columns}",
             )
         try:
             values = [float(field) for field in fields]
         except ValueError:
             raise AnnotationError(
-                path, f"annotation unparsable at line {line_number}: {snippet!r} is not numeric"
+                path, f"{what} unparsable at line {line_number}: {snippet!r} is not numeric"
             ) from None
         times.append(values[0])
         if n_columns == 2:
             positions.append(values[1])
         line_numbers.append(line_number)
+    beat_positions = np.asarray(positions, dtype=np.float64) if n_columns == 2 else None
+    return np.asarray(times, dtype=np.float64), beat_positions, line_numbers
 
-    beat_times = np.asarray(times, dtype=np.float64)
+
+def read_beats_file(path: str | os.PathLike) -> Annotation:
+    """Read a ``.beats`` file (``time [position]`` per line) into an :class:`Annotation`.
+
+    All lines must have the same number of columns (1: beats only, 2: beats and bar
+    positions). Positions are whole numbers >= 1, written as ints or floats (``1.0``).
+
+    Raises:
+        AnnotationError: missing, empty, unparsable, non-finite, negative, unsorted
+            or duplicate times; malformed positions. The message gives the line.
+    """
+    path = Path(path)
+    beat_times, beat_positions, line_numbers = parse_beats_text(_read_text(path), path)
     _check_times(beat_times, path, line_numbers)
-    if n_columns == 2:
-        beat_positions = np.asarray(positions, dtype=np.float64)
+    if beat_positions is not None:
         _check_positions(beat_positions, path, line_numbers)
         return Annotation(beat_times, beat_positions.astype(np.int64))
     return Annotation(beat_times, None)

@@ -65,6 +65,7 @@ import mir_eval
 import numpy as np
 import pandas as pd
 
+from .annotations import parse_beats_text
 from .methods import VARIANT_SEPARATOR, base_method
 
 __all__ = [
@@ -347,30 +348,13 @@ def read_prediction_beats(path: str | Path) -> tuple[np.ndarray, np.ndarray | No
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"prediction file not found: {path}")
-    times: list[float] = []
-    positions: list[float] = []
-    n_columns: int | None = None
-    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
-        fields = line.split("#", 1)[0].split()
-        if not fields:
-            continue
-        if len(fields) > 2 or (n_columns is not None and len(fields) != n_columns):
-            raise ValueError(f"{path}:{line_no}: expected 'time[<TAB>position]' consistently, got {line!r}")
-        n_columns = len(fields)
-        try:
-            times.append(float(fields[0]))
-            if len(fields) == 2:
-                positions.append(float(fields[1]))
-        except ValueError:
-            raise ValueError(f"{path}:{line_no}: not a number in {line!r}") from None
-    beat_times = np.asarray(times, dtype=np.float64)
+    beat_times, pos, _ = parse_beats_text(path.read_text(), path, "prediction")
     if not np.all(np.isfinite(beat_times)):
         raise ValueError(f"{path}: beat times contain NaN or inf")
     if np.any(np.diff(beat_times) < 0):
         raise ValueError(f"{path}: beat times are not in ascending order")
-    if n_columns != 2:
+    if pos is None:
         return beat_times, None
-    pos = np.asarray(positions, dtype=np.float64)
     if np.any(pos != np.round(pos)) or np.any(pos < 0):
         raise ValueError(f"{path}: positions must be non-negative integers")
     pos = pos.astype(np.int64)

@@ -170,7 +170,9 @@ def test_read_prediction_beats_formats(tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "match"),
-    [("0.5\t1\n1.0\n", "consistently"), ("0.5\tx\n", "not a number"), ("1.0\n0.5\n", "ascending"), ("0.5\t1.5\n", "integer")],
+    [("0.5\t1\n1.0\n", "prediction unparsable at line 2: 1 columns"),
+     ("0.5\tx\n", "prediction unparsable at line 1: .* is not numeric"),
+     ("1.0\n0.5\n", "ascending"), ("0.5\t1.5\n", "integer")],
 )
 def test_read_prediction_beats_rejects_bad_files_naming_them(tmp_path, text, match):
     path = tmp_path / "bad.beats"
