@@ -135,7 +135,7 @@ class TrackStores:
     def from_paths(cls, tracks_csv: str | os.PathLike, mel_paths: Iterable[str | os.PathLike],
                    target_paths: Iterable[str | os.PathLike]) -> "TrackStores":
         """Stores named ``<shard>.h5`` (as the workflow and ``beatgrid adapt`` write them)."""
-        from .data.index import read_index
+        from .data.tracks import read_index
 
         return cls(read_index(tracks_csv), {Path(p).stem: Path(p) for p in mel_paths},
                    {Path(p).stem: Path(p) for p in target_paths})
@@ -563,7 +563,8 @@ def prepare_stores(
     a store that already holds exactly its shard's tracks is kept (a killed run resumes).
     Returns the stores and the rejected inputs (each with its reason).
     """
-    from .data.index import build_index, write_index
+    from .data.index import build_index
+    from .data.tracks import write_index
     from .data.store import list_track_ids
     from .data.synth import write_demo_batch
     from .features import MelConfig, compute_shard_mels, compute_shard_targets

@@ -66,6 +66,7 @@ import numpy as np
 import pandas as pd
 
 from .annotations import parse_beats_text
+from .data.tracks import truthy
 from .methods import VARIANT_SEPARATOR, base_method
 
 __all__ = [
@@ -389,12 +390,6 @@ def _shard_name(shard) -> str:
     return f"{int(float(text)):03d}" if text.replace(".", "", 1).isdigit() else text
 
 
-def _truthy(value) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"true", "1", "yes"}
-    return bool(value) and not (isinstance(value, float) and math.isnan(value))
-
-
 def _label_bpm(row: Mapping) -> float | None:
     bpm = _float_or_nan(row.get("bpm")) if "bpm" in row else math.nan
     return float(bpm) if np.isfinite(bpm) and bpm > 0 else None
@@ -428,7 +423,7 @@ def references_from_targets(
                 downbeats = np.asarray(track["downbeat_times"][()], dtype=np.float64) if "downbeat_times" in track else None
                 row = rows.get(track_id)
                 if row is not None:
-                    if not _truthy(row.get("has_downbeats", True)):
+                    if not truthy(row.get("has_downbeats", True)):
                         downbeats = None
                 elif downbeats is not None and downbeats.size == 0:
                     downbeats = None
@@ -453,7 +448,7 @@ def references_from_annotations(tracks: pd.DataFrame) -> dict[str, Reference]:
             bpm = bpm or float(grid.bpm)
         else:
             raise ValueError(f"{path}: unknown annotation_format {fmt!r} (expected 'beats' or 'label_json')")
-        downbeats = np.asarray(ann.downbeat_times, dtype=np.float64) if _truthy(row.get("has_downbeats")) else None
+        downbeats = np.asarray(ann.downbeat_times, dtype=np.float64) if truthy(row.get("has_downbeats")) else None
         references[str(row["track_id"])] = Reference(np.asarray(ann.beat_times, dtype=np.float64), downbeats, bpm)
     return references
 
@@ -512,7 +507,7 @@ def evaluate_predictions(
             est_beats, positions = read_prediction_beats(pred_dir / f"{track_id}.beats")
             grid = read_prediction_grid(pred_dir / f"{track_id}.json")
             est_downbeats = None if positions is None else est_beats[positions == 1]
-            ref_downbeats = ref.downbeat_times if _truthy(row.get("has_downbeats", True)) else None
+            ref_downbeats = ref.downbeat_times if truthy(row.get("has_downbeats", True)) else None
             scores = evaluate_track(
                 ref.beat_times,
                 ref_downbeats,
@@ -719,8 +714,9 @@ def evaluate_run(
         (per_track, summary, markdown).
     """
     from beatgrid.data.store import without_dropped
+    from beatgrid.data.tracks import read_index
 
-    tracks = pd.read_csv(tracks_csv, dtype={"track_id": str, "shard": str})
+    tracks = read_index(tracks_csv)
     kept = without_dropped(tracks["track_id"], [*(target_paths or []), *dropped_from])
     tracks = tracks[tracks["track_id"].isin(kept)]
     references = (

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -25,6 +24,8 @@ import numpy as np
 import pandas as pd
 import scipy.fft
 from tqdm import tqdm
+
+from beatgrid.data.tracks import truthy
 
 __all__ = [
     "FeatureError",
@@ -388,7 +389,7 @@ def compute_shard_targets(
             except (AudioError, AnnotationError, ValueError) as exc:
                 _drop(dropped, row.track_id, FeatureError(f"track {row.track_id!r}: cannot compute targets: {exc}"))
                 continue
-            has_downbeats = _truthy(getattr(row, "has_downbeats", annotation.has_downbeats))
+            has_downbeats = truthy(getattr(row, "has_downbeats", annotation.has_downbeats))
             has_downbeats = has_downbeats and annotation.has_downbeats
             downbeat_times = annotation.downbeat_times if has_downbeats else np.zeros(0)
             targets = frame_targets(annotation.beat_times, downbeat_times, total_frames, fps,
@@ -410,9 +411,3 @@ def _drop(dropped: dict[str, str], track_id: str, error: FeatureError) -> None:
     dropped[track_id] = str(error)
 
 
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "y", "t"}
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return False
-    return bool(value)

@@ -122,7 +122,7 @@ def predict_store(
     """Run ``method`` on every track of the activation stores; returns the number of tracks."""
     from tqdm import tqdm
 
-    from .data.index import read_index
+    from .data.tracks import read_index
     from .data.store import read_file_attrs, read_store
 
     tracks = read_index(tracks_csv).set_index("track_id")

@@ -268,7 +268,9 @@ def shard_inputs(tracks: pd.DataFrame) -> dict[str, ShardInputs]:
 
 @lru_cache(maxsize=8)
 def _read_shards_cached(path: str, mtime_ns: int) -> dict[str, ShardInputs]:
-    return shard_inputs(pd.read_csv(path, dtype={"shard": str, "track_id": str}))
+    from .data.tracks import read_index
+
+    return shard_inputs(read_index(path))
 
 
 def read_shards(path: str | Path) -> dict[str, ShardInputs]:

@@ -38,6 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from beatgrid.data.tracks import EXTRA_COLUMNS, REJECTED_COLUMNS, TRACK_COLUMNS
 from beatgrid.provenance import cpu_name
 
 import pandas as pd
@@ -48,12 +49,6 @@ SNAKEFILE = REPO / "Snakefile"
 DATASET = "scale"
 TARGET_S = 5.0
 
-TRACK_COLUMNS = [
-    "track_id", "dataset", "audio_path", "annotation_path", "annotation_format",
-    "has_downbeats", "duration_s", "split", "shard",
-]  # fmt: skip
-EXTRA_COLUMNS = ["n_beats", "bpm", "beats_per_bar", "source"]
-REJECTED_COLUMNS = ["dataset", "audio_path", "annotation_path", "reason"]
 
 
 # --------------------------------------------------------------------------- synthetic run

@@ -132,7 +132,7 @@ def adapt_params(*keys):
 def adapt_track_ids():
     """The adapt tracks (every split of adapt.datasets), from the checkpoint's index."""
     from beatgrid.adapt import adapt_tracks
-    from beatgrid.data.index import read_index
+    from beatgrid.data.tracks import read_index
 
     if not config["adapt"]["datasets"]:
         raise WorkflowError("Invalid config: adapt.datasets is empty; name the datasets to adapt to")
@@ -144,7 +144,7 @@ def adapt_track_ids():
 
 def adapt_replay_pool():
     """Synthetic training tracks (datasets of format synth, not adapting) to replay."""
-    from beatgrid.data.index import read_index
+    from beatgrid.data.tracks import read_index
 
     tracks = read_index(checkpoints.index.get().output.tracks)
     synth = set(SYNTH_DATASETS) - set(config["adapt"]["datasets"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -12,6 +11,7 @@ from beatgrid.crnn_training import extract_oof_shard, fold_train_ids, train_crnn
 from beatgrid.data.store import atomic_h5, read_store, write_track
 from beatgrid.features import MelConfig, frame_targets
 from beatgrid.ltm_training import assign_folds
+from tests.index_table import index_table
 from beatgrid.models import load_model
 
 N_MELS = 16
@@ -41,8 +41,7 @@ def stores(tmp_path_factory):
             write_track(mels, track_id, {"mel": mel.astype(np.float16)})
             write_track(targets, track_id, {"beat": target[:, 0], "downbeat": target[:, 1],
                                             "beat_times": beats, "downbeat_times": downbeats})
-    tracks = pd.DataFrame({"track_id": ids, "split": ["train", "train", "train", "train", "val", "test"]})
-    tracks.to_csv(root / "tracks.csv", index=False)
+    index_table(ids, ["train", "train", "train", "train", "val", "test"]).to_csv(root / "tracks.csv", index=False)
     return root
 
 

@@ -252,8 +252,6 @@ def test_mel_normalizer_fit_apply_and_round_trip():
 
 
 def test_cover_frames_per_epoch_and_split_track_ids(tmp_path):
-    import pandas as pd
-
     from beatgrid.data.dataset import FrameDataset, split_track_ids
 
     inputs = {"a": np.zeros((1000, 4), np.float32), "b": np.zeros((400, 4), np.float32)}
@@ -262,8 +260,11 @@ def test_cover_frames_per_epoch_and_split_track_ids(tmp_path):
     assert cropped.cover_frames_per_epoch() == 4 and len(cropped) == 8  # mean 700 frames / 200
     whole = FrameDataset(inputs, targets, ["a", "b"])
     assert whole.cover_frames_per_epoch() == 1 and len(whole) == 2
-    pd.DataFrame({"track_id": ["a", "b", "c"], "split": ["train", "test", "train"]}).to_csv(tmp_path / "t.csv", index=False)
+    from tests.index_table import index_table
+
+    index = index_table(["a", "b", "c"], ["train", "test", "train"])
+    index.to_csv(tmp_path / "t.csv", index=False)
     assert split_track_ids(tmp_path / "t.csv") == {"train": ["a", "c"], "val": [], "test": ["b"]}
-    pd.DataFrame({"track_id": ["a"]}).to_csv(tmp_path / "bad.csv", index=False)
+    index.drop(columns="split").to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(ValueError, match="split"):
         split_track_ids(tmp_path / "bad.csv")

@@ -381,11 +381,17 @@ def test_references_from_annotations(tmp_path):
         ev.references_from_annotations(tracks)
 
 
+def index_csv(tracks: pd.DataFrame, path) -> None:
+    """``tracks`` as a tracks.csv index of one shard (the columns the tests leave out filled in)."""
+    from tests.index_table import index_table
+
+    index_table(tracks["track_id"], **tracks.drop(columns="track_id")).to_csv(path, index=False)
+
+
 def test_evaluate_run_writes_the_stage_files(fixture_run, tmp_path):
     h5py = pytest.importorskip("h5py")
     tracks, refs, methods, per_track = fixture_run
-    tracks = tracks.assign(shard="000")
-    tracks.to_csv(tmp_path / "tracks.csv", index=False)
+    index_csv(tracks, tmp_path / "tracks.csv")
     with h5py.File(tmp_path / "000.h5", "w") as h5:
         for track_id, ref in refs.items():
             h5[f"tracks/{track_id}/beat_times"] = ref.beat_times
@@ -406,7 +412,7 @@ def test_evaluate_run_leaves_out_the_tracks_a_shard_job_dropped(fixture_run, tmp
     from beatgrid.data.store import atomic_h5, record_dropped
 
     tracks, refs, methods, per_track = fixture_run
-    tracks.assign(shard="000").to_csv(tmp_path / "tracks.csv", index=False)
+    index_csv(tracks, tmp_path / "tracks.csv")
     with atomic_h5(tmp_path / "targets.h5") as h5:
         for track_id, ref in refs.items():
             h5[f"tracks/{track_id}/beat_times"] = ref.beat_times

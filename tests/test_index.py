@@ -11,18 +11,14 @@ import pytest
 import soundfile as sf
 
 from beatgrid.data.index import (
-    EXTRA_COLUMNS,
-    REJECTED_COLUMNS,
-    TRACK_COLUMNS,
     assign_splits,
     build_index,
     make_track_id,
     n_shards_for,
-    read_index,
     shard_of,
     split_of,
-    write_index,
 )
+from beatgrid.data.tracks import EXTRA_COLUMNS, REJECTED_COLUMNS, TRACK_COLUMNS, read_index, write_index
 
 SPLIT = {"val_fraction": 0.15, "test_fraction": 0.15, "seed": 0, "test_datasets": []}
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"

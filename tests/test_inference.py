@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from beatgrid.annotations import read_beats_file
-from beatgrid.data.index import TRACK_COLUMNS
 from beatgrid.inference import beats_label, predict_store, run_method, write_prediction
 from tests.synthetic_activations import bump_activation, constant_tempo_beats, make_track
+from tests.index_table import index_table
 
 FPS = 50.0
 
@@ -28,14 +28,10 @@ def activations_of(track) -> np.ndarray:
     return np.stack([track.beat_activation, track.downbeat_activation], axis=1)
 
 
-def write_tracks_csv(path, track_ids, duration_s: float = 40.0) -> pd.DataFrame:
-    """A ``tracks.csv`` index (every column the workflow writes) of ``track_ids``."""
-    tracks = pd.DataFrame({"track_id": list(track_ids), "dataset": "demo", "annotation_format": "beats",
-                           "has_downbeats": True, "duration_s": duration_s, "split": "test", "shard": "000"})
-    tracks["audio_path"] = tracks["track_id"] + ".wav"
-    tracks["annotation_path"] = tracks["track_id"] + ".beats"
-    tracks[TRACK_COLUMNS].to_csv(path, index=False)
-    return tracks[TRACK_COLUMNS]
+def write_tracks_csv(path, track_ids) -> pd.DataFrame:
+    tracks = index_table(track_ids, duration_s=40.0)
+    tracks.to_csv(path, index=False)
+    return tracks
 
 
 def test_run_method_takes_variant_names_and_refuses_unknown_methods_and_settings(track):

@@ -13,6 +13,7 @@ from beatgrid.ltm_training import assign_folds, train_ltm
 from beatgrid.models import load_model
 from beatgrid.models.ltm import TemporalConvNet
 from beatgrid.streaming import track_online
+from tests.index_table import index_table
 
 torch.set_num_threads(1)
 FPS = 50.0
@@ -59,7 +60,7 @@ def stores(tmp_path_factory):
             frames = {name: np.round(times * FPS).astype(int) for name, times in (("beat", beats), ("downbeat", downbeats))}
             write_track(h5, track_id, {name: render_targets(f, n_frames) for name, f in frames.items()},
                         attrs={"has_downbeats": True})
-    pd.DataFrame(rows).to_csv(root / "tracks.csv", index=False)
+    index_table([r["track_id"] for r in rows], [r["split"] for r in rows]).to_csv(root / "tracks.csv", index=False)
     return root, truth, activations
 
 

@@ -183,7 +183,8 @@ def test_read_shards_matches_shard_inputs_and_follows_file_changes(tmp_path):
     from beatgrid.workflow import read_shards
 
     rows = [
-        {"track_id": f"t{i}", "audio_path": f"t{i}.wav", "annotation_path": f"t{i}.beats", "annotation_format": "beats",
+        {"track_id": f"t{i}", "dataset": "demo", "audio_path": f"t{i}.wav", "annotation_path": f"t{i}.beats",
+         "annotation_format": "beats",
          "has_downbeats": True, "duration_s": 10.0 + i, "split": "train", "shard": f"{i % 3:03d}"}
         for i in range(9)
     ]

@@ -2,7 +2,8 @@
 from beatgrid.workflow import workflow_job
 
 with workflow_job(snakemake):
-    from beatgrid.data.index import build_index, write_index
+    from beatgrid.data.index import build_index
+    from beatgrid.data.tracks import write_index
 
     tracks, rejected = build_index(
         dict(snakemake.params.datasets),

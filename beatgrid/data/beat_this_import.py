@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from beatgrid.data.tracks import TRACK_COLUMNS
 from beatgrid.features import BEAT_THIS_MEL_CONFIG, MelConfig, frame_targets
 
 __all__ = ["BeatThisImportError", "import_beat_this_bundle", "read_beat_this_bundle", "beat_this_track_id"]
@@ -40,9 +41,6 @@ __all__ = ["BeatThisImportError", "import_beat_this_bundle", "read_beat_this_bun
 #: Name of the un-augmented spectrogram of a piece inside a bundle.
 UNAUGMENTED = "track"
 
-#: Columns of the track table written next to the stores (those of results/index/tracks.csv).
-TRACK_COLUMNS = ["track_id", "dataset", "audio_path", "annotation_path", "annotation_format",
-                 "has_downbeats", "duration_s", "split", "shard"]
 
 
 class BeatThisImportError(ValueError):

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
@@ -199,11 +198,10 @@ def collate_padded(
 
 
 def split_track_ids(tracks_csv: str | os.PathLike) -> dict[str, list[str]]:
-    """``split`` -> track ids (in file order) from an index with ``track_id`` and ``split`` columns."""
-    tracks = pd.read_csv(tracks_csv, dtype={"track_id": str, "split": str})
-    missing = {"track_id", "split"} - set(tracks.columns)
-    if missing:
-        raise ValueError(f"{tracks_csv}: missing column(s) {sorted(missing)}")
+    """``split`` -> track ids (in file order) of a ``tracks.csv`` index."""
+    from beatgrid.data.tracks import read_index
+
+    tracks = read_index(tracks_csv)
     return {split: tracks.loc[tracks["split"] == split, "track_id"].tolist() for split in ("train", "val", "test")}
 
 

@@ -3,12 +3,12 @@
 :func:`build_index` reads every dataset of the config, pairs audio with its
 annotation, checks both, and returns two tables:
 
-``tracks`` (``results/index/tracks.csv``)
-    one row per usable track, columns :data:`TRACK_COLUMNS` then
-    :data:`EXTRA_COLUMNS` (``n_beats``, ``bpm`` = median tempo of the annotation,
-    ``beats_per_bar``, ``source`` = the config dataset the row came from).
+``tracks`` (``results/index/tracks.csv``, written and read by :mod:`beatgrid.data.tracks`)
+    one row per usable track, columns :data:`~beatgrid.data.tracks.TRACK_COLUMNS` then
+    :data:`~beatgrid.data.tracks.EXTRA_COLUMNS` (``n_beats``, ``bpm`` = median tempo of the
+    annotation, ``beats_per_bar``, ``source`` = the config dataset the row came from).
 ``rejected`` (``results/index/rejected.csv``)
-    every input that was not indexed, columns :data:`REJECTED_COLUMNS`, with a
+    every input that was not indexed, columns :data:`~beatgrid.data.tracks.REJECTED_COLUMNS`, with a
     human-readable ``reason``. A bad file never stops the others.
 
 Dataset formats (``datasets.<name>.format`` in config.yaml):
@@ -66,12 +66,9 @@ from beatgrid.annotations import (
     validate_annotation,
 )
 from beatgrid.audio import AudioError, audio_info, check_audio_content, is_audio_name
-from beatgrid.io import atomic_write
+from beatgrid.data.tracks import EXTRA_COLUMNS, FALSE_WORDS, REJECTED_COLUMNS, TRACK_COLUMNS
 
 __all__ = [
-    "TRACK_COLUMNS",
-    "EXTRA_COLUMNS",
-    "REJECTED_COLUMNS",
     "walk_files",
     "TrackCandidate",
     "Rejection",
@@ -82,8 +79,6 @@ __all__ = [
     "scan_index_csv",
     "check_candidate",
     "build_index",
-    "write_index",
-    "read_index",
     "make_track_id",
     "assign_splits",
     "split_of",
@@ -92,19 +87,6 @@ __all__ = [
     "shard_name",
 ]
 
-TRACK_COLUMNS = [
-    "track_id",
-    "dataset",
-    "audio_path",
-    "annotation_path",
-    "annotation_format",
-    "has_downbeats",
-    "duration_s",
-    "split",
-    "shard",
-]
-EXTRA_COLUMNS = ["n_beats", "bpm", "beats_per_bar", "source"]
-REJECTED_COLUMNS = ["dataset", "audio_path", "annotation_path", "reason"]
 
 #: Extensions tried after a label's base name, in the order of seed 001.
 _LABEL_AUDIO_EXTENSIONS = ("", ".mp3", ".m4a", ".wav", ".flac", ".ogg", ".aif", ".aiff")
@@ -500,10 +482,6 @@ def scan_label_json(
     return result
 
 
-_TRUE = {"true", "1", "yes", "y", "t"}
-_FALSE = {"false", "0", "no", "n", "f"}
-
-
 def scan_index_csv(source: str, path: str | os.PathLike) -> ScanResult:
     """Rows of a seed-000 ``dataset_index.csv``; paths are relative to the CSV's folder.
 
@@ -561,7 +539,7 @@ def scan_index_csv(source: str, path: str | os.PathLike) -> ScanResult:
                 audio_path=audio_path,
                 annotation_path=annotation_path,
                 annotation_format=annotation_format,
-                has_downbeats_hint=flag not in _FALSE,
+                has_downbeats_hint=flag not in FALSE_WORDS,
             )
         )
     return result
@@ -733,41 +711,3 @@ def build_index(
     )
     rejected_table = rejected_table.sort_values(REJECTED_COLUMNS, kind="stable").reset_index(drop=True)
     return tracks, rejected_table
-
-
-# --------------------------------------------------------------------------- CSV files
-
-
-def _atomic_csv(table: pd.DataFrame, path: str | os.PathLike) -> None:
-    atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
-
-
-def write_index(
-    tracks: pd.DataFrame,
-    rejected: pd.DataFrame,
-    tracks_csv: str | os.PathLike,
-    rejected_csv: str | os.PathLike,
-) -> None:
-    """Write both tables as CSV (each to a temporary name, renamed on success)."""
-    _atomic_csv(tracks, tracks_csv)
-    _atomic_csv(rejected, rejected_csv)
-
-
-def read_index(tracks_csv: str | os.PathLike) -> pd.DataFrame:
-    """Read ``tracks.csv`` back with the right types (``shard`` stays a ``"%03d"`` string,
-    ``has_downbeats`` bool, ``duration_s`` float)."""
-    tracks = pd.read_csv(
-        tracks_csv,
-        dtype={"track_id": str, "dataset": str, "audio_path": str, "annotation_path": str,
-               "annotation_format": str, "split": str, "shard": str, "source": str},
-        keep_default_na=False,
-        na_values={"bpm": [""], "beats_per_bar": [""], "n_beats": [""]},
-    )  # fmt: skip
-    missing = [c for c in TRACK_COLUMNS if c not in tracks.columns]
-    if missing:
-        raise ValueError(f"{tracks_csv}: not a tracks index, lacks {', '.join(missing)}")
-    tracks["has_downbeats"] = tracks["has_downbeats"].astype(str).str.lower().isin(_TRUE)
-    tracks["duration_s"] = tracks["duration_s"].astype(float)
-    if "beats_per_bar" in tracks:
-        tracks["beats_per_bar"] = tracks["beats_per_bar"].astype("Int64")
-    return tracks
