@@ -24,7 +24,7 @@ from .checkpoint import CHECKPOINT_NAME, Checkpoint, Resumed, run_identity
 from .config import TrainConfig, TrainResult
 from .outputs import plot_curves, write_history
 from .runtime import freeze_parameters, loader_workers, seed_everything
-from .selection import epoch_score, selection_score
+from .selection import selection_score
 
 __all__ = ["train", "MODEL_NAME"]
 
@@ -67,6 +67,7 @@ class _Run:
     steps_per_epoch: int
     optimization: epochs.Optimization
     identity: dict[str, Any]
+    validated: bool  #: is there a validation set?
 
 
 def _set_up(model: nn.Module, train_set: Dataset, val_set: Dataset | None, cfg: TrainConfig) -> _Run:
@@ -90,7 +91,8 @@ def _set_up(model: nn.Module, train_set: Dataset, val_set: Dataset | None, cfg: 
                 loss_fn=make_loss(cfg.loss, pos_weight, cfg.shift_tolerance_frames).to(device),
                 steps_per_epoch=steps_per_epoch,
                 optimization=epochs.Optimization.build(model, cfg, steps_per_epoch, use_amp),
-                identity=run_identity(cfg, model, train_set, val_set))
+                identity=run_identity(cfg, model, train_set, val_set),
+                validated=val_set is not None and len(val_set) > 0)
 
 
 def _run_epoch(model: nn.Module, run: _Run, train_set: Dataset, val_set: Dataset | None,
@@ -109,8 +111,7 @@ def _run_epoch(model: nn.Module, run: _Run, train_set: Dataset, val_set: Dataset
     train_loss, frames = epochs.train_epoch(model, batches, run.loss_fn, run.optimization, run.device,
                                             use_amp=run.use_amp, downbeats_known=run.has_downbeats, epoch=epoch)
     train_seconds = time.perf_counter() - started
-    validated = val_set is not None and len(val_set) > 0
-    if validated:
+    if run.validated:
         metrics = epochs.evaluate(model, val_set, val_fps, run.loss_fn, run.device, cfg.batch_size,
                                   cfg.peak_threshold, run.use_amp)
     else:
@@ -120,7 +121,7 @@ def _run_epoch(model: nn.Module, run: _Run, train_set: Dataset, val_set: Dataset
         "val_beat_f": metrics["beat_f"], "val_downbeat_f": metrics["downbeat_f"],
         "lr": run.optimization.lr, "seconds": time.perf_counter() - started,
         "frames_per_s": frames / train_seconds if train_seconds > 0 else math.nan,
-        "val_score": selection_score(metrics["beat_f"], metrics["downbeat_f"]) if validated else math.nan,
+        "val_score": selection_score(metrics["beat_f"], metrics["downbeat_f"]) if run.validated else math.nan,
     }
 
 
@@ -187,11 +188,7 @@ def train(
             row = _run_epoch(model, run, train_set, val_set, cfg, state.epoch + 1, val_fps=val_fps, show=show)
             state.epoch = int(row["epoch"])
             state.history.append(row)
-            improved = state.best.update(state.epoch, epoch_score(state.epoch, row["val_score"], row["val_loss"],
-                                                                   val_set is not None and len(val_set) > 0),
-                                         {"val_loss": row["val_loss"], "val_beat_f": row["val_beat_f"],
-                                          "val_downbeat_f": row["val_downbeat_f"], "val_score": row["val_score"],
-                                          "train_loss": row["train_loss"]}, model)
+            improved = state.best.record(row, model, validated=run.validated)
             state.finished = state.epoch == cfg.epochs or state.best.patience_exhausted
             _log_epoch(row, cfg.epochs, improved)
             bar.update()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,13 @@ class BestEpoch:
             return True
         self.bad_epochs += 1
         return False
+
+    def record(self, row: Mapping[str, float], model: nn.Module, validated: bool) -> bool:
+        """Record an epoch by its history row (:data:`HISTORY_COLUMNS`); ``validated``: were
+        its validation columns measured? Returns whether it is the best so far."""
+        epoch = int(row["epoch"])
+        metrics = {k: row[k] for k in ("val_loss", "val_beat_f", "val_downbeat_f", "val_score", "train_loss")}
+        return self.update(epoch, epoch_score(epoch, row["val_score"], row["val_loss"], validated), metrics, model)
 
     @property
     def patience_exhausted(self) -> bool:
