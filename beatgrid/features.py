@@ -26,6 +26,7 @@ import scipy.fft
 from tqdm import tqdm
 
 from beatgrid.data.tracks import truthy
+from beatgrid.targets import render_targets
 
 __all__ = [
     "FeatureError",
@@ -264,16 +265,12 @@ def frame_targets(
         raise ValueError(f"widen_frames must be >= 0, got {widen_frames}")
     if not 0.0 <= widen_value <= 1.0:
         raise ValueError(f"widen_value must be in [0, 1], got {widen_value}")
-    targets = np.zeros((int(n_frames), 2), dtype=np.float32)
-    for column, times in enumerate((beat_times, downbeat_times)):
+    columns = []
+    for times in (beat_times, downbeat_times):
         times = np.asarray(times, dtype=np.float64).reshape(-1)
         frames = np.round(times[np.isfinite(times)] * fps).astype(np.int64)
-        for offset in range(1, int(widen_frames) + 1):
-            for neighbours in (frames - offset, frames + offset):
-                neighbours = neighbours[(neighbours >= 0) & (neighbours < n_frames)]
-                np.maximum.at(targets[:, column], neighbours, np.float32(widen_value))
-        targets[frames[(frames >= 0) & (frames < n_frames)], column] = 1.0
-    return targets
+        columns.append(render_targets(frames, n_frames, widen_frames, widen_value, widen_from_outside=True))
+    return np.stack(columns, axis=1)
 
 
 # --------------------------------------------------------------------------- shard jobs

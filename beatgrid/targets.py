@@ -29,15 +29,21 @@ def target_event_frames(target: np.ndarray, threshold: float = 0.5) -> np.ndarra
 
 
 def render_targets(event_frames: np.ndarray, n_frames: int, widen_frames: int = 1,
-                   widen_value: float = 0.5) -> np.ndarray:
+                   widen_value: float = 0.5, *, widen_from_outside: bool = False) -> np.ndarray:
     """One target column ``[n_frames]``: 1 at each event, ``widen_value`` within
-    ``widen_frames`` of it (the larger value wins where events are close)."""
-    column = np.zeros(n_frames, dtype=np.float32)
-    events = np.asarray(event_frames, dtype=np.int64)
-    events = events[(events >= 0) & (events < n_frames)]
-    for offset in range(1, widen_frames + 1):
-        for shifted in (events - offset, events + offset):
+    ``widen_frames`` of it (the larger value wins where events are close).
+
+    Events outside ``[0, n_frames)`` are dropped; with ``widen_from_outside`` their
+    widening still reaches into the column (a whole track's annotated beat just past its
+    last frame), else they leave no trace (a crop's re-rendered events).
+    """
+    column = np.zeros(int(n_frames), dtype=np.float32)
+    events = np.asarray(event_frames, dtype=np.int64).reshape(-1)
+    inside = events[(events >= 0) & (events < n_frames)]
+    widened = events if widen_from_outside else inside
+    for offset in range(1, int(widen_frames) + 1):
+        for shifted in (widened - offset, widened + offset):
             shifted = shifted[(shifted >= 0) & (shifted < n_frames)]
             column[shifted] = np.maximum(column[shifted], widen_value)
-    column[events] = 1.0
+    column[inside] = 1.0
     return column

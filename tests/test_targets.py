@@ -23,3 +23,12 @@ def test_events_outside_the_column_are_dropped_and_an_empty_column_has_none():
     assert column[[1, 2, 3]].tolist() == [0.5, 1.0, 0.5] and column[0] == 0.0 and column[9] == 0.0
     assert target_event_frames(column).tolist() == [2]
     assert target_event_frames(np.zeros(5)).size == 0
+
+
+def test_widening_from_outside_reaches_into_the_column_without_an_event():
+    events = np.array([-1, 4, 10])  # a beat one frame before the start and one just past the end
+    kept = render_targets(events, 10, widen_frames=1, widen_value=0.5, widen_from_outside=True)
+    dropped = render_targets(events, 10, widen_frames=1, widen_value=0.5)
+    assert kept[[0, 9]].tolist() == [0.5, 0.5] and dropped[[0, 9]].tolist() == [0.0, 0.0]
+    np.testing.assert_array_equal(kept[1:9], dropped[1:9])
+    assert target_event_frames(kept).tolist() == [4]
