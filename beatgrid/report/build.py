@@ -85,13 +85,13 @@ def _load_examples(per_track: pd.DataFrame, summary: pd.DataFrame, tracks: pd.Da
                    activation_paths: Iterable[str | Path],
                    target_paths: Iterable[str | Path] | None) -> list[dict[str, Any]]:
     """The per-track panels of :func:`write_report`: the best and worst tracks of
-    ``example_method`` (default: the first method that is not a reference tracker)."""
+    ``example_method`` (default: the first of beatgrid's own methods, not a peer tracker)."""
     from ..evaluation import references_from_annotations, references_from_targets
-    from ..reference import REFERENCE_TRACKERS
+    from ..methods import METHODS
 
     chosen = chosen_variants(per_track, summary)
     if example_method is None:
-        example_method = next((m for m in chosen if m not in REFERENCE_TRACKERS), next(iter(chosen), None))
+        example_method = next((m for m in chosen if m in METHODS), next(iter(chosen), None))
     if example_method is None or example_method not in chosen or not len(per_track):
         return []
     selected = select_examples(per_track, chosen[example_method], n_best=n_best, n_worst=n_worst)
@@ -140,7 +140,8 @@ def write_report(
         target_paths: target stores for the annotated beats of the panels (default: the
             annotation files named in the index).
         example_method: method (base name) whose best and worst tracks get panels;
-            default the first method of the summary that is not a reference tracker.
+            default the first method of the summary that is one of beatgrid's
+            (:data:`beatgrid.methods.METHODS`), not a peer tracker such as librosa.
         n_best, n_worst: panels per kind.
         repo_dir: where to read the git revision.
         rejected_csv, dropped_from: the index's rejected inputs and the stores whose shard

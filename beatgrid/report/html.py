@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from ..evaluation import VARIANT_SEPARATOR
+from ..methods import VARIANT_SEPARATOR
 from ..io import atomic_write_text
 
 __all__ = ["METRIC_HELP", "render", "html_table", "figure_html", "write_page"]
