@@ -120,6 +120,16 @@ def set_rng_states(states: Mapping[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+def _read(path: Path) -> dict[str, Any] | None:
+    """The checkpoint at ``path``, or None (logged) when it cannot be read."""
+    try:
+        # Our own file, with RNG states (numpy arrays, tuples): not weights-only.
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # truncated or foreign file: start afresh
+        log.warning("cannot read %s: %s", path, exc)
+        return None
+
+
 @dataclass
 class Resumed:
     """Where a run stands: after ``epoch`` (0: nothing done), its history, best epoch and
@@ -145,7 +155,7 @@ class Checkpoint:
         fresh = Resumed(epoch=0, history=[], best=BestEpoch(patience), finished=False)
         if not self.path.exists():
             return fresh
-        checkpoint = self._read()
+        checkpoint = _read(self.path)
         if checkpoint is None or checkpoint.get("identity") != self.identity:
             why = "unreadable" if checkpoint is None else "made with another config or data"
             log.warning("ignoring %s (%s): training from scratch", self.path, why)
@@ -171,13 +181,6 @@ class Checkpoint:
             "finished": state.finished, "model_meta": dict(model_meta),
         }, self.path)
 
-    def _read(self) -> dict[str, Any] | None:
-        try:
-            # Our own file, with RNG states (numpy arrays, tuples): not weights-only.
-            return torch.load(self.path, map_location="cpu", weights_only=False)
-        except Exception as exc:  # truncated or foreign file: start afresh
-            log.warning("cannot read %s: %s", self.path, exc)
-            return None
 
 
 def export_best_model(checkpoint_path: str | Path, model_path: str | Path) -> Path:
@@ -189,7 +192,7 @@ def export_best_model(checkpoint_path: str | Path, model_path: str | Path) -> Pa
     not a training checkpoint, or written by a beatgrid without ``model_meta``).
     """
     checkpoint_path, model_path = Path(checkpoint_path), Path(model_path)
-    checkpoint = Checkpoint(checkpoint_path, {})._read() if checkpoint_path.is_file() else None
+    checkpoint = _read(checkpoint_path) if checkpoint_path.is_file() else None
     best = (checkpoint or {}).get("best") or {}
     if best.get("state") is None or "model_meta" not in checkpoint:
         raise ValueError(f"{checkpoint_path}: no best epoch with its model metadata to export "
