@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .data.folds import assign_folds, hash_ranked, without_fold
 from .methods import SETTING_NAMES
 
 __all__ = [
@@ -161,11 +162,6 @@ class TrackStores:
 
 
 # ----------------------------------------------------------------------------- track sets
-def _ranked(track_ids: Iterable[str], seed: int) -> list[str]:
-    """Track ids in the order of ``sha1(f"{seed}:{track_id}")``: stable, independent of input order."""
-    return sorted(dict.fromkeys(track_ids), key=lambda t: hashlib.sha1(f"{seed}:{t}".encode()).hexdigest())
-
-
 def adapt_tracks(tracks: pd.DataFrame, datasets: Sequence[str] | None = None) -> list[str]:
     """The track ids of ``datasets`` (all splits: every annotated track adapts), sorted.
 
@@ -188,9 +184,7 @@ def adapt_tracks(tracks: pd.DataFrame, datasets: Sequence[str] | None = None) ->
 
 def fold_of_tracks(track_ids: Iterable[str], folds: int, seed: int = 0) -> dict[str, int]:
     """Cross-validation fold of every adapt track (by a hash of ``track_id``, as
-    :func:`beatgrid.ltm_training.assign_folds` deals the LTM's folds)."""
-    from .ltm_training import assign_folds
-
+    :func:`beatgrid.data.folds.assign_folds` deals the LTM's folds)."""
     return assign_folds(track_ids, folds, seed)
 
 
@@ -201,15 +195,9 @@ def fold_train_ids(track_ids: Sequence[str], fold: int | None, folds: int, seed:
     Never a track of fold ``fold`` itself. ``n_tracks``: only the first ``n_tracks`` of them
     by hash rank (nested: the 5 are among the 10), for the learning curve.
     """
-    if fold is None:
-        kept = list(track_ids)
-    else:
-        fold_of = fold_of_tracks(track_ids, folds, seed)
-        if not 0 <= fold < folds:
-            raise ValueError(f"fold must be in 0..{folds - 1}, got {fold}")
-        kept = [t for t in track_ids if fold_of[t] != fold]
+    kept = list(track_ids) if fold is None else without_fold(track_ids, fold, folds, seed)
     if n_tracks is not None:
-        kept = _ranked(kept, seed)[: int(n_tracks)]
+        kept = hash_ranked(kept, seed)[: int(n_tracks)]
     return sorted(kept)
 
 
@@ -226,7 +214,7 @@ def replay_ids(pool: Sequence[str], n_adapt: int, share: float, seed: int = 0) -
     if wanted > len(pool):
         log.warning("replay %.2f asks for %d synthetic tracks, only %d indexed: using them all",
                     share, wanted, len(pool))
-    return sorted(_ranked(pool, seed)[:wanted])
+    return sorted(hash_ranked(pool, seed)[:wanted])
 
 
 # ----------------------------------------------------------------------------- adaptation

@@ -5,7 +5,7 @@ per-band input normalisation on the training tracks, and hands random crops with
 on-the-fly mel augmentation to the shared trainer (:func:`beatgrid.training.train`).
 
 Fold models (``fold=k``) train on the training tracks outside fold ``k``
-(:func:`beatgrid.ltm_training.assign_folds`) and validate on the same val split; their
+(:func:`beatgrid.data.folds.assign_folds`) and validate on the same val split; their
 activations of fold ``k``'s tracks are what the LTM sees for those tracks with
 ``ltm.input_source: oof`` (:func:`extract_oof_shard`).
 """
@@ -23,7 +23,7 @@ import numpy as np
 from .data.augment import MelAugment
 from .data.dataset import DEFAULT_MEMORY_BUDGET_GB, MelNormalizer, load_frame_dataset, split_track_ids
 from .data.store import read_attrs, without_dropped
-from .ltm_training import assign_folds
+from .data.folds import assign_folds, without_fold
 from .models import build_model, warn_ignored_sizes
 from .training import TrainConfig, TrainResult, seed_everything, train
 
@@ -44,12 +44,7 @@ def crnn_model_config(cfg: Mapping[str, Any], n_mels: int) -> dict[str, Any]:
 
 def fold_train_ids(train_ids: list[str], fold: int | None, folds: int | None, fold_seed: int = 0) -> list[str]:
     """The training tracks of the main model (``fold=None``) or of fold model ``fold``."""
-    if fold is None:
-        return train_ids
-    if folds is None or not 0 <= fold < folds:
-        raise ValueError(f"fold must be in 0..{folds}-1, got {fold}")
-    fold_of = assign_folds(train_ids, folds, fold_seed)
-    return [t for t in train_ids if fold_of[t] != fold]
+    return train_ids if fold is None else without_fold(train_ids, fold, folds, fold_seed)
 
 
 def train_crnn(

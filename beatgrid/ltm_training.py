@@ -7,7 +7,7 @@ learns to trust overconfident peaks. ``ltm.input_source`` selects how:
 - ``augment``: the main CRNN's activations, degraded at random by
   :class:`beatgrid.data.activation_augment.ActivationAugment` every time a crop is served;
 - ``oof``: out-of-fold activations. The training tracks are split into ``folds`` folds
-  (:func:`assign_folds`); fold model ``k`` is a CRNN trained without fold ``k`` and
+  (:func:`beatgrid.data.folds.assign_folds`); fold model ``k`` is a CRNN trained without fold ``k`` and
   writes the activations of fold ``k``'s tracks. The workflow builds that store
   (``results/activations/crnn_oof``); here it is read like any activation store.
 
@@ -19,7 +19,6 @@ train on them, as test tracks' will.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,27 +34,11 @@ from .models import build_model, warn_ignored_sizes
 from .models.ltm import ltm_model_config
 from .training import TrainConfig, TrainResult, seed_everything, train
 
-__all__ = ["INPUT_SOURCES", "assign_folds", "train_ltm"]
+__all__ = ["INPUT_SOURCES", "train_ltm"]
 
 log = logging.getLogger(__name__)
 
 INPUT_SOURCES = ("augment", "oof")
-
-
-def assign_folds(track_ids: Iterable[str], folds: int, seed: int = 0) -> dict[str, int]:
-    """Fold (0 .. folds-1) of every track, for out-of-fold CRNN activations.
-
-    Tracks are ordered by ``sha1(f"{seed}:{track_id}")`` and dealt round-robin, so folds
-    differ in size by at most one track and the assignment depends only on the set of
-    ids and the seed (not on their order or on the machine).
-    """
-    if int(folds) != folds or folds < 2:
-        raise ValueError(f"folds must be an integer >= 2, got {folds!r}")
-    ids = list(dict.fromkeys(track_ids))
-    if len(ids) < folds:
-        raise ValueError(f"cannot split {len(ids)} training track(s) into {folds} folds")
-    ranked = sorted(ids, key=lambda t: hashlib.sha1(f"{seed}:{t}".encode()).hexdigest())
-    return {track_id: rank % int(folds) for rank, track_id in enumerate(ranked)}
 
 
 def _pretrained(spec: str | os.PathLike, fps: float, requested: tuple[str, Mapping[str, Any]]):

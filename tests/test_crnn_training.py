@@ -10,7 +10,7 @@ from beatgrid.activations import compute_activations
 from beatgrid.crnn_training import extract_oof_shard, fold_train_ids, train_crnn
 from beatgrid.data.store import atomic_h5, read_store, write_track
 from beatgrid.features import MelConfig, frame_targets
-from beatgrid.ltm_training import assign_folds
+from beatgrid.data.folds import assign_folds
 from tests.index_table import index_table
 from beatgrid.models import load_model
 

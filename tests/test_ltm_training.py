@@ -9,7 +9,7 @@ import torch
 from beatgrid.data.activation_augment import simulate_activations
 from beatgrid.data.augment import render_targets
 from beatgrid.data.store import atomic_h5, write_track
-from beatgrid.ltm_training import assign_folds, train_ltm
+from beatgrid.ltm_training import train_ltm
 from beatgrid.models import load_model
 from beatgrid.models.ltm import TemporalConvNet
 from beatgrid.streaming import track_online
@@ -141,16 +141,3 @@ def test_bad_inputs_are_named(stores, tmp_path):
         pass
     with pytest.raises(ValueError, match="fps"):
         train_ltm([no_fps], [root / "targets.h5"], root / "tracks.csv", CFG, tmp_path)
-
-
-def test_assign_folds_balanced_stable_and_seeded():
-    ids = [f"track{i}" for i in range(20)]
-    folds = assign_folds(ids, 3, seed=0)
-    assert set(folds) == set(ids)
-    assert sorted(np.bincount(list(folds.values()))) == [6, 7, 7]
-    assert assign_folds(list(reversed(ids)), 3, seed=0) == folds  # order does not matter
-    assert assign_folds(ids, 3, seed=1) != folds
-    with pytest.raises(ValueError, match="folds"):
-        assign_folds(ids, 1)
-    with pytest.raises(ValueError, match="cannot split 2"):
-        assign_folds(ids[:2], 3)

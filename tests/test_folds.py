@@ -1,0 +1,40 @@
+"""beatgrid.data.folds: K folds of track ids by a hash of each id."""
+
+import numpy as np
+import pytest
+
+from beatgrid.data.folds import assign_folds, hash_ranked, without_fold
+
+
+def test_assign_folds_balanced_stable_and_seeded():
+    ids = [f"track{i}" for i in range(20)]
+    folds = assign_folds(ids, 3, seed=0)
+    assert set(folds) == set(ids)
+    assert sorted(np.bincount(list(folds.values()))) == [6, 7, 7]
+    assert assign_folds(list(reversed(ids)), 3, seed=0) == folds  # order does not matter
+    assert assign_folds(ids, 3, seed=1) != folds
+    with pytest.raises(ValueError, match="folds"):
+        assign_folds(ids, 1)
+    with pytest.raises(ValueError, match="cannot split 2"):
+        assign_folds(ids[:2], 3)
+
+
+def test_hash_ranked_ignores_order_and_duplicates_and_depends_on_the_seed():
+    ids = [f"t{i}" for i in range(12)]
+    ranked = hash_ranked(ids, 5)
+    assert sorted(ranked) == sorted(ids)
+    assert hash_ranked([*reversed(ids), "t3"], 5) == ranked
+    assert hash_ranked(ids, 6) != ranked
+    # adding a track keeps the others' relative order
+    assert [t for t in hash_ranked([*ids, "new"], 5) if t != "new"] == ranked
+
+
+def test_without_fold_keeps_the_order_and_leaves_out_exactly_that_fold():
+    ids = [f"t{i}" for i in range(10)]
+    fold_of = assign_folds(ids, 3, 7)
+    for fold in range(3):
+        kept = without_fold(ids, fold, 3, 7)
+        assert kept == [t for t in ids if fold_of[t] != fold]
+    for fold, folds in ((3, 3), (-1, 3), (0, None)):
+        with pytest.raises(ValueError, match="fold must be in 0.."):
+            without_fold(ids, fold, folds)
