@@ -260,11 +260,11 @@ def test_cover_frames_per_epoch_and_split_track_ids(tmp_path):
     assert cropped.cover_frames_per_epoch() == 4 and len(cropped) == 8  # mean 700 frames / 200
     whole = FrameDataset(inputs, targets, ["a", "b"])
     assert whole.cover_frames_per_epoch() == 1 and len(whole) == 2
-    from tests.index_table import index_table
+    import pandas as pd
 
-    index = index_table(["a", "b", "c"], ["train", "test", "train"])
-    index.to_csv(tmp_path / "t.csv", index=False)
+    table = pd.DataFrame({"track_id": ["a", "b", "c"], "split": ["train", "test", "train"]})  # all training needs
+    table.to_csv(tmp_path / "t.csv", index=False)
     assert split_track_ids(tmp_path / "t.csv") == {"train": ["a", "c"], "val": [], "test": ["b"]}
-    index.drop(columns="split").to_csv(tmp_path / "bad.csv", index=False)
+    table.drop(columns="split").to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(ValueError, match="split"):
         split_track_ids(tmp_path / "bad.csv")

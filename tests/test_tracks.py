@@ -48,6 +48,9 @@ def test_read_index_names_the_file_and_the_missing_columns(tmp_path):
     index_rows().drop(columns=["split", "shard"]).to_csv(tmp_path / "old.csv", index=False)
     with pytest.raises(ValueError, match=r"old.csv: not a tracks index, lacks split, shard"):
         read_index(tmp_path / "old.csv")
+    # a training table needs its ids and splits only
+    pd.DataFrame({"track_id": ["007"], "split": ["train"]}).to_csv(tmp_path / "train.csv", index=False)
+    assert read_index(tmp_path / "train.csv", required=("track_id", "split"))["track_id"].tolist() == ["007"]
 
 
 @pytest.mark.parametrize("value", [True, 1, np.bool_(True), *TRUE_WORDS, " Yes ", "TRUE"])

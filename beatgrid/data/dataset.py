@@ -198,10 +198,11 @@ def collate_padded(
 
 
 def split_track_ids(tracks_csv: str | os.PathLike) -> dict[str, list[str]]:
-    """``split`` -> track ids (in file order) of a ``tracks.csv`` index."""
+    """``split`` -> track ids (in file order) of a track table with ``track_id`` and ``split``
+    columns (``tracks.csv``, or one written for training outside the workflow)."""
     from beatgrid.data.tracks import read_index
 
-    tracks = read_index(tracks_csv)
+    tracks = read_index(tracks_csv, required=("track_id", "split"))
     return {split: tracks.loc[tracks["split"] == split, "track_id"].tolist() for split in ("train", "val", "test")}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -67,10 +68,10 @@ def write_index(
     _atomic_csv(rejected, rejected_csv)
 
 
-def read_index(tracks_csv: str | os.PathLike) -> pd.DataFrame:
+def read_index(tracks_csv: str | os.PathLike, required: Sequence[str] = TRACK_COLUMNS) -> pd.DataFrame:
     """Read ``tracks.csv`` back with the right types (``shard`` stays a ``"%03d"`` string,
     ``has_downbeats`` bool, ``duration_s`` float); ValueError naming the file when it lacks
-    a column of :data:`TRACK_COLUMNS`."""
+    a ``required`` column (a training track table needs only ``track_id`` and ``split``)."""
     tracks = pd.read_csv(
         tracks_csv,
         dtype={"track_id": str, "dataset": str, "audio_path": str, "annotation_path": str,
@@ -78,11 +79,13 @@ def read_index(tracks_csv: str | os.PathLike) -> pd.DataFrame:
         keep_default_na=False,
         na_values={"bpm": [""], "beats_per_bar": [""], "n_beats": [""]},
     )  # fmt: skip
-    missing = [c for c in TRACK_COLUMNS if c not in tracks.columns]
+    missing = [c for c in required if c not in tracks.columns]
     if missing:
         raise ValueError(f"{tracks_csv}: not a tracks index, lacks {', '.join(missing)}")
-    tracks["has_downbeats"] = tracks["has_downbeats"].map(truthy).astype(bool)
-    tracks["duration_s"] = tracks["duration_s"].astype(float)
+    if "has_downbeats" in tracks:
+        tracks["has_downbeats"] = tracks["has_downbeats"].map(truthy).astype(bool)
+    if "duration_s" in tracks:
+        tracks["duration_s"] = tracks["duration_s"].astype(float)
     if "beats_per_bar" in tracks:
         tracks["beats_per_bar"] = tracks["beats_per_bar"].astype("Int64")
     return tracks
