@@ -41,6 +41,12 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
+def _subcommand(commands: argparse._SubParsersAction, common: argparse.ArgumentParser, name: str,
+                **kwargs: str) -> argparse.ArgumentParser:
+    """A subcommand's parser: the common options, and the help formatter that shows defaults."""
+    return commands.add_parser(name, parents=[common], formatter_class=_HelpFormatter, **kwargs)
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -56,10 +62,8 @@ def add_predict_parser(commands: argparse._SubParsersAction, common: argparse.Ar
     from .pretrained import DEFAULT_NAME, PREFIX
 
     methods = "\n".join(f"  {name:<11} {method.help}" for name, method in METHODS.items())
-    predict = commands.add_parser(
-        "predict",
-        parents=[common],
-        formatter_class=_HelpFormatter,
+    predict = _subcommand(
+        commands, common, "predict",
         help="beats, downbeats and a beatgrid for audio files and folders",
         description=f"""\
 Beats, downbeats and a beatgrid for each audio file (folders are searched recursively).
@@ -135,10 +139,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
 # -------------------------------------------------------------------------- train-crnn
 def add_train_crnn_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    train = commands.add_parser(
-        "train-crnn",
-        parents=[common],
-        formatter_class=_HelpFormatter,
+    train = _subcommand(
+        commands, common, "train-crnn",
         help="train the CRNN from mel/target stores outside the workflow (e.g. imported Beat This! spectrograms)",
         description="Trains with the crnn: block of a config file on HDF5 stores such as those written by "
         "`python -m beatgrid.data.beat_this_import`; writes model.pt, history.csv and curves.png. "
@@ -180,10 +182,8 @@ def run_train_crnn(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------- check
 def add_check_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    check = commands.add_parser(
-        "check",
-        parents=[common],
-        formatter_class=_HelpFormatter,
+    check = _subcommand(
+        commands, common, "check",
         help="verify every HDF5 store and model.pt of a results folder (--repair removes the corrupt ones)",
         description="Opens every HDF5 store and model.pt below RESULTS, reads every array and compares the "
         "checksums written when the file was made. --repair deletes corrupt files and temporary files of "
@@ -215,10 +215,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------- adapt
 def add_adapt_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    adapt = commands.add_parser(
-        "adapt",
-        parents=[common],
-        formatter_class=_HelpFormatter,
+    adapt = _subcommand(
+        commands, common, "adapt",
         help="fine-tune a CRNN + LTM pair on your own annotated tracks (with a cross-validated estimate)",
         description="Indexes your tracks (a label that disagrees with its audio is rejected with the reason), "
         "fine-tunes the starting pair on them and writes OUT/crnn/model.pt and OUT/ltm/model.pt, usable as "

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -197,34 +198,17 @@ class OnlineBeatTracker:
         model: a causal LTM with ``init_state``/``step`` (``TemporalConvNet``,
             ``GRUTemporalModel``), or None to pick peaks of the input activations directly.
         fps: frame rate of the activations (frames per second).
-        threshold, refractory_s, beats_per_bar, bpm_max, downbeat_threshold: see
-            :class:`CausalPeakPicker`.
+        picker_options: ``threshold``, ``refractory_s``, ``beats_per_bar``, ``bpm_max``,
+            ``downbeat_threshold`` of :class:`CausalPeakPicker`.
 
     ``process_frame`` takes one frame of CRNN activations (``[beat, downbeat]``
     probabilities) and returns a :class:`BeatEvent` when it confirms a beat (the beat is
     one frame old), else None. The model is put in ``eval()`` mode.
     """
 
-    def __init__(
-        self,
-        model: nn.Module | None,
-        fps: float,
-        threshold: float = 0.5,
-        refractory_s: float | None = None,
-        beats_per_bar: int | None = None,
-        *,
-        bpm_max: float = 200.0,
-        downbeat_threshold: float | None = None,
-    ) -> None:
+    def __init__(self, model: nn.Module | None, fps: float, **picker_options: Any) -> None:
         self.model = model.eval() if model is not None else None
-        self.picker = CausalPeakPicker(
-            fps,
-            threshold,
-            refractory_s,
-            beats_per_bar,
-            bpm_max=bpm_max,
-            downbeat_threshold=downbeat_threshold,
-        )
+        self.picker = CausalPeakPicker(fps, **picker_options)
         self.fps = self.picker.fps
         self.reset()
 
@@ -260,25 +244,16 @@ def _events_to_arrays(events: list[BeatEvent]) -> tuple[np.ndarray, np.ndarray]:
     return times, positions
 
 
-def causal_peak_picking(
-    activations: np.ndarray,
-    fps: float,
-    threshold: float = 0.5,
-    refractory_s: float | None = None,
-    beats_per_bar: int | None = None,
-    *,
-    bpm_max: float = 200.0,
-    downbeat_threshold: float | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+def causal_peak_picking(activations: np.ndarray, fps: float, **picker_options: Any) -> tuple[np.ndarray, np.ndarray]:
     """The streaming decision rule over a whole ``[T, 2]`` array of beat/downbeat probabilities.
 
-    Returns ``(beat_times, positions)``: seconds, and bar positions (1 = downbeat,
-    0 = unknown) exactly as :class:`CausalPeakPicker` emits them frame by frame.
+    ``picker_options``: ``threshold``, ``refractory_s``, ``beats_per_bar``, ``bpm_max``,
+    ``downbeat_threshold`` of :class:`CausalPeakPicker`. Returns ``(beat_times, positions)``:
+    seconds, and bar positions (1 = downbeat, 0 = unknown) exactly as the picker emits
+    them frame by frame.
     """
     activations = activation_pair(activations, np.float64)
-    picker = CausalPeakPicker(
-        fps, threshold, refractory_s, beats_per_bar, bpm_max=bpm_max, downbeat_threshold=downbeat_threshold
-    )
+    picker = CausalPeakPicker(fps, **picker_options)
     events = [picker.process_frame(frame) for frame in activations]
     return _events_to_arrays([event for event in events if event is not None])
 
@@ -293,33 +268,16 @@ def ltm_probabilities(model: nn.Module, activations: np.ndarray) -> np.ndarray:
     return torch.sigmoid(logits).cpu().numpy()
 
 
-def track_online(
-    model: nn.Module | None,
-    activations: np.ndarray,
-    fps: float,
-    threshold: float = 0.5,
-    refractory_s: float | None = None,
-    beats_per_bar: int | None = None,
-    *,
-    bpm_max: float = 200.0,
-    downbeat_threshold: float | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+def track_online(model: nn.Module | None, activations: np.ndarray, fps: float,
+                 **picker_options: Any) -> tuple[np.ndarray, np.ndarray]:
     """What :class:`OnlineBeatTracker` emits for CRNN ``activations [T, 2]``, computed offline.
 
     Runs the LTM's whole-sequence causal pass (equal to stepping it frame by frame) and
-    then :func:`causal_peak_picking`. Returns ``(beat_times, positions)`` in seconds and
-    bar positions (1 = downbeat, 0 = unknown).
+    then :func:`causal_peak_picking` with ``picker_options``. Returns ``(beat_times,
+    positions)`` in seconds and bar positions (1 = downbeat, 0 = unknown).
     """
     probabilities = activations if model is None else ltm_probabilities(model, activations)
-    return causal_peak_picking(
-        probabilities,
-        fps,
-        threshold,
-        refractory_s,
-        beats_per_bar,
-        bpm_max=bpm_max,
-        downbeat_threshold=downbeat_threshold,
-    )
+    return causal_peak_picking(probabilities, fps, **picker_options)
 
 
 class OnlineLogMel:
@@ -406,8 +364,8 @@ class OnlineCRNNTracker:
         crnn: a :class:`beatgrid.models.crnn.CRNN` built with ``causal=True``.
         ltm: the learned temporal model, or None to pick peaks of the CRNN activations.
         mel_cfg: the spectrogram settings the CRNN was trained with; sets ``fps``.
-        threshold, refractory_s, beats_per_bar, bpm_max, downbeat_threshold: see
-            :class:`CausalPeakPicker`.
+        picker_options: ``threshold``, ``refractory_s``, ``beats_per_bar``, ``bpm_max``,
+            ``downbeat_threshold`` of :class:`CausalPeakPicker`.
 
     ``process_block(audio)`` takes mono float samples at ``mel_cfg.sr`` (any block
     size) and returns the beats confirmed meanwhile; ``flush()`` ends the stream. The
@@ -421,21 +379,13 @@ class OnlineCRNNTracker:
         crnn: nn.Module,
         ltm: nn.Module | None,
         mel_cfg: MelConfig = MelConfig(),
-        threshold: float = 0.5,
-        refractory_s: float | None = None,
-        beats_per_bar: int | None = None,
-        *,
-        bpm_max: float = 200.0,
-        downbeat_threshold: float | None = None,
+        **picker_options: Any,
     ) -> None:
         if not getattr(crnn, "causal", False):
             raise ValueError("OnlineCRNNTracker needs a causal CRNN (built with causal=True)")
         self.crnn = crnn.eval()
         self.mel = OnlineLogMel(mel_cfg)
-        self.tracker = OnlineBeatTracker(
-            ltm, mel_cfg.fps, threshold, refractory_s, beats_per_bar,
-            bpm_max=bpm_max, downbeat_threshold=downbeat_threshold,
-        )
+        self.tracker = OnlineBeatTracker(ltm, mel_cfg.fps, **picker_options)
         self.reset()
 
     def reset(self) -> None:

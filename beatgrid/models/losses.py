@@ -80,6 +80,19 @@ def _check_shapes(logits: torch.Tensor, targets: torch.Tensor) -> None:
                          f"{tuple(logits.shape)} and {tuple(targets.shape)}")
 
 
+def _masked_inputs(logits: torch.Tensor, targets: torch.Tensor, lengths: torch.Tensor | None,
+                   pad_logit: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``logits`` and ``targets`` ``[B, T, C]`` as float32 with padded frames replaced (logits
+    by ``pad_logit``, targets by 0: padding may hold anything, even NaN), and the valid-frame
+    mask ``[B, T, 1]``."""
+    _check_shapes(logits, targets)
+    logits, targets = logits.float(), targets.float()
+    valid = _valid_frames(logits, lengths)
+    logits = torch.where(valid > 0, logits, torch.full_like(logits, pad_logit))
+    targets = torch.where(valid > 0, targets, torch.zeros_like(targets))
+    return logits, targets, valid
+
+
 def _reduce(frame_loss: torch.Tensor, valid: torch.Tensor,
             output_mask: torch.Tensor | None) -> torch.Tensor:
     """Sum over valid frames / number of valid frames, per output; mean over outputs."""
@@ -110,12 +123,7 @@ class MaskedBCELoss(nn.Module):
                 lengths: torch.Tensor | None = None,
                 output_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Scalar loss of logits ``[B, T, C]`` against targets ``[B, T, C]`` in [0, 1]."""
-        _check_shapes(logits, targets)
-        logits, targets = logits.float(), targets.float()
-        valid = _valid_frames(logits, lengths)
-        # Padded frames may hold anything (even NaN): replace before the loss.
-        logits = torch.where(valid > 0, logits, torch.zeros_like(logits))
-        targets = torch.where(valid > 0, targets, torch.zeros_like(targets))
+        logits, targets, valid = _masked_inputs(logits, targets, lengths, pad_logit=0.0)
         frame_loss = F.binary_cross_entropy_with_logits(
             logits, targets, pos_weight=self.pos_weight.to(logits.device), reduction="none")
         return _reduce(frame_loss, valid, output_mask)
@@ -150,11 +158,7 @@ class ShiftTolerantBCELoss(nn.Module):
                 lengths: torch.Tensor | None = None,
                 output_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Scalar loss of logits ``[B, T, C]`` against targets ``[B, T, C]``."""
-        _check_shapes(logits, targets)
-        logits, targets = logits.float(), targets.float()
-        valid = _valid_frames(logits, lengths)
-        logits = torch.where(valid > 0, logits, torch.full_like(logits, _PAD_LOGIT))
-        targets = torch.where(valid > 0, targets, torch.zeros_like(targets))
+        logits, targets, valid = _masked_inputs(logits, targets, lengths, pad_logit=_PAD_LOGIT)
         tol = self.tolerance_frames
         positive = (targets > 0.5).to(logits.dtype)
         near_target = self._spread((targets > 0).to(logits.dtype), 2 * tol)
