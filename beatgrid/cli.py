@@ -143,7 +143,7 @@ def add_train_crnn_parser(commands: argparse._SubParsersAction, common: argparse
         commands, common, "train-crnn",
         help="train the CRNN from mel/target stores outside the workflow (e.g. imported Beat This! spectrograms)",
         description="Trains with the crnn: block of a config file on HDF5 stores such as those written by "
-        "`python -m beatgrid.data.beat_this_import`; writes model.pt, history.csv and curves.png. "
+        "`python -m beatgrid.beat_this_import`; writes model.pt, history.csv and curves.png. "
         "Use the model in the workflow with crnn.init_from to fine-tune it on your own tracks.",
     )
     train.add_argument("--mels", nargs="+", required=True, help="mel stores (.h5)")

@@ -3,7 +3,7 @@
 The spectrogram is the one Beat This! trains on and publishes (Foscarin, Schlüter
 & Widmer, ISMIR 2024; ``beat_this.preprocessing.LogMelSpect``), so its released
 spectrogram bundles can be imported into the same store
-(:mod:`beatgrid.data.beat_this_import`) and mixed with spectrograms computed here.
+(:mod:`beatgrid.beat_this_import`) and mixed with spectrograms computed here.
 
 Frames are centred: frame ``t`` covers the window centred on sample ``t * hop_length``,
 i.e. on ``t / fps`` seconds, and a signal of ``n`` samples has
@@ -25,6 +25,7 @@ import pandas as pd
 import scipy.fft
 from tqdm import tqdm
 
+from beatgrid.annotations import Annotation
 from beatgrid.data.tracks import truthy
 from beatgrid.targets import render_targets
 
@@ -39,6 +40,7 @@ __all__ = [
     "audio_n_frames",
     "frame_targets",
     "compute_shard_mels",
+    "write_track_targets",
     "compute_shard_targets",
 ]
 
@@ -343,6 +345,24 @@ def compute_shard_mels(
         record_dropped(h5, dropped)
 
 
+def write_track_targets(h5: Any, track_id: str, annotation: Annotation, has_downbeats: bool, n_frames: int,
+                        fps: float, widen_frames: int = 1, widen_value: float = 0.5) -> None:
+    """One track of a target store: ``beat`` and ``downbeat`` :func:`frame_targets` ``[n_frames]``
+    at ``fps`` and the annotated ``beat_times``/``downbeat_times`` (s); without
+    ``has_downbeats`` the downbeat column is empty (the ``has_downbeats`` attr says so)."""
+    from beatgrid.data.store import write_track
+
+    downbeat_times = annotation.downbeat_times if has_downbeats else np.zeros(0)
+    targets = frame_targets(annotation.beat_times, downbeat_times, n_frames, fps, widen_frames, widen_value)
+    write_track(
+        h5, track_id,
+        {"beat": targets[:, 0], "downbeat": targets[:, 1],
+         "beat_times": annotation.beat_times.astype(np.float64),
+         "downbeat_times": np.asarray(downbeat_times, dtype=np.float64)},
+        attrs={"has_downbeats": bool(has_downbeats)},
+    )
+
+
 def compute_shard_targets(
     tracks: pd.DataFrame,
     out_path: str | os.PathLike,
@@ -366,7 +386,7 @@ def compute_shard_targets(
     """
     from beatgrid.annotations import AnnotationError, read_annotation
     from beatgrid.audio import AudioError, audio_info
-    from beatgrid.data.store import atomic_h5, record_dropped, write_track
+    from beatgrid.data.store import atomic_h5, record_dropped
 
     tracks = _rows(tracks, ("track_id", "audio_path", "annotation_path", "annotation_format"),
                    "compute_shard_targets")
@@ -387,17 +407,8 @@ def compute_shard_targets(
                 _drop(dropped, row.track_id, FeatureError(f"track {row.track_id!r}: cannot compute targets: {exc}"))
                 continue
             has_downbeats = truthy(getattr(row, "has_downbeats", annotation.has_downbeats))
-            has_downbeats = has_downbeats and annotation.has_downbeats
-            downbeat_times = annotation.downbeat_times if has_downbeats else np.zeros(0)
-            targets = frame_targets(annotation.beat_times, downbeat_times, total_frames, fps,
-                                    widen_frames, widen_value)
-            write_track(
-                h5, row.track_id,
-                {"beat": targets[:, 0], "downbeat": targets[:, 1],
-                 "beat_times": annotation.beat_times.astype(np.float64),
-                 "downbeat_times": np.asarray(downbeat_times, dtype=np.float64)},
-                attrs={"has_downbeats": bool(has_downbeats)},
-            )
+            write_track_targets(h5, row.track_id, annotation, has_downbeats and annotation.has_downbeats,
+                                total_frames, fps, widen_frames, widen_value)
         record_dropped(h5, dropped)
 
 

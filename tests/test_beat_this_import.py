@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from beatgrid.data.beat_this_import import (
+from beatgrid.beat_this_import import (
     BeatThisImportError,
     beat_this_track_id,
     import_beat_this_bundle,
@@ -151,7 +151,7 @@ def test_track_ids_are_filesystem_safe():
 
 
 def test_command_line_entry(tmp_path, bundle):
-    from beatgrid.data.beat_this_import import main
+    from beatgrid.beat_this_import import main
 
     npz_path, _ = bundle
     annotations = _annotations(tmp_path / "ann")

@@ -34,7 +34,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from beatgrid.data.tracks import TRACK_COLUMNS
-from beatgrid.features import BEAT_THIS_MEL_CONFIG, MelConfig, frame_targets
+from beatgrid.features import BEAT_THIS_MEL_CONFIG, MelConfig
 
 __all__ = ["BeatThisImportError", "import_beat_this_bundle", "read_beat_this_bundle", "beat_this_track_id"]
 
@@ -120,6 +120,23 @@ def _dataset_has_downbeats(folder: Path) -> bool | None:
         raise BeatThisImportError(f"{info}: expected {{\"has_downbeats\": true|false}} ({exc})") from exc
 
 
+def _spectrogram_problem(spect: np.ndarray, n_mels: int) -> str | None:
+    """Why a bundle's spectrogram cannot be imported, or None."""
+    if spect.ndim != 2 or spect.shape[1] != n_mels or spect.shape[0] == 0:
+        return f"spectrogram has shape {spect.shape}, expected [T, {n_mels}]"
+    if not np.all(np.isfinite(spect)):
+        return "spectrogram has non-finite values"
+    return None
+
+
+def _write_tables(tracks: pd.DataFrame, rejected: pd.DataFrame, tracks_csv: str | os.PathLike | None,
+                  rejected_csv: str | os.PathLike | None) -> None:
+    for table, path in ((tracks, tracks_csv), (rejected, rejected_csv)):
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            table.to_csv(path, index=False)
+
+
 def import_beat_this_bundle(
     npz_path: str | os.PathLike,
     annotations_dir: str | os.PathLike,
@@ -165,6 +182,7 @@ def import_beat_this_bundle(
     """
     from beatgrid.annotations import AnnotationError, read_beats_file, validate_annotation
     from beatgrid.data.store import atomic_h5, write_track
+    from beatgrid.features import write_track_targets
 
     if cfg != BEAT_THIS_MEL_CONFIG:
         raise BeatThisImportError(
@@ -197,11 +215,9 @@ def import_beat_this_bundle(
     with atomic_h5(out_mel_path, attrs=mel_attrs) as mel_h5, target_store as target_h5:
         for piece, spect in tqdm(read_beat_this_bundle(npz_path), desc=f"import {dataset}",
                                  unit="track", disable=not progress):
-            if spect.ndim != 2 or spect.shape[1] != cfg.n_mels or spect.shape[0] == 0:
-                reject(piece, f"spectrogram has shape {spect.shape}, expected [T, {cfg.n_mels}]")
-                continue
-            if not np.all(np.isfinite(spect)):
-                reject(piece, "spectrogram has non-finite values")
+            problem = _spectrogram_problem(spect, cfg.n_mels)
+            if problem is not None:
+                reject(piece, problem)
                 continue
             track_id = beat_this_track_id(dataset, piece)
             if track_id in seen:
@@ -219,14 +235,8 @@ def import_beat_this_bundle(
             has_downbeats = annotation.has_downbeats and dataset_downbeats is not False
             write_track(mel_h5, track_id, {"mel": np.asarray(spect, dtype=np.float16)})
             if target_h5 is not None:
-                downbeat_times = annotation.downbeat_times if has_downbeats else np.zeros(0)
-                frame_target = frame_targets(annotation.beat_times, downbeat_times, n_frames, fps,
-                                             widen_frames, widen_value)
-                write_track(target_h5, track_id,
-                            {"beat": frame_target[:, 0], "downbeat": frame_target[:, 1],
-                             "beat_times": annotation.beat_times,
-                             "downbeat_times": np.asarray(downbeat_times, dtype=np.float64)},
-                            attrs={"has_downbeats": bool(has_downbeats)})
+                write_track_targets(target_h5, track_id, annotation, has_downbeats, n_frames, fps,
+                                    widen_frames, widen_value)
             tracks.append({
                 "track_id": track_id, "dataset": dataset, "audio_path": "",
                 "annotation_path": str(annotation_path), "annotation_format": "beats",
@@ -236,12 +246,7 @@ def import_beat_this_bundle(
 
     tracks_df = pd.DataFrame(tracks, columns=TRACK_COLUMNS)
     rejected_df = pd.DataFrame(rejected, columns=["dataset", "piece", "path", "reason"])
-    if out_tracks_csv is not None:
-        Path(out_tracks_csv).parent.mkdir(parents=True, exist_ok=True)
-        tracks_df.to_csv(out_tracks_csv, index=False)
-    if out_rejected_csv is not None:
-        Path(out_rejected_csv).parent.mkdir(parents=True, exist_ok=True)
-        rejected_df.to_csv(out_rejected_csv, index=False)
+    _write_tables(tracks_df, rejected_df, out_tracks_csv, out_rejected_csv)
     if len(rejected_df):
         warnings.warn(f"{npz_path}: {len(rejected_df)} of {len(rejected_df) + len(tracks_df)} pieces "
                       f"not imported (first: {rejected[0]['piece']}: {rejected[0]['reason']})", stacklevel=2)
@@ -249,13 +254,13 @@ def import_beat_this_bundle(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m beatgrid.data.beat_this_import BUNDLE ANNOTATIONS --out DIR``: writes
+    """``python -m beatgrid.beat_this_import BUNDLE ANNOTATIONS --out DIR``: writes
     ``DIR/mels/<dataset>.h5``, ``DIR/targets/<dataset>.h5``, ``DIR/<dataset>_tracks.csv``
     and ``DIR/<dataset>_rejected.csv``."""
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m beatgrid.data.beat_this_import",
+        prog="python -m beatgrid.beat_this_import",
         description="Import a Beat This! spectrogram bundle (<dataset>.npz or its unzipped folder) "
                     "into beatgrid's mel and target stores.")
     parser.add_argument("bundle", help="<dataset>.npz from Zenodo record 13922116, or its unzipped folder")
