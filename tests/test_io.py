@@ -30,3 +30,19 @@ def test_written_files_follow_the_umask_not_0600(tmp_path):
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_atomic_path_renames_on_success_and_removes_on_failure(tmp_path):
+    from beatgrid.integrity import _LEFTOVER
+    from beatgrid.io import atomic_path
+
+    target = tmp_path / "store.h5"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and _LEFTOVER.search(tmp.name)  # what check --repair removes
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise KeyboardInterrupt
+    assert target.read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["store.h5"]

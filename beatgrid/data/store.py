@@ -34,6 +34,7 @@ import h5py
 import numpy as np
 
 from beatgrid.integrity import CHECKSUM_ATTR, CorruptFileError, array_checksum, combine_checksums, corrupt_message
+from beatgrid.io import atomic_path
 
 __all__ = [
     "TRACKS_GROUP",
@@ -102,34 +103,24 @@ def write_attrs(h5: h5py.File | h5py.Group, attrs: Mapping[str, Any]) -> None:
 def atomic_h5(path: str | os.PathLike, attrs: Mapping[str, Any] | None = None) -> Iterator[h5py.File]:
     """Open a new store for writing; it appears at ``path`` only if the block succeeds.
 
-    Writes to ``<name>.tmp-<pid>`` in the same folder (created if needed), creates the
+    Writes a temporary file beside ``path`` (:func:`beatgrid.io.atomic_path`), creates the
     ``/tracks`` group (so a shard without tracks is still a valid store) and sets the
-    file ``attrs``; on success closes, fsyncs and ``os.replace``-s it onto ``path``; on
-    any exception removes the temporary file and re-raises.
+    file ``attrs``; on success writes the checksums, closes it and renames it onto
+    ``path``; on any exception removes it and re-raises.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    h5 = None
-    try:
+    with atomic_path(path) as tmp_path:
         h5 = h5py.File(tmp_path, "w", locking=False)
-        h5.require_group(TRACKS_GROUP)
-        if attrs:
-            write_attrs(h5, attrs)
-        yield h5
-        _write_checksums(h5)
-        h5.close()
-        h5 = None
-        with open(tmp_path, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        if h5 is not None:
+        try:
+            h5.require_group(TRACKS_GROUP)
+            if attrs:
+                write_attrs(h5, attrs)
+            yield h5
+            _write_checksums(h5)
+        except BaseException:
             with contextlib.suppress(Exception):
                 h5.close()
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
-        raise
+            raise
+        h5.close()
 
 
 def _write_checksums(h5: h5py.File) -> None:

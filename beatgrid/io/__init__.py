@@ -9,35 +9,46 @@ The ``.beats`` text and the label JSON have their reader and writer in
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["atomic_write", "atomic_write_text"]
+__all__ = ["atomic_path", "atomic_write", "atomic_write_text"]
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``.
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary file name beside ``path`` for the block to write; when the block
+    succeeds the file is fsynced and renamed onto ``path``, when it raises it is removed.
 
     An interrupted or failing write leaves ``path`` as it was (absent or the old file),
-    never half written. ``tmp`` ends in ``.tmp``: writers that pick the format from the
-    suffix need it named. The file gets the usual permissions (umask), unlike a
-    ``tempfile.mkstemp`` file (0600). Creates the parent folder. Returns ``path``.
+    never half written. The name is ``.<name>.<pid>.<random>.tmp`` (what ``beatgrid check
+    --repair`` removes after a killed job): it ends in ``.tmp`` for writers that pick the
+    format from the suffix. The file gets the usual permissions (umask), unlike a
+    ``tempfile.mkstemp`` file (0600). Creates the parent folder.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # a fresh name rather than mkstemp, whose 0600 mode would stick to the output
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        write(tmp)
+        yield tmp
         with open(tmp, "rb") as handle:  # on disk before the rename makes it visible
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return path
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``
+    (:func:`atomic_path`). Returns ``path``."""
+    with atomic_path(path) as tmp:
+        write(tmp)
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
