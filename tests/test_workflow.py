@@ -490,8 +490,9 @@ def test_killed_training_resumes_and_finished_shards_are_kept(tmp_path):
     process.wait()
     features = {p: p.stat().st_mtime_ns for p in (tmp_path / "results/features").rglob("*.h5")}
     assert features
-    # Whatever the killed job left (a model.pt of an early epoch, say) is not taken as complete,
-    # and the finished feature shards are not planned again.
+    # Only a finished training writes model.pt; what the killed job left (checkpoint, history)
+    # is not taken as complete, and the finished feature shards are not planned again.
+    assert not (tmp_path / "results/models/crnn/model.pt").exists()
     jobs = planned_jobs(tmp_path, "--rerun-incomplete", "results/models/crnn/model.pt")
     assert set(jobs) == {"train_crnn"}
     snakemake(tmp_path, "--unlock")  # a killed snakemake leaves its lock, as after a power loss
