@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["activation_attrs", "compute_activations", "extract_shard_activations", "file_sha256",
-           "chunk_bounds", "load_track_activations", "save_track_activations"]
+__all__ = ["activation_attrs", "compute_activations", "extract_shard_activations", "write_activation_store",
+           "file_sha256", "chunk_bounds", "load_track_activations", "save_track_activations"]
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,23 @@ def activation_attrs(fps: float, model_meta: dict, model_path: str | Path) -> di
     return attrs
 
 
+def write_activation_store(out_path: str | Path, attrs: Mapping[str, Any], dropped_from: str | Path,
+                           activations: Iterable[tuple[str, np.ndarray]]) -> int:
+    """Write an activation store: file ``attrs`` (:func:`activation_attrs`), the tracks the
+    job that wrote ``dropped_from`` (the input store) left out, so later stages leave them
+    out too, and ``/tracks/<id>/activations`` ``[T, 2]`` per ``(track_id, activations)``,
+    atomically (an empty shard gives a valid empty store). Returns the number of tracks."""
+    from .data.store import atomic_h5, read_dropped, record_dropped, write_track
+
+    count = 0
+    with atomic_h5(out_path, attrs) as h5:
+        record_dropped(h5, read_dropped(dropped_from))
+        for track_id, track_activations in activations:
+            write_track(h5, track_id, {"activations": track_activations})
+            count += 1
+    return count
+
+
 def extract_shard_activations(
     model_path: str | Path,
     mel_path: str | Path,
@@ -194,8 +212,7 @@ def extract_shard_activations(
 
     from tqdm.auto import tqdm
 
-    from .data.store import (atomic_h5, list_track_ids, read_attrs, read_dropped, read_track_array,
-                             record_dropped, write_track)
+    from .data.store import list_track_ids, read_attrs, read_track_array
     from .models import load_model
     from .device import resolve_device
 
@@ -209,16 +226,16 @@ def extract_shard_activations(
     attrs = activation_attrs(fps, meta, model_path)
     sha = attrs["model_sha256"]
     show = progress and sys.stderr.isatty()
-    with atomic_h5(out_path, attrs) as h5:
-        record_dropped(h5, read_dropped(mel_path))  # the LTM leaves out what the mels job dropped
+
+    def activations() -> Iterator[tuple[str, np.ndarray]]:
         for track_id in tqdm(ids, desc=f"activations {mel_path.stem}", disable=not show):
             mel = read_track_array(mel_path, track_id, input_name)
             if mel.ndim != 2 or (n_inputs is not None and mel.shape[1] != n_inputs):
                 raise ValueError(f"{mel_path}: track {track_id!r} has {input_name} of shape "
                                  f"{mel.shape}; {model_path} expects [T, {n_inputs}]")
-            activations = compute_activations(model, mel, chunk_frames, overlap_frames,
-                                              torch_device)
-            write_track(h5, track_id, {"activations": activations})
+            yield track_id, compute_activations(model, mel, chunk_frames, overlap_frames, torch_device)
+
+    write_activation_store(out_path, attrs, mel_path, activations())
     log.info("wrote activations of %d tracks to %s (model %s, sha256 %s)", len(ids), out_path,
              meta["kind"], sha[:12])
     return len(ids)

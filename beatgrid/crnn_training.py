@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -163,8 +163,8 @@ def extract_oof_shard(
     """
     from tqdm.auto import tqdm
 
-    from .activations import compute_activations, file_sha256
-    from .data.store import atomic_h5, list_track_ids, read_dropped, read_track_array, record_dropped, write_track
+    from .activations import compute_activations, file_sha256, write_activation_store
+    from .data.store import list_track_ids, read_track_array
     from .models import load_model
     from .device import resolve_device
 
@@ -177,19 +177,13 @@ def extract_oof_shard(
     models.update({k: load_model(p, map_location=torch_device)[0] for k, p in enumerate(fold_models)})
     fps = read_attrs(mel_path)["fps"]
     track_ids = list_track_ids(mel_path)
-    with atomic_h5(out_path) as h5:
-        h5.attrs.update(
-            {
-                "fps": fps,
-                "model_kind": "crnn_oof",
-                "model_sha256": file_sha256(main_model),
-                "fold_model_sha256": [file_sha256(p) for p in fold_models],
-            }
-        )
-        record_dropped(h5, read_dropped(mel_path))  # the LTM leaves out what the mels job dropped
+    attrs = {"fps": fps, "model_kind": "crnn_oof", "model_sha256": file_sha256(main_model),
+             "fold_model_sha256": [file_sha256(p) for p in fold_models]}
+
+    def activations() -> Iterator[tuple[str, np.ndarray]]:
         for track_id in tqdm(track_ids, desc=f"oof activations {Path(mel_path).stem}", disable=not progress):
-            mel = read_track_array(mel_path, track_id, "mel")
-            model = models[fold_of.get(track_id)]
-            activations = compute_activations(model, np.asarray(mel, dtype=np.float32), device=str(torch_device))
-            write_track(h5, track_id, {"activations": activations.astype(np.float32)})
-    return len(track_ids)
+            mel = np.asarray(read_track_array(mel_path, track_id, "mel"), dtype=np.float32)
+            model = models[fold_of.get(track_id)]  # the fold model that never saw it
+            yield track_id, compute_activations(model, mel, device=str(torch_device)).astype(np.float32)
+
+    return write_activation_store(out_path, attrs, mel_path, activations())

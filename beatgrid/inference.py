@@ -152,15 +152,14 @@ def extract_ltm_shard(model_path: str | Path, crnn_activation_path: str | Path, 
     """Write the LTM's activations for every track of one CRNN activation shard."""
     from tqdm import tqdm
 
-    from .activations import activation_attrs
-    from .data.store import atomic_h5, read_dropped, read_file_attrs, read_store, record_dropped, write_track
+    from .activations import activation_attrs, write_activation_store
+    from .data.store import read_file_attrs, read_store
     from .models import load_model
     from .streaming import ltm_probabilities
 
     model, meta = load_model(model_path)
     attrs = read_file_attrs(crnn_activation_path)
     crnn = read_store([crnn_activation_path], "activations")
-    with atomic_h5(out_path, activation_attrs(attrs["fps"], meta, model_path)) as h5:
-        record_dropped(h5, read_dropped(crnn_activation_path))
-        for track_id, acts in tqdm(sorted(crnn.items()), desc="ltm activations", disable=not progress):
-            write_track(h5, track_id, {"activations": ltm_probabilities(model, acts).astype(np.float32)})
+    tracks = tqdm(sorted(crnn.items()), desc="ltm activations", disable=not progress)
+    write_activation_store(out_path, activation_attrs(attrs["fps"], meta, model_path), crnn_activation_path,
+                           ((track_id, ltm_probabilities(model, acts).astype(np.float32)) for track_id, acts in tracks))
