@@ -26,7 +26,7 @@ import numpy as np
 from .errors import UsageError
 from .grid import Beatgrid
 from .inference import beats_label, run_method
-from .methods import GRID, Prediction, Settings, get_method
+from .methods import DEFAULT_METHOD, GRID, Prediction, Settings, get_method
 
 if TYPE_CHECKING:  # torch is imported when models are loaded
     import torch
@@ -108,7 +108,7 @@ def models_folder(models: str | os.PathLike | None = None) -> Path:
     return path
 
 
-def load_models(models: str | os.PathLike | None = None, method: str = "crnn_dbn",
+def load_models(models: str | os.PathLike | None = None, method: str = DEFAULT_METHOD,
                 device: str = "auto") -> Models:
     """Load the networks of ``models``: a shipped model's name, ``pretrained:<name>``, or a
     folder with ``crnn/model.pt`` and (required by ``ltm_*`` methods) ``ltm/model.pt``.
@@ -191,7 +191,7 @@ def decode(
     activations: np.ndarray,
     fps: float,
     duration_s: float | None = None,
-    method: str = "crnn_dbn",
+    method: str = DEFAULT_METHOD,
     *,
     pos_weight: list[float] | float | None = None,
     bpm_min: float = Settings.bpm_min,
@@ -247,7 +247,7 @@ def decode(
 @lru_cache(maxsize=4)
 def _cached_models(models: str | None, device: str) -> Models:
     """:func:`load_models` once per (models, device), for ``analyze`` calls that name the models."""
-    return load_models(models, "crnn_dbn", device)
+    return load_models(models, DEFAULT_METHOD, device)
 
 
 def _signal(audio: str | os.PathLike | np.ndarray, sr: int | None, target_sr: int) -> tuple[np.ndarray, str]:
@@ -278,7 +278,7 @@ def analyze(
     audio: str | os.PathLike | np.ndarray,
     sr: int | None = None,
     models: Models | str | os.PathLike | None = None,
-    method: str = "crnn_dbn",
+    method: str = DEFAULT_METHOD,
     *,
     device: str = "auto",
     bpm_min: float = Settings.bpm_min,

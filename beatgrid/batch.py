@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import InputFileError, UsageError
-from .methods import get_method
+from .methods import DEFAULT_METHOD, get_method
 
 if TYPE_CHECKING:
     from .analysis import Models
@@ -162,7 +162,7 @@ def predict_paths(
     out_dir: str | os.PathLike,
     *,
     models: Models | str | os.PathLike | None = None,
-    method: str = "crnn_dbn",
+    method: str = DEFAULT_METHOD,
     formats: Sequence[str] = DEFAULT_FORMATS,
     device: str = "auto",
     skip_existing: bool = False,

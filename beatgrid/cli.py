@@ -58,7 +58,7 @@ def _positive_float(text: str) -> float:
 def add_predict_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     from .analysis import DEFAULT_MIN_CONFIDENCE
     from .batch import ACTIVATIONS_SUFFIX, DEFAULT_FORMATS, FORMATS, REKORDBOX_FILE
-    from .methods import METHODS, Settings
+    from .methods import DEFAULT_METHOD, METHODS, Settings
     from .pretrained import DEFAULT_NAME, PREFIX
 
     methods = "\n".join(f"  {name:<11} {method.help}" for name, method in METHODS.items())
@@ -86,7 +86,7 @@ exit codes: 0 all done; 1 some inputs failed (the others written); 2 usage error
     predict.add_argument("--models", default=f"{PREFIX}{DEFAULT_NAME}",
                          help=f"a shipped model ({PREFIX}<name>, or the name alone) or a folder with "
                          "crnn/model.pt (and ltm/model.pt), e.g. results/models")
-    predict.add_argument("--method", default="crnn_dbn", choices=list(METHODS), metavar="METHOD",
+    predict.add_argument("--method", default=DEFAULT_METHOD, choices=list(METHODS), metavar="METHOD",
                          help="inference method (see above): " + ", ".join(METHODS))
     predict.add_argument("--format", default=",".join(DEFAULT_FORMATS),
                          help="comma-separated outputs: " + ",".join(FORMATS))

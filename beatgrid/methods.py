@@ -151,6 +151,10 @@ METHODS: dict[str, Method] = {method.name: method for method in (
 )}
 
 
+#: The method ``beatgrid predict`` and :func:`beatgrid.analyze` use unless told otherwise.
+DEFAULT_METHOD = "crnn_dbn"
+
+
 def base_method(method: str) -> str:
     """The base method name of a variant name (``crnn_peaks@peak_threshold=0.3`` -> ``crnn_peaks``)."""
     return str(method).split(VARIANT_SEPARATOR, 1)[0]

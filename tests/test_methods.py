@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from beatgrid.methods import (
+    DEFAULT_METHOD,
     GRID,
     METHODS,
     SETTING_NAMES,
@@ -28,6 +29,7 @@ FPS = 50.0
 
 
 def test_every_method_names_a_known_store_and_settings():
+    assert DEFAULT_METHOD in METHODS
     for name, method in METHODS.items():
         assert method.name == name
         assert method.source in SOURCES
