@@ -246,7 +246,7 @@ def parse_beats_text(
     Returns beat times (s, float64), positions (float64, or None for one column) and the line
     number of each beat, unchecked beyond the format: every line has the same number of
     columns (1 or 2), all numeric. Readers check the values (:func:`read_beats_file` for
-    annotations, :func:`beatgrid.evaluation.read_prediction_beats` for predictions).
+    annotations, :func:`beatgrid.predictions.read_prediction_beats` for predictions).
 
     Raises:
         AnnotationError: naming ``path`` and the line; ``what`` names the file's role.

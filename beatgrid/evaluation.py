@@ -54,7 +54,6 @@ mean ``beat_f`` on the ``val`` split, and :func:`summarize` reports that variant
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from dataclasses import dataclass
@@ -65,9 +64,9 @@ import mir_eval
 import numpy as np
 import pandas as pd
 
-from .annotations import parse_beats_text
 from .data.tracks import truthy
 from .methods import VARIANT_SEPARATOR, base_method
+from .predictions import read_prediction_beats, read_prediction_grid
 
 __all__ = [
     "Reference",
@@ -79,8 +78,6 @@ __all__ = [
     "tempo_accuracy",
     "grid_phase_errors",
     "evaluate_track",
-    "read_prediction_beats",
-    "read_prediction_grid",
     "references_from_targets",
     "references_from_annotations",
     "evaluate_predictions",
@@ -332,56 +329,6 @@ def evaluate_track(
 
 # ---------------------------------------------------------------------------
 # reading predictions and references
-
-
-def read_prediction_beats(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read a prediction ``.beats`` file: ``time[<TAB>position]`` per line.
-
-    Returns:
-        (beat_times in seconds, positions) where positions is an int array (1 = downbeat)
-        or ``None`` when the file has no position column or every position is 0
-        ("no downbeat estimate"). An empty file gives an empty array.
-
-    Raises:
-        FileNotFoundError: the file does not exist.
-        ValueError: a line is malformed (the message names file and line).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"prediction file not found: {path}")
-    beat_times, pos, _ = parse_beats_text(path.read_text(), path, "prediction")
-    if not np.all(np.isfinite(beat_times)):
-        raise ValueError(f"{path}: beat times contain NaN or inf")
-    if np.any(np.diff(beat_times) < 0):
-        raise ValueError(f"{path}: beat times are not in ascending order")
-    if pos is None:
-        return beat_times, None
-    if np.any(pos != np.round(pos)) or np.any(pos < 0):
-        raise ValueError(f"{path}: positions must be non-negative integers")
-    pos = pos.astype(np.int64)
-    return beat_times, (pos if np.any(pos > 0) else None)
-
-
-def read_prediction_grid(path: str | Path) -> dict | None:
-    """Read a prediction JSON (beatgrid label format); ``None`` when the file does not exist.
-
-    Raises:
-        ValueError: the file is not a JSON object or its ``bpm`` is not a positive number.
-    """
-    path = Path(path)
-    if not path.is_file():
-        return None
-    try:
-        grid = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(grid, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(grid).__name__}")
-    if "bpm" in grid and grid["bpm"] is not None:
-        bpm = _float_or_nan(grid["bpm"])
-        if not (np.isfinite(bpm) and bpm > 0):
-            raise ValueError(f"{path}: 'bpm' must be a positive number, got {grid['bpm']!r}")
-    return grid
 
 
 def _shard_name(shard) -> str:

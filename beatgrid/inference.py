@@ -17,7 +17,6 @@ first downbeat, and as confidence the share of inter-beat intervals within 4 % o
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any, Iterable
@@ -93,14 +92,11 @@ def _beats_bpm(beat_times: np.ndarray) -> float:
 
 
 def write_prediction(out_dir: str | Path, name: str, prediction: Prediction, file_name: str, duration_s: float) -> None:
-    """Write ``<name>.beats`` and ``<name>.json`` into ``out_dir``."""
-    from .annotations import write_beats_file
+    """Write ``<name>.beats`` and ``<name>.json`` (:func:`beats_label`) into ``out_dir``."""
+    from .predictions import write_prediction_files
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_beats_file(out_dir / f"{name}.beats", prediction.beat_times, prediction.beat_positions)
-    label = beats_label(prediction, file_name, duration_s)
-    (out_dir / f"{name}.json").write_text(json.dumps(label, indent=2) + "\n")
+    write_prediction_files(out_dir, name, prediction.beat_times, prediction.beat_positions,
+                           beats_label(prediction, file_name, duration_s))
 
 
 def warn_uncalibrated(method: str, source: str) -> None:

@@ -9,7 +9,6 @@ its JSON holds ``bpm`` without ``downbeatOffset`` (no ``grid_*`` metrics).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import shutil
@@ -19,8 +18,8 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from beatgrid.annotations import write_beats_file
 from beatgrid.audio import AudioError, load_audio
+from beatgrid.predictions import write_prediction_files
 
 log = logging.getLogger(__name__)
 
@@ -89,17 +88,13 @@ def write_reference_predictions(
         except AudioError as exc:  # a bad file never stops the others (the mels job drops it too)
             log.warning("%s: skipped: %s", tracker, exc)
             continue
-        beats_path = out_dir / f"{track_id}.beats"
-        write_beats_file(beats_path, beat_times)
         grid = {
             "fileName": audio_path.name,
             "bpm": round(bpm, 4) if math.isfinite(bpm) else None,
             "duration": float(row["duration_s"]) if "duration_s" in row else None,
             "method": tracker,
         }
-        json_path = out_dir / f"{track_id}.json"
-        json_path.write_text(json.dumps(grid, indent=2) + "\n")
-        written += [beats_path, json_path]
+        written += write_prediction_files(out_dir, track_id, beat_times, None, grid)
     return written
 
 

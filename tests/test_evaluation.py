@@ -147,54 +147,6 @@ def test_no_grid_means_nan_grid_metrics():
 # readers
 
 
-def test_read_prediction_beats_formats(tmp_path):
-    two = tmp_path / "a.beats"
-    two.write_text("0.5\t1\n1.0\t2\n1.5\t3\n2.0\t4\n2.5\t1\n")
-    times, positions = ev.read_prediction_beats(two)
-    np.testing.assert_allclose(times, [0.5, 1.0, 1.5, 2.0, 2.5])
-    np.testing.assert_array_equal(positions, [1, 2, 3, 4, 1])
-
-    one = tmp_path / "b.beats"
-    one.write_text("0.5\n1.0\n")
-    assert ev.read_prediction_beats(one)[1] is None
-
-    zeros = tmp_path / "c.beats"
-    zeros.write_text("0.5 0\n1.0 0\n")
-    assert ev.read_prediction_beats(zeros)[1] is None
-
-    empty = tmp_path / "d.beats"
-    empty.write_text("")
-    times, positions = ev.read_prediction_beats(empty)
-    assert times.size == 0 and positions is None
-
-
-@pytest.mark.parametrize(
-    ("text", "match"),
-    [("0.5\t1\n1.0\n", "prediction unparsable at line 2: 1 columns"),
-     ("0.5\tx\n", "prediction unparsable at line 1: .* is not numeric"),
-     ("1.0\n0.5\n", "ascending"), ("0.5\t1.5\n", "integer")],
-)
-def test_read_prediction_beats_rejects_bad_files_naming_them(tmp_path, text, match):
-    path = tmp_path / "bad.beats"
-    path.write_text(text)
-    with pytest.raises(ValueError, match=match) as info:
-        ev.read_prediction_beats(path)
-    assert "bad.beats" in str(info.value)
-
-
-def test_read_prediction_grid(tmp_path):
-    assert ev.read_prediction_grid(tmp_path / "missing.json") is None
-    path = tmp_path / "g.json"
-    path.write_text(json.dumps({"bpm": 128.0, "downbeatOffset": 0.1}))
-    assert ev.read_prediction_grid(path)["bpm"] == 128.0
-    path.write_text(json.dumps({"bpm": -1}))
-    with pytest.raises(ValueError, match="g.json"):
-        ev.read_prediction_grid(path)
-    path.write_text("{not json")
-    with pytest.raises(ValueError, match="g.json"):
-        ev.read_prediction_grid(path)
-
-
 def test_references_from_targets(tmp_path):
     h5py = pytest.importorskip("h5py")
     path = tmp_path / "000.h5"

@@ -10,6 +10,7 @@ import pytest
 
 from beatgrid import evaluation as ev
 from beatgrid import reference
+from beatgrid.predictions import read_prediction_beats
 
 sf = pytest.importorskip("soundfile")
 SR = 22050
@@ -54,7 +55,7 @@ def test_write_reference_predictions_round_trip(tmp_path):
     written = reference.write_reference_predictions(tracks, out, sr=SR)
     assert sorted(p.name for p in written) == ["t0.beats", "t0.json", "t1.beats", "t1.json"]
 
-    times, positions = ev.read_prediction_beats(out / "t0.beats")
+    times, positions = read_prediction_beats(out / "t0.beats")
     assert positions is None and times.size > 10  # beats only: no downbeat estimate
     grid = json.loads((out / "t1.json").read_text())
     assert grid["fileName"] == "clicks_1.wav" and abs(grid["bpm"] - 143.0) < 0.04 * 143.0

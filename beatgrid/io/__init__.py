@@ -4,7 +4,8 @@
 - :mod:`beatgrid.io.jams`: JAMS annotations (beats and tempo, the MIR community's format).
 
 The ``.beats`` text and the label JSON have their reader and writer in
-:mod:`beatgrid.annotations` (and :func:`beatgrid.inference.beats_label`).
+:mod:`beatgrid.annotations`, a method's per-track prediction files in
+:mod:`beatgrid.predictions` (the label itself: :func:`beatgrid.inference.beats_label`).
 """
 
 from __future__ import annotations

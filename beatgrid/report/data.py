@@ -8,7 +8,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..evaluation import SPLIT_ORDER, read_prediction_beats
+from ..evaluation import SPLIT_ORDER
+from ..predictions import read_prediction_beats
 
 __all__ = ["select_examples", "collect_examples", "flag_tracks", "left_out_inputs", "report_split",
            "chosen_variants"]
