@@ -64,9 +64,9 @@ def run(bin_dir: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_the_wheel_holds_the_package_data(installed, tmp_path):
-    code = ("import beatgrid, beatgrid.workflow as w, beatgrid.pretrained as p; "
+    code = ("import beatgrid, beatgrid.workflow as w, beatgrid.pretrained as p, beatgrid.report.html as h; "
             "print(beatgrid.__file__); print(w.default_config_path()); print(w.load_config()['crnn']['epochs']); "
-            "print(p.available())")
+            "print(p.available()); print(len(h.render('page.html.j2', title='t', sections=[])))")
     out = subprocess.run([str(installed / "python"), "-c", code], cwd=tmp_path, env=_clean_env(),
                          capture_output=True, text=True, check=True).stdout.splitlines()
     venv_root = installed.parent
@@ -75,6 +75,7 @@ def test_the_wheel_holds_the_package_data(installed, tmp_path):
     assert config.is_relative_to(venv_root) and config.is_file() and not config.is_symlink()
     assert int(out[2]) > 0
     assert "synth-v2" in out[3]  # the shipped model travels in the wheel
+    assert int(out[4]) > 0  # ... and the report's templates (an installed `beatgrid adapt` writes a report)
     version = run(installed, "--version", cwd=tmp_path)
     assert version.returncode == 0 and version.stdout.startswith("beatgrid ")
 
