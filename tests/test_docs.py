@@ -7,22 +7,15 @@ time, so a module or rule added, moved or removed without regenerating the page 
 from __future__ import annotations
 
 import ast
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.docs_generator import load_generator
 
 
 @pytest.fixture(scope="module")
 def generator():
-    spec = importlib.util.spec_from_file_location("generate_architecture", REPO / "docs" / "generate_architecture.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_generator()
 
 
 def test_architecture_page_lists_every_module_and_rule_of_the_tree(generator):
