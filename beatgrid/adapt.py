@@ -44,7 +44,7 @@ from .methods import SETTING_NAMES
 
 __all__ = [
     "AdaptConfig", "TrackStores", "adapt_tracks", "fold_of_tracks", "fold_train_ids", "replay_ids",
-    "adapt_models", "evaluate_models", "evaluate_reference", "run_fold", "summarize_cv",
+    "adapt_models", "evaluate_models", "evaluate_peers", "run_fold", "summarize_cv",
     "learning_curve_table", "curve_plan", "CurvePlan", "evaluate_baselines", "combine_cv", "cross_validate",
     "CV_LABEL", "PRETRAINED_LABEL", "REPLAY_DATASET", "prepare_stores", "n_replay_tracks",
 ]
@@ -350,11 +350,11 @@ def evaluate_models(
     return per_track
 
 
-def evaluate_reference(stores: TrackStores, track_ids: Sequence[str], cfg: AdaptConfig,
-                       out_dir: str | os.PathLike) -> pd.DataFrame:
-    """The reference trackers (librosa) on the same tracks: ``out_dir/per_track.csv``."""
+def evaluate_peers(stores: TrackStores, track_ids: Sequence[str], cfg: AdaptConfig,
+                   out_dir: str | os.PathLike) -> pd.DataFrame:
+    """The peer trackers (librosa; config ``reference_trackers``) on the same tracks: ``out_dir/per_track.csv``."""
     from .data.store import read_attrs
-    from .reference import write_reference_predictions
+    from .peers import write_peer_predictions
 
     out_dir = Path(out_dir)
     rows = stores.rows(sorted(track_ids))
@@ -363,7 +363,7 @@ def evaluate_reference(stores: TrackStores, track_ids: Sequence[str], cfg: Adapt
     for tracker in cfg.reference_trackers:
         folder = out_dir / "predictions" / tracker
         if not all((folder / f"{t}.beats").is_file() for t in rows["track_id"]):  # a rerun skips a finished tracker
-            write_reference_predictions(rows, folder, tracker, sr=sr)
+            write_peer_predictions(rows, folder, tracker, sr=sr)
         prediction_dirs[tracker] = folder
     per_track = _score(stores, rows, prediction_dirs, cfg.trim_seconds)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -467,7 +467,7 @@ def evaluate_baselines(stores: TrackStores, track_ids: Sequence[str], cfg: Adapt
 
     init_dir = models_dir(cfg.init_from) if str(cfg.init_from).startswith(PREFIX) else Path(cfg.init_from)
     evaluate_models(init_dir, stores, track_ids, cfg, Path(cv_dir) / "pretrained", PRETRAINED_LABEL, progress=progress)
-    evaluate_reference(stores, track_ids, cfg, Path(cv_dir) / "reference")
+    evaluate_peers(stores, track_ids, cfg, Path(cv_dir) / "reference")  # folder name kept: finished runs stay valid
 
 
 def _read_per_track(path: Path) -> pd.DataFrame:

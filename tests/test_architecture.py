@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("training", ("training", "crnn_training", "ltm_training", "activations")),
     ("decoding", ("dbn", "grid", "streaming")),
     ("methods", ("methods", "inference", "predictions")),
-    ("evaluation", ("evaluation", "reference")),
+    ("evaluation", ("evaluation", "peers")),
     # io.jams and io.rekordbox export an Analysis / a Beatgrid: they sit with their callers.
     ("applications", ("analysis", "batch", "adapt", "report", "io.jams", "io.rekordbox")),
     ("entry points", ("workflow", "cli", "")),  # "" is the package itself: its __init__ re-exports analyze

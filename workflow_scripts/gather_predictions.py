@@ -1,7 +1,7 @@
-"""One prediction folder from the per-shard folders of a reference tracker."""
+"""One prediction folder from the per-shard folders of a peer tracker."""
 from beatgrid.workflow import workflow_job
 
 with workflow_job(snakemake):
-    from beatgrid.reference import gather_predictions
+    from beatgrid.peers import gather_predictions
 
     gather_predictions(snakemake.input, snakemake.output[0])

@@ -1,4 +1,4 @@
-"""The reference peer (librosa's beat_track) on one shard's tracks."""
+"""The peer tracker (librosa's beat_track) on one shard's tracks."""
 import json
 
 from beatgrid.workflow import workflow_job
@@ -6,7 +6,7 @@ from beatgrid.workflow import workflow_job
 with workflow_job(snakemake):
     import pandas as pd
 
-    from beatgrid.reference import write_reference_predictions
+    from beatgrid.peers import write_peer_predictions
 
     members = pd.DataFrame(json.loads(snakemake.params.members))
-    write_reference_predictions(members, snakemake.output[0], tracker=snakemake.wildcards.tracker, sr=snakemake.params.sr)
+    write_peer_predictions(members, snakemake.output[0], tracker=snakemake.wildcards.tracker, sr=snakemake.params.sr)

@@ -1,4 +1,4 @@
-"""Tests for beatgrid.reference: librosa's beat tracker as the peer, on synthetic click tracks."""
+"""Tests for beatgrid.peers: librosa's beat tracker as the peer, on synthetic click tracks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from beatgrid import evaluation as ev
-from beatgrid import reference
+from beatgrid import peers
 from beatgrid.predictions import read_prediction_beats
 
 sf = pytest.importorskip("soundfile")
@@ -34,13 +34,13 @@ def _click_track(path, bpm: float, duration_s: float = 16.0, offset_s: float = 0
 def test_librosa_beats_finds_the_tempo_and_beats(tmp_path, bpm):
     path = tmp_path / "clicks.wav"
     truth = _click_track(path, bpm)
-    beat_times, est_bpm = reference.librosa_beats(path, sr=SR)
+    beat_times, est_bpm = peers.librosa_beats(path, sr=SR)
     assert abs(est_bpm - bpm) <= 0.04 * bpm
     scores = ev.evaluate_track(truth, None, beat_times, None, trim_seconds=2.0)
     assert scores["beat_f"] > 0.9
 
 
-def test_write_reference_predictions_round_trip(tmp_path):
+def test_write_peer_predictions_round_trip(tmp_path):
     audio_dir = tmp_path / "audio"
     audio_dir.mkdir()
     rows, refs = [], {}
@@ -52,7 +52,7 @@ def test_write_reference_predictions_round_trip(tmp_path):
         refs[f"t{i}"] = ev.Reference(truth, truth[::4])
     tracks = pd.DataFrame(rows)
     out = tmp_path / "predictions" / "librosa"
-    written = reference.write_reference_predictions(tracks, out, sr=SR)
+    written = peers.write_peer_predictions(tracks, out, sr=SR)
     assert sorted(p.name for p in written) == ["t0.beats", "t0.json", "t1.beats", "t1.json"]
 
     times, positions = read_prediction_beats(out / "t0.beats")
@@ -70,12 +70,12 @@ def test_write_reference_predictions_round_trip(tmp_path):
 
 def test_unknown_tracker_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="madmom"):
-        reference.write_reference_predictions(pd.DataFrame(), tmp_path, tracker="madmom")
+        peers.write_peer_predictions(pd.DataFrame(), tmp_path, tracker="madmom")
 
 
 def test_a_track_whose_audio_fails_is_skipped_with_a_warning_naming_the_file(tmp_path, caplog):
     tracks = pd.DataFrame([{"track_id": "x", "audio_path": str(tmp_path / "nope.wav"), "duration_s": 1.0}])
-    assert reference.write_reference_predictions(tracks, tmp_path / "out") == []
+    assert peers.write_peer_predictions(tracks, tmp_path / "out") == []
     assert "nope.wav" in caplog.text and "skipped" in caplog.text
 
 
@@ -87,9 +87,9 @@ def test_gather_predictions_joins_shard_folders_and_refuses_clashes(tmp_path):
             (folder / f"{name}.beats").write_text(f"{name}\n")
         (folder / ".snakemake_timestamp").write_text("")
     shards = [tmp_path / "reference" / s for s in ("000", "001")]
-    written = reference.gather_predictions(shards, tmp_path / "librosa")
+    written = peers.gather_predictions(shards, tmp_path / "librosa")
     assert sorted(p.name for p in written) == ["a.beats", "b.beats", "c.beats"]
     assert (tmp_path / "librosa" / "c.beats").read_text() == "c\n"
     (shards[1] / "a.beats").write_text("again\n")
     with pytest.raises(ValueError, match="a.beats is in two shard folders"):
-        reference.gather_predictions(shards, tmp_path / "again")
+        peers.gather_predictions(shards, tmp_path / "again")

@@ -1,4 +1,8 @@
-"""Reference ("peer") beat trackers from installed libraries, evaluated beside beatgrid's methods.
+"""Peer beat trackers from installed libraries, evaluated beside beatgrid's methods.
+
+Not to be confused with :class:`beatgrid.evaluation.Reference`, the ground truth. The workflow
+keeps its historical names for them: the config key ``evaluation.reference_trackers``, the
+rules ``reference_shard``/``reference_tracker`` and the folder ``results/reference/``.
 
 The peer is librosa's dynamic-programming beat tracker (Ellis 2007) with its default
 settings, so every number in the report has an independent baseline beside it. It
@@ -23,7 +27,7 @@ from beatgrid.predictions import write_prediction_files
 
 log = logging.getLogger(__name__)
 
-__all__ = ["REFERENCE_TRACKERS", "librosa_beats", "write_reference_predictions", "gather_predictions"]
+__all__ = ["PEER_TRACKERS", "librosa_beats", "write_peer_predictions", "gather_predictions"]
 
 
 def librosa_beats(audio_path: str | Path, sr: int = 22050) -> tuple[np.ndarray, float]:
@@ -47,18 +51,18 @@ def librosa_beats(audio_path: str | Path, sr: int = 22050) -> tuple[np.ndarray, 
 
 
 #: Reference tracker name -> function ``(audio_path, sr) -> (beat_times, bpm)``.
-REFERENCE_TRACKERS: dict[str, Callable[[str | Path, int], tuple[np.ndarray, float]]] = {
+PEER_TRACKERS: dict[str, Callable[[str | Path, int], tuple[np.ndarray, float]]] = {
     "librosa": librosa_beats,
 }
 
 
-def write_reference_predictions(
+def write_peer_predictions(
     tracks: pd.DataFrame,
     out_dir: str | Path,
     tracker: str = "librosa",
     sr: int = 22050,
 ) -> list[Path]:
-    """Run a reference tracker on every track of the index and write prediction files.
+    """Run a peer tracker on every track of the index and write prediction files.
 
     Writes ``{out_dir}/{track_id}.beats`` (one beat time in seconds per line, no
     position column: no downbeat estimate) and ``{out_dir}/{track_id}.json``
@@ -68,15 +72,15 @@ def write_reference_predictions(
     Args:
         tracks: index rows with ``track_id``, ``audio_path`` and ``duration_s``.
         out_dir: prediction folder of the method, created if needed.
-        tracker: a key of :data:`REFERENCE_TRACKERS`.
+        tracker: a key of :data:`PEER_TRACKERS`.
         sr: analysis sample rate in Hz.
 
     Returns:
         the paths written.
     """
-    if tracker not in REFERENCE_TRACKERS:
-        raise ValueError(f"unknown reference tracker {tracker!r}; known: {sorted(REFERENCE_TRACKERS)}")
-    track_fn = REFERENCE_TRACKERS[tracker]
+    if tracker not in PEER_TRACKERS:
+        raise ValueError(f"unknown peer tracker {tracker!r}; known: {sorted(PEER_TRACKERS)}")
+    track_fn = PEER_TRACKERS[tracker]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -101,7 +105,7 @@ def write_reference_predictions(
 def gather_predictions(shard_dirs: Iterable[str | Path], out_dir: str | Path) -> list[Path]:
     """Copy the prediction files of per-shard folders into one folder ``out_dir``.
 
-    The workflow runs a reference tracker per shard (so new audio re-runs one shard's
+    The workflow runs a peer tracker per shard (so new audio re-runs one shard's
     job) and gathers them into the one folder per method that the evaluation reads.
 
     Hidden files (Snakemake's ``.snakemake_timestamp``) are not copied.
