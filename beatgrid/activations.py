@@ -125,7 +125,7 @@ def save_track_activations(path: str | Path, activations: np.ndarray, fps: float
     """One track's ``[T, 2]`` activations at ``fps`` as ``.npz`` (``activations``, ``fps`` and,
     when known, ``pos_weight``), for decoding again without the network; atomic."""
     from .io import atomic_write
-    from .postprocessing import activation_pair
+    from .decoding.peaks import activation_pair
 
     arrays = {"activations": activation_pair(activations), "fps": np.float64(fps)}
     if pos_weight is not None:
@@ -166,7 +166,7 @@ def _check_features(model_meta: dict, mel_attrs: dict, mel_path: Path, model_pat
 def activation_attrs(fps: float, model_meta: dict, model_path: str | Path) -> dict:
     """File attrs of an activation store: ``fps``, the model's identity (``model_kind``,
     ``model_sha256``) and the loss's ``pos_weight`` per output column (1 where the loss
-    weighted nothing; decoders undo it with :func:`beatgrid.postprocessing.calibrate`)."""
+    weighted nothing; decoders undo it with :func:`beatgrid.decoding.peaks.calibrate`)."""
     attrs = {"fps": float(fps), "model_kind": model_meta["kind"], "model_sha256": file_sha256(model_path)}
     if "pos_weight" in model_meta:  # absent only from model files older than the key
         weight = model_meta["pos_weight"]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import UsageError
-from .grid import Beatgrid
+from .decoding.grid import Beatgrid
 from .inference import beats_label, run_method
 from .methods import DEFAULT_METHOD, GRID, Prediction, Settings, get_method
 
@@ -53,7 +53,7 @@ class Models:
     """The trained networks of one models folder, on one device.
 
     ``crnn_pos_weight`` / ``ltm_pos_weight``: each network's training positive weight
-    (beat, downbeat), which the DBN and the grid undo (:func:`beatgrid.postprocessing.calibrate`).
+    (beat, downbeat), which the DBN and the grid undo (:func:`beatgrid.decoding.peaks.calibrate`).
     """
 
     crnn: nn.Module
@@ -206,8 +206,8 @@ def decode(
 
     ``duration_s`` defaults to ``T / fps``; ``silent`` marks silent audio (no beats, no tempo).
     """
-    from .grid import fit_beatgrid
-    from .postprocessing import activation_pair, calibrate
+    from .decoding.grid import fit_beatgrid
+    from .decoding.peaks import activation_pair, calibrate
 
     check_settings(method, bpm_min, bpm_max, min_confidence)
     activations = activation_pair(activations)
@@ -323,7 +323,7 @@ def analyze(
                                f"{MIN_DURATION_S:g} s")
     activations = compute_activations(models.crnn, log_mel(signal, cfg), device=models.device)
     if models.ltm is not None and reads_ltm:
-        from .streaming import ltm_probabilities
+        from .decoding.streaming import ltm_probabilities
 
         activations = ltm_probabilities(models.ltm, activations)
     peak = float(np.max(np.abs(signal))) if len(signal) else 0.0

@@ -6,7 +6,7 @@ probabilities at ``fps``.
 
 The decoders that read the activations as probabilities (DBN and grid) first undo the
 training loss's positive weight (``pos_weight``, kept in the model file and in the
-activation stores' attrs; see :func:`beatgrid.postprocessing.calibrate`): without it an
+activation stores' attrs; see :func:`beatgrid.decoding.peaks.calibrate`): without it an
 uncertain off-beat reads 0.9 and pulls them to double tempo.
 
 Every method writes ``<track_id>.beats`` (``time<TAB>position``, 1 = downbeat, 0 = unknown)
@@ -24,7 +24,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from .methods import Prediction, Settings, get_method
-from .postprocessing import activation_pair, calibrate
+from .decoding.peaks import activation_pair, calibrate
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ def extract_ltm_shard(model_path: str | Path, crnn_activation_path: str | Path, 
     from .activations import activation_attrs, write_activation_store
     from .data.store import read_file_attrs, read_store
     from .models import load_model
-    from .streaming import ltm_probabilities
+    from .decoding.streaming import ltm_probabilities
 
     model, meta = load_model(model_path)
     attrs = read_file_attrs(crnn_activation_path)

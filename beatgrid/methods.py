@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 if TYPE_CHECKING:
-    from .grid import Beatgrid
+    from .decoding.grid import Beatgrid
 
 #: Activation stores a method may read (``results/activations/<source>/``).
 SOURCES = ("crnn", "ltm")
@@ -74,7 +74,7 @@ class Decoder:
     ``settings``: the :class:`Settings` fields a workflow variant sets (a setting given as a
     list in ``inference:`` expands into variants only for the methods whose decoder lists it).
     ``calibrated``: the decoder reads the activations as probabilities, so the training loss's
-    positive weight is undone first (:func:`beatgrid.postprocessing.calibrate`).
+    positive weight is undone first (:func:`beatgrid.decoding.peaks.calibrate`).
     """
 
     name: str
@@ -88,21 +88,21 @@ def _prediction(beat_times: Any, positions: Any, grid: Beatgrid | None = None) -
 
 
 def _decode_peaks(activations: np.ndarray, fps: float, duration_s: float, settings: Settings) -> Prediction:
-    from .postprocessing import pick_peaks, snap_downbeats
+    from .decoding.peaks import pick_peaks, snap_downbeats
 
     beat_times = pick_peaks(activations[:, 0], fps, threshold=settings.peak_threshold, bpm_max=settings.bpm_max)
     return _prediction(beat_times, snap_downbeats(beat_times, activations[:, 1], fps))
 
 
 def _decode_dbn(activations: np.ndarray, fps: float, duration_s: float, settings: Settings) -> Prediction:
-    from .dbn import track_dbn
+    from .decoding.dbn import track_dbn
 
     return _prediction(*track_dbn(activations[:, 0], activations[:, 1], fps=fps,
                                   bpm_min=settings.bpm_min, bpm_max=settings.bpm_max))
 
 
 def _decode_grid(activations: np.ndarray, fps: float, duration_s: float, settings: Settings) -> Prediction:
-    from .grid import fit_beatgrid
+    from .decoding.grid import fit_beatgrid
 
     grid = fit_beatgrid(activations[:, 0], fps, downbeat_activation=activations[:, 1],
                         bpm_min=settings.bpm_min, bpm_max=settings.bpm_max)
@@ -110,7 +110,7 @@ def _decode_grid(activations: np.ndarray, fps: float, duration_s: float, setting
 
 
 def _decode_online(activations: np.ndarray, fps: float, duration_s: float, settings: Settings) -> Prediction:
-    from .streaming import causal_peak_picking
+    from .decoding.streaming import causal_peak_picking
 
     return _prediction(*causal_peak_picking(activations, fps, threshold=settings.online_threshold,
                                             bpm_max=settings.bpm_max))

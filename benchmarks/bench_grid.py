@@ -1,7 +1,7 @@
 """Benchmark: beatgrid fitting and DBN tracking on synthetic activations.
 
-Times :func:`beatgrid.grid.fit_beatgrid` on a 4-minute track at 50 fps (12,000 frames;
-target <= 5 ms) and :func:`beatgrid.dbn.track_dbn`, and measures BPM and phase error
+Times :func:`beatgrid.decoding.grid.fit_beatgrid` on a 4-minute track at 50 fps (12,000 frames;
+target <= 5 ms) and :func:`beatgrid.decoding.dbn.track_dbn`, and measures BPM and phase error
 over a sweep of random fractional tempi (60-200 BPM, 0.01 steps), offsets, meters,
 durations and degradation levels, plus the seed's failure cases and the grid
 confidence on tempo changes. Prints Markdown for benchmarks/RESULTS.md.
@@ -28,8 +28,8 @@ import scipy
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from beatgrid.dbn import track_dbn  # noqa: E402
-from beatgrid.grid import fit_beatgrid  # noqa: E402
+from beatgrid.decoding.dbn import track_dbn  # noqa: E402
+from beatgrid.decoding.grid import fit_beatgrid  # noqa: E402
 from tests.synthetic_activations import (  # noqa: E402
     constant_tempo_beats,
     make_track,

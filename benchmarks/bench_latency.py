@@ -1,6 +1,6 @@
 """Latency of online beat tracking: per-frame processing time and decision delay.
 
-Times :meth:`beatgrid.streaming.OnlineBeatTracker.process_frame` (one LTM step plus
+Times :meth:`beatgrid.decoding.streaming.OnlineBeatTracker.process_frame` (one LTM step plus
 causal peak picking) frame by frame on CPU, and, separately, the LTM step and the
 peak picker alone; measures the decision delay (frames between a beat's peak and the
 frame whose arrival confirms it) on simulated CRNN activations. Prints a Markdown
@@ -31,7 +31,7 @@ from beatgrid.provenance import cpu_name
 from beatgrid.data.activation_augment import simulate_activations
 from beatgrid.models import build_model, load_model
 from beatgrid.models.ltm import ltm_model_config
-from beatgrid.streaming import CausalPeakPicker, OnlineBeatTracker
+from beatgrid.decoding.streaming import CausalPeakPicker, OnlineBeatTracker
 
 CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 

@@ -37,7 +37,7 @@ from beatgrid.features import MelConfig, log_mel
 from beatgrid.inference import run_method
 from beatgrid.models import load_model
 from beatgrid.pretrained import resolve_model_file
-from beatgrid.streaming import ltm_probabilities
+from beatgrid.decoding.streaming import ltm_probabilities
 from beatgrid.workflow import inference_variants
 
 ROOT = Path(__file__).resolve().parents[1]

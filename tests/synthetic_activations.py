@@ -1,6 +1,6 @@
 """Synthetic beat/downbeat activations for testing and benchmarking post-processing.
 
-Shared by ``tests/test_grid.py``, ``tests/test_dbn.py``, ``tests/test_postprocessing.py``
+Shared by ``tests/test_grid.py``, ``tests/test_dbn.py``, ``tests/test_peaks.py``
 and ``benchmarks/bench_grid.py``. Frame ``i`` of an activation is at ``i / fps`` seconds
 (the convention of the whole library). Bumps are Gaussians centred on the exact
 (sub-frame) event times, so a method that recovers sub-frame timing can be checked

@@ -20,14 +20,14 @@ REPO = Path(__file__).resolve().parents[1]
 # unless a longer entry names one of them).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundations", ("errors", "io", "integrity", "provenance", "threads", "device", "pretrained")),
-    # postprocessing (activation_pair, calibrate, pick_peaks) sits with the frame arrays, not with
-    # the decoders: it imports nothing of beatgrid, the LTM's activation augmentation shapes its
+    # decoding.peaks (activation_pair, calibrate, pick_peaks) sits with the frame arrays, below the
+    # other decoders: it imports nothing of beatgrid, the LTM's activation augmentation shapes its
     # arrays with it and training validates by picking peaks; dbn/grid/streaming build on it.
-    ("inputs and frame arrays", ("audio", "annotations", "targets", "postprocessing", "data")),
+    ("inputs and frame arrays", ("audio", "annotations", "targets", "decoding.peaks", "data")),
     ("features", ("features", "beat_this_import")),
     ("models", ("models",)),
     ("training", ("training", "crnn_training", "ltm_training", "activations")),
-    ("decoding", ("dbn", "grid", "streaming")),
+    ("decoding", ("decoding",)),  # the package (its __init__ imports nothing) and dbn, grid, streaming
     ("methods", ("methods", "inference", "predictions")),
     ("evaluation", ("evaluation", "peers")),
     # io.jams and io.rekordbox export an Analysis / a Beatgrid: they sit with their callers.
@@ -79,6 +79,7 @@ def test_layer_of_prefers_the_longest_entry():
     assert LAYERS[layer_of("beatgrid.io.jams")][0] == "applications"
     assert LAYERS[layer_of("beatgrid.data.store")][0] == "inputs and frame arrays"
     assert layer_of("beatgrid.training.loop") > layer_of("beatgrid.models")
+    assert layer_of("beatgrid.decoding.peaks") < layer_of("beatgrid.training") < layer_of("beatgrid.decoding.dbn")
     assert layer_of("beatgrid.dataset") is None  # not data.*: entries match whole names only
 
 

@@ -1,11 +1,11 @@
-"""Tests for beatgrid.dbn: bar-pointer HMM decoding of beats and downbeats."""
+"""Tests for beatgrid.decoding.dbn: bar-pointer HMM decoding of beats and downbeats."""
 
 from __future__ import annotations
 
 import mir_eval
 import numpy as np
 import pytest
-from beatgrid.dbn import beat_intervals, tempo_transitions, track_dbn
+from beatgrid.decoding.dbn import beat_intervals, tempo_transitions, track_dbn
 from tests.synthetic_activations import constant_tempo_beats, make_track, ramp_beats, tempo_change_beats
 
 FPS = 50.0
@@ -15,7 +15,7 @@ def dense_viterbi(beat, down, fps, bpm_min, bpm_max, meter, transition_lambda, o
     """Textbook frame-level Viterbi over the explicit (beat, interval, position) states.
 
     Built from the model's definition, independently of the beat-level recursion in
-    beatgrid.dbn. Returns (log-probability, beat frames, positions).
+    beatgrid.decoding.dbn. Returns (log-probability, beat frames, positions).
     """
     intervals = np.arange(round(60 * fps / bpm_max), round(60 * fps / bpm_min) + 1)
     states = [(b, i, phi) for b in range(meter) for i in range(len(intervals)) for phi in range(intervals[i])]

@@ -25,9 +25,9 @@ def test_architecture_page_lists_every_module_and_rule_of_the_tree(generator):
 
 def test_a_module_missing_from_the_page_is_named(generator):
     page = generator.PAGE.read_text(encoding="utf-8")
-    line = next(li for li in page.splitlines() if li.startswith("| `beatgrid/grid.py` |"))
+    line = next(li for li in page.splitlines() if li.startswith("| `beatgrid/decoding/grid.py` |"))
     problems = generator.missing_from_page(page.replace(line + "\n", ""))
-    assert problems == ["module beatgrid/grid.py is not on the page"]
+    assert problems == ["module beatgrid/decoding/grid.py is not on the page"]
 
 
 def test_a_rule_missing_from_the_page_is_named(generator):
@@ -37,17 +37,17 @@ def test_a_rule_missing_from_the_page_is_named(generator):
 
 
 def test_imports_are_resolved_to_the_package_modules_relative_or_absolute(generator):
-    known = {"beatgrid", "beatgrid.data", "beatgrid.data.store", "beatgrid.grid", "beatgrid.training",
+    known = {"beatgrid", "beatgrid.data", "beatgrid.data.store", "beatgrid.decoding.grid", "beatgrid.training",
              "beatgrid.training.loop", "beatgrid.training.epoch", "beatgrid.io"}
     tree = ast.parse(
         "import numpy\n"
         "from . import epoch\n"
         "from ..data.store import read_store\n"
         "from beatgrid.io import atomic_write\n"
-        "def f():\n    import beatgrid.grid\n"
+        "def f():\n    import beatgrid.decoding.grid\n"
     )
     found = generator.imported_modules(tree, "beatgrid.training.loop", is_package=False, known=known)
-    assert found == ("beatgrid.data.store", "beatgrid.grid", "beatgrid.io", "beatgrid.training.epoch")
+    assert found == ("beatgrid.data.store", "beatgrid.decoding.grid", "beatgrid.io", "beatgrid.training.epoch")
 
 
 def test_regenerating_a_section_keeps_the_hand_written_text(generator):

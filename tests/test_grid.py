@@ -1,4 +1,4 @@
-"""Tests for beatgrid.grid: constant-tempo grid fitting on synthetic activations."""
+"""Tests for beatgrid.decoding.grid: constant-tempo grid fitting on synthetic activations."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from beatgrid.grid import Beatgrid, fit_beatgrid
+from beatgrid.decoding.grid import Beatgrid, fit_beatgrid
 from tests.synthetic_activations import (
     bump_activation,
     constant_tempo_beats,
@@ -263,7 +263,7 @@ def test_beatgrid_rejects_impossible_values():
 
 def test_meter_and_downbeat_phase_do_not_depend_on_calibration():
     """The bar contrast is taken in log-odds, which calibration only shifts."""
-    from beatgrid.postprocessing import calibrate
+    from beatgrid.decoding.peaks import calibrate
 
     beats, positions = constant_tempo_beats(128.0, 60.0, 0.25, 3, 2)
     track = make_track(beats, positions, 60.0, FPS, rng=9, noise=0.03)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from beatgrid.grid import Beatgrid
+from beatgrid.decoding.grid import Beatgrid
 from beatgrid.io.rekordbox import location_uri, read_rekordbox_tracks, track_element, write_rekordbox_xml
 
 pyrekordbox = pytest.importorskip("pyrekordbox")

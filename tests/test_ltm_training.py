@@ -12,7 +12,7 @@ from beatgrid.data.store import atomic_h5, write_track
 from beatgrid.ltm_training import train_ltm
 from beatgrid.models import load_model
 from beatgrid.models.ltm import TemporalConvNet
-from beatgrid.streaming import track_online
+from beatgrid.decoding.streaming import track_online
 from tests.index_table import index_table
 
 torch.set_num_threads(1)

@@ -21,7 +21,7 @@ from beatgrid.features import MelConfig, log_mel
 from beatgrid.inference import run_method
 from beatgrid.models import load_model
 from beatgrid.models.ltm import ltm_model_config
-from beatgrid.streaming import ltm_probabilities
+from beatgrid.decoding.streaming import ltm_probabilities
 from beatgrid.training import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]

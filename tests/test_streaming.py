@@ -8,7 +8,7 @@ from beatgrid.data.activation_augment import simulate_activations
 from beatgrid.features import MelConfig, log_mel
 from beatgrid.models.crnn import CRNN
 from beatgrid.models.ltm import GRUTemporalModel, TemporalConvNet
-from beatgrid.streaming import (
+from beatgrid.decoding.streaming import (
     CausalPeakPicker,
     OnlineBeatTracker,
     OnlineCRNNTracker,

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
 
-from ..postprocessing import activation_pair
+from ..decoding.peaks import activation_pair
 
 __all__ = ["ActivationAugment", "simulate_activations"]
 

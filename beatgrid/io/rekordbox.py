@@ -29,7 +29,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..grid import Beatgrid
+from ..decoding.grid import Beatgrid
 from . import atomic_write
 
 __all__ = ["PLAYLIST_NAME", "location_uri", "read_rekordbox_tracks", "track_element", "write_rekordbox_xml"]

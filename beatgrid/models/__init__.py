@@ -17,7 +17,7 @@ so registering a model costs one line and importing this package stays cheap.
     val_metrics       validation metrics at that epoch
     pos_weight        the loss's positive weight per output [beat, downbeat], or None (no
                       weighting); the DBN and the grid undo it
-                      (:func:`beatgrid.postprocessing.calibrate`); absent in files written
+                      (:func:`beatgrid.decoding.peaks.calibrate`); absent in files written
                       before beatgrid kept it
     beatgrid_version  version of the package that wrote the file
     checksum          of the weights (:func:`beatgrid.integrity.model_checksum`), verified on load

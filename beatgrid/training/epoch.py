@@ -144,7 +144,7 @@ def train_epoch(model: nn.Module, batches: Iterable, loss_fn: nn.Module, optimiz
 
 def _pick_peaks(activation: np.ndarray, fps: float, threshold: float) -> np.ndarray:
     """Beat times (s) of an activation [T]: the library's peak picking."""
-    from ..postprocessing import pick_peaks
+    from ..decoding.peaks import pick_peaks
 
     return np.asarray(pick_peaks(activation, fps, threshold=threshold), dtype=float)
 

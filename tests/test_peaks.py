@@ -1,4 +1,4 @@
-"""Tests for beatgrid.postprocessing: calibration, peak picking and downbeat snapping."""
+"""Tests for beatgrid.decoding.peaks: calibration, peak picking and downbeat snapping."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import mir_eval
 import numpy as np
 import pytest
 import torch
-from beatgrid.postprocessing import DEFAULT_MIN_INTERVAL_S, calibrate, pick_peaks, snap_downbeats
+from beatgrid.decoding.peaks import DEFAULT_MIN_INTERVAL_S, calibrate, pick_peaks, snap_downbeats
 from tests.synthetic_activations import bump_activation, constant_tempo_beats, make_track
 
 FPS = 50.0

@@ -28,7 +28,7 @@ from typing import Sequence
 import numba
 import numpy as np
 
-from .postprocessing import frame_activation
+from .peaks import frame_activation
 
 __all__ = ["track_dbn", "beat_intervals", "tempo_transitions"]
 

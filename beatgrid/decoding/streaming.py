@@ -41,8 +41,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .features import MelConfig, mel_filterbank
-from .postprocessing import activation_pair
+from ..features import MelConfig, mel_filterbank
+from .peaks import activation_pair
 
 __all__ = [
     "BeatEvent",

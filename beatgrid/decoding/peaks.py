@@ -98,7 +98,7 @@ def pick_peaks(
         interpolate: refine each peak to sub-frame time by a parabola through the peak
             frame and its neighbours. Off by default, so times are frame times
             ``i / fps`` as in madmom / Beat This! and evaluation is comparable to
-            published numbers; :func:`beatgrid.grid.fit_beatgrid` interpolates itself.
+            published numbers; :func:`beatgrid.decoding.grid.fit_beatgrid` interpolates itself.
 
     Returns:
         Sorted peak times in seconds (float64).

@@ -20,7 +20,7 @@ Method, in four vectorised stages (no loop over candidate tempi):
    off-grid peaks (extra detections) with a shrinking tolerance. With N beats the
    period error falls as N^-1.5, so a 4-minute track gets ~0.001 BPM.
 4. **Choice and meter.** The activation is read as a probability per frame (calibrate
-   a network's outputs first: :func:`beatgrid.postprocessing.calibrate`). Each hypothesis
+   a network's outputs first: :func:`beatgrid.decoding.peaks.calibrate`). Each hypothesis
    scores the log-odds that its grid points are beats (a grid that is twice too fast
    pays for every in-between point the activation does not call a beat), half the
    log-odds that its bar starts are downbeats, and a log-normal tempo prior around
@@ -50,7 +50,7 @@ import numpy as np
 from scipy.fft import irfft, next_fast_len, rfft
 from scipy.signal import find_peaks
 
-from .postprocessing import frame_activation
+from .peaks import frame_activation
 
 __all__ = ["Beatgrid", "fit_beatgrid"]
 
@@ -426,7 +426,7 @@ def fit_beatgrid(
     Args:
         beat_activation: [T] beat probability per frame (frame ``i`` at ``i / fps`` s),
             calibrated: 0.5 means "as likely a beat as not", which decides the tempo
-            octave (see :func:`beatgrid.postprocessing.calibrate`).
+            octave (see :func:`beatgrid.decoding.peaks.calibrate`).
         fps: frames per second of the activations.
         downbeat_activation: optional [T] downbeat probability; gives the meter and the
             downbeat phase and helps resolve tempo octaves. Without it the grid has
