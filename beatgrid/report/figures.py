@@ -49,6 +49,13 @@ def _placeholder(ax, text: str) -> None:
     ax.set_yticks([])
 
 
+def _fixed_log_ticks(axis, ticks: Sequence[float], fmt: str) -> None:
+    """Label a log-scaled ``axis`` at ``ticks`` only, as plain numbers (``fmt``), without minor labels."""
+    axis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
+    axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter(fmt))
+    axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
 def _plot_rows(per_track: pd.DataFrame, summary: pd.DataFrame | None) -> tuple[pd.DataFrame, list[str], str | None]:
     """Rows of the chosen variants on the report split, labelled by base method; method order."""
     if per_track.empty:
@@ -133,9 +140,7 @@ def figure_tempo_scatter(per_track: pd.DataFrame, summary: pd.DataFrame | None =
     ax.set_yscale("log")
     ticks = [t for t in (20, 30, 40, 50, 60, 80, 100, 120, 150, 200, 250, 300, 400, 500, 600) if lo <= t <= hi]
     for axis in (ax.xaxis, ax.yaxis):
-        axis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
-        axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%d"))
-        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        _fixed_log_ticks(axis, ticks, "%d")
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
     ax.set_xlabel("annotated tempo (BPM)")
@@ -169,9 +174,7 @@ def figure_grid_confidence(
     ax.axvline(confidence_threshold, color="0.5", ls=":", lw=0.9)
     ax.set_yscale("log")
     low, high = ax.get_ylim()
-    ax.yaxis.set_major_locator(matplotlib.ticker.FixedLocator([t for t in _LOG_TICKS_MS if low <= t <= high]))
-    ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    _fixed_log_ticks(ax.yaxis, [t for t in _LOG_TICKS_MS if low <= t <= high], "%g")
     ax.set_xlabel("grid confidence")
     ax.set_ylabel("grid phase error (ms, median per track)")
     ax.set_title(f"beatgrid confidence vs error ({split})")
