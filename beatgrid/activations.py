@@ -12,14 +12,21 @@ through the model in chunks so memory stays bounded:
   one pass up to the influence of context further than ``overlap_frames`` away
   (below 1e-4 for the CRNN's BiLSTM at the default 10 s of overlap).
 
-:func:`extract_shard_activations` writes ``/tracks/<track_id>/activations`` for every
-track of a mel shard, with the model's identity (kind, SHA-256 of model.pt) in attrs.
+The activation stores, one per shard, are all written here, with the model's identity
+(kind, SHA-256 of model.pt) in attrs:
+
+- :func:`extract_shard_activations`: ``/tracks/<track_id>/activations`` of a CRNN (or any
+  model over input frames) for every track of a mel shard;
+- :func:`extract_oof_shard`: out-of-fold CRNN activations (each training track from the fold
+  model that did not train on it), the LTM's inputs with ``ltm.input_source: oof``;
+- :func:`extract_ltm_shard`: the LTM's activations over a CRNN activation shard.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,8 +35,9 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["activation_attrs", "compute_activations", "extract_shard_activations", "write_activation_store",
-           "file_sha256", "chunk_bounds", "load_track_activations", "save_track_activations"]
+__all__ = ["activation_attrs", "compute_activations", "extract_shard_activations", "extract_oof_shard",
+           "extract_ltm_shard", "write_activation_store", "file_sha256", "chunk_bounds", "load_track_activations",
+           "save_track_activations"]
 
 log = logging.getLogger(__name__)
 
@@ -239,3 +247,65 @@ def extract_shard_activations(
     log.info("wrote activations of %d tracks to %s (model %s, sha256 %s)", len(ids), out_path,
              meta["kind"], sha[:12])
     return len(ids)
+
+
+def extract_oof_shard(
+    main_model: str | os.PathLike,
+    fold_models: Iterable[str | os.PathLike],
+    mel_path: str | os.PathLike,
+    tracks_csv: str | os.PathLike,
+    out_path: str | os.PathLike,
+    *,
+    folds: int,
+    fold_seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+) -> int:
+    """Out-of-fold activations of one mel shard.
+
+    Each training track gets the activations of the fold model that did not train on it;
+    every other track (val, test) those of the main model, which did not train on it either.
+    """
+    from tqdm.auto import tqdm
+
+    from .data.dataset import split_track_ids
+    from .data.folds import assign_folds
+    from .data.store import list_track_ids, read_attrs, read_track_array
+    from .device import resolve_device
+    from .models import load_model
+
+    fold_models = [Path(p) for p in fold_models]
+    if len(fold_models) != folds:
+        raise ValueError(f"expected {folds} fold models, got {len(fold_models)}")
+    fold_of = assign_folds(split_track_ids(tracks_csv)["train"], folds, fold_seed)
+    torch_device = resolve_device(device)
+    models = {None: load_model(main_model, map_location=torch_device)[0]}
+    models.update({k: load_model(p, map_location=torch_device)[0] for k, p in enumerate(fold_models)})
+    fps = read_attrs(mel_path)["fps"]
+    track_ids = list_track_ids(mel_path)
+    attrs = {"fps": fps, "model_kind": "crnn_oof", "model_sha256": file_sha256(main_model),
+             "fold_model_sha256": [file_sha256(p) for p in fold_models]}
+
+    def activations() -> Iterator[tuple[str, np.ndarray]]:
+        for track_id in tqdm(track_ids, desc=f"oof activations {Path(mel_path).stem}", disable=not progress):
+            mel = np.asarray(read_track_array(mel_path, track_id, "mel"), dtype=np.float32)
+            model = models[fold_of.get(track_id)]  # the fold model that never saw it
+            yield track_id, compute_activations(model, mel, device=str(torch_device)).astype(np.float32)
+
+    return write_activation_store(out_path, attrs, mel_path, activations())
+
+
+def extract_ltm_shard(model_path: str | Path, crnn_activation_path: str | Path, out_path: str | Path, progress: bool = True) -> None:
+    """Write the LTM's activations for every track of one CRNN activation shard."""
+    from tqdm import tqdm
+
+    from .data.store import read_file_attrs, read_store
+    from .decoding.streaming import ltm_probabilities
+    from .models import load_model
+
+    model, meta = load_model(model_path)
+    attrs = read_file_attrs(crnn_activation_path)
+    crnn = read_store([crnn_activation_path], "activations")
+    tracks = tqdm(sorted(crnn.items()), desc="ltm activations", disable=not progress)
+    write_activation_store(out_path, activation_attrs(attrs["fps"], meta, model_path), crnn_activation_path,
+                           ((track_id, ltm_probabilities(model, acts).astype(np.float32)) for track_id, acts in tracks))

@@ -3,10 +3,10 @@
 The user's tracks (the ``adapt`` tracks) are indexed and turned into mel and target stores
 like any dataset. Adaptation then reuses the training stages:
 
-1. the CRNN is fine-tuned from ``init_from`` (:func:`beatgrid.crnn_training.train_crnn`)
+1. the CRNN is fine-tuned from ``init_from`` (:func:`beatgrid.training.crnn.train_crnn`)
    on the adapt tracks, plus a ``replay`` share of synthetic tracks so it does not forget
    what it knew, optionally with layers frozen (``crnn.freeze``);
-2. the LTM is fine-tuned from the same starting pair (:func:`beatgrid.ltm_training.train_ltm`)
+2. the LTM is fine-tuned from the same starting pair (:func:`beatgrid.training.ltm.train_ltm`)
    on the adapted CRNN's activations of those tracks, degraded at random
    (``input_source: augment``) so they look like activations of unseen tracks.
 
@@ -239,8 +239,8 @@ def adapt_models(
     records the same settings and tracks.
     """
     from .activations import extract_shard_activations, file_sha256
-    from .crnn_training import train_crnn
-    from .ltm_training import train_ltm
+    from .training.crnn import train_crnn
+    from .training.ltm import train_ltm
     from .pretrained import resolve_model_file
 
     out_dir = Path(out_dir)
@@ -314,8 +314,8 @@ def evaluate_models(
     Writes ``out_dir/predictions/<method>/`` and ``out_dir/per_track.csv`` (methods named
     ``"<method> (<label>)"``, split ``cv``) and returns the per-track table.
     """
-    from .activations import extract_shard_activations
-    from .inference import extract_ltm_shard, predict_store
+    from .activations import extract_ltm_shard, extract_shard_activations
+    from .inference import predict_store
     from .methods import METHODS
 
     models_dir, out_dir = Path(models_dir), Path(out_dir)

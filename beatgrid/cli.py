@@ -169,7 +169,7 @@ def _concat_tracks(paths: list[str], out_dir: str) -> str:
 
 
 def run_train_crnn(args: argparse.Namespace) -> int:
-    from .crnn_training import train_crnn
+    from .training.crnn import train_crnn
     from .workflow import load_config
 
     config = load_config(args.config)

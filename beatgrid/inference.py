@@ -142,20 +142,3 @@ def predict_store(
         raise RuntimeError(f"{method}: no activations for {len(missing)} indexed tracks, e.g. {missing[:5]}")
     log.info("%s: wrote predictions for %d tracks to %s", method, count, out_dir)
     return count
-
-
-def extract_ltm_shard(model_path: str | Path, crnn_activation_path: str | Path, out_path: str | Path, progress: bool = True) -> None:
-    """Write the LTM's activations for every track of one CRNN activation shard."""
-    from tqdm import tqdm
-
-    from .activations import activation_attrs, write_activation_store
-    from .data.store import read_file_attrs, read_store
-    from .models import load_model
-    from .decoding.streaming import ltm_probabilities
-
-    model, meta = load_model(model_path)
-    attrs = read_file_attrs(crnn_activation_path)
-    crnn = read_store([crnn_activation_path], "activations")
-    tracks = tqdm(sorted(crnn.items()), desc="ltm activations", disable=not progress)
-    write_activation_store(out_path, activation_attrs(attrs["fps"], meta, model_path), crnn_activation_path,
-                           ((track_id, ltm_probabilities(model, acts).astype(np.float32)) for track_id, acts in tracks))

@@ -1,14 +1,17 @@
-"""Activations of whole tracks: lengths, chunked == one pass, and the per-shard store."""
+"""Activations of whole tracks: lengths, chunked == one pass, and the per-shard stores (CRNN, out-of-fold, LTM)."""
 
 import h5py
 import numpy as np
 import pytest
 import torch
 
-from beatgrid.activations import (chunk_bounds, compute_activations, extract_shard_activations,
-                                  file_sha256)
-from beatgrid.data.store import atomic_h5, write_track
+from beatgrid.activations import (chunk_bounds, compute_activations, extract_ltm_shard, extract_oof_shard,
+                                  extract_shard_activations, file_sha256)
+from beatgrid.data.folds import assign_folds
+from beatgrid.data.store import atomic_h5, read_store, write_track
+from beatgrid.decoding.streaming import ltm_probabilities
 from beatgrid.models import build_model, load_model, save_model
+from tests.index_table import index_table
 
 torch.set_num_threads(1)
 
@@ -18,8 +21,8 @@ FEATURES = {"sr": 22050, "hop_length": 441, "n_fft": 1024, "n_mels": N_MELS, "fm
             "fmax": 11000.0, "fps": 50.0}
 
 
-def _model(causal=False):
-    torch.manual_seed(0)
+def _model(causal=False, seed=0):
+    torch.manual_seed(seed)
     return build_model("crnn", {**SMALL, "causal": causal}).eval()
 
 
@@ -135,6 +138,48 @@ def test_extract_refuses_mels_the_model_was_not_trained_on(tmp_path):
         extract_shard_activations(tmp_path / "model.pt", tmp_path / "bands.h5", tmp_path / "o2.h5",
                                   progress=False)
     assert not (tmp_path / "o1.h5").exists() and not (tmp_path / "o2.h5").exists()
+
+
+def test_out_of_fold_activations_come_from_the_model_that_did_not_see_the_track(tmp_path):
+    main, *fold_paths = paths = [tmp_path / name / "model.pt" for name in ("main", "fold0", "fold1")]
+    for seed, path in enumerate(paths):  # three different models
+        path.parent.mkdir()
+        save_model(path, _model(seed=seed), {"features": FEATURES})
+    tracks = {f"t{i}": _mel(60, i) for i in range(6)}
+    _mel_store(tmp_path / "mels.h5", tracks)
+    index_table(list(tracks), ["train"] * 4 + ["val", "test"]).to_csv(tmp_path / "tracks.csv", index=False)
+    extract_oof_shard(main, fold_paths, tmp_path / "mels.h5", tmp_path / "tracks.csv", tmp_path / "oof.h5",
+                      folds=2, device="cpu", progress=False)
+    oof = read_store([tmp_path / "oof.h5"], "activations")
+    fold_of = assign_folds(["t0", "t1", "t2", "t3"], 2, 0)
+    for track_id, mel in tracks.items():
+        path = fold_paths[fold_of[track_id]] if track_id in fold_of else main
+        expected = compute_activations(load_model(path)[0], mel.astype(np.float16).astype(np.float32))
+        np.testing.assert_allclose(oof[track_id], expected, atol=1e-6, err_msg=track_id)
+    assert set(oof) == set(tracks)
+    with pytest.raises(ValueError, match="expected 2 fold models"):
+        extract_oof_shard(main, fold_paths[:1], tmp_path / "mels.h5", tmp_path / "tracks.csv", tmp_path / "x.h5",
+                          folds=2, device="cpu", progress=False)
+
+
+def test_ltm_shard_holds_the_ltm_pass_over_every_crnn_track(tmp_path):
+    torch.manual_seed(0)
+    ltm = build_model("tcn", {"channels": 8, "n_layers": 2, "dropout": 0.0})
+    save_model(tmp_path / "ltm.pt", ltm, {"features": {"fps": 50.0}})
+    crnn = {"a": np.random.default_rng(1).random((80, 2)).astype(np.float32),
+            "b": np.random.default_rng(2).random((33, 2)).astype(np.float32)}
+    with atomic_h5(tmp_path / "crnn.h5", {"fps": 50.0, "model_kind": "crnn"}) as h5:
+        for track_id, activations in crnn.items():
+            write_track(h5, track_id, {"activations": activations})
+    extract_ltm_shard(tmp_path / "ltm.pt", tmp_path / "crnn.h5", tmp_path / "ltm.h5", progress=False)
+    loaded, _ = load_model(tmp_path / "ltm.pt")
+    stored = read_store([tmp_path / "ltm.h5"], "activations")
+    assert set(stored) == set(crnn)
+    for track_id, activations in crnn.items():
+        np.testing.assert_allclose(stored[track_id], ltm_probabilities(loaded, activations), atol=1e-6)
+    with h5py.File(tmp_path / "ltm.h5", "r") as h5:
+        assert h5.attrs["fps"] == 50.0 and h5.attrs["model_kind"] == "tcn"
+        assert h5.attrs["model_sha256"] == file_sha256(tmp_path / "ltm.pt")
 
 
 def test_track_activations_file_round_trip(tmp_path):

@@ -16,10 +16,10 @@ from beatgrid.adapt import (
     AdaptConfig, TrackStores, adapt_models, adapt_tracks, cross_validate, fold_of_tracks,
     fold_train_ids, learning_curve_table, replay_ids, run_fold,
 )
-from beatgrid.crnn_training import train_crnn
+from beatgrid.training.crnn import train_crnn
 from beatgrid.data.store import atomic_h5, write_track
 from beatgrid.features import MelConfig, frame_targets
-from beatgrid.ltm_training import train_ltm
+from beatgrid.training.ltm import train_ltm
 from beatgrid.models import load_model
 
 torch.set_num_threads(1)

@@ -26,8 +26,11 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("inputs and frame arrays", ("audio", "annotations", "targets", "decoding.peaks", "data")),
     ("features", ("features", "beat_this_import")),
     ("models", ("models",)),
-    ("training", ("training", "crnn_training", "ltm_training", "activations")),
+    ("training", ("training",)),
     ("decoding", ("decoding",)),  # the package (its __init__ imports nothing) and dbn, grid, streaming
+    # Every activation store is written in activations: the CRNN's (also out of fold) and the LTM's,
+    # whose pass over the CRNN's activations is decoding.streaming's.
+    ("activations", ("activations",)),
     ("methods", ("methods", "inference", "predictions")),
     ("evaluation", ("evaluation", "peers")),
     # io.jams and io.rekordbox export an Analysis / a Beatgrid: they sit with their callers.

@@ -14,7 +14,7 @@ import yaml
 
 from beatgrid import pretrained
 from beatgrid.activations import compute_activations
-from beatgrid.crnn_training import crnn_model_config
+from beatgrid.training.crnn import crnn_model_config
 from beatgrid.data.synth import synthesize_track, track_style
 from beatgrid.evaluation import evaluate_track
 from beatgrid.features import MelConfig, log_mel

@@ -2,6 +2,6 @@
 from beatgrid.workflow import workflow_job
 
 with workflow_job(snakemake, torch=True):
-    from beatgrid.inference import extract_ltm_shard
+    from beatgrid.activations import extract_ltm_shard
 
     extract_ltm_shard(snakemake.input.model, snakemake.input.activations, snakemake.output[0])

@@ -2,7 +2,7 @@
 from beatgrid.workflow import workflow_job
 
 with workflow_job(snakemake, torch=True):
-    from beatgrid.crnn_training import extract_oof_shard
+    from beatgrid.activations import extract_oof_shard
 
     extract_oof_shard(
         main_model=snakemake.input.model,

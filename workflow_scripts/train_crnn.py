@@ -4,7 +4,7 @@ from pathlib import Path
 from beatgrid.workflow import workflow_job
 
 with workflow_job(snakemake, torch=True):
-    from beatgrid.crnn_training import train_crnn
+    from beatgrid.training.crnn import train_crnn
 
     train_crnn(
         mel_paths=snakemake.input.mels,

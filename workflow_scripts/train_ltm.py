@@ -4,7 +4,7 @@ from pathlib import Path
 from beatgrid.workflow import workflow_job
 
 with workflow_job(snakemake, torch=True):
-    from beatgrid.ltm_training import train_ltm
+    from beatgrid.training.ltm import train_ltm
 
     train_ltm(
         activation_paths=snakemake.input.activations,

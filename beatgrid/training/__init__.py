@@ -29,7 +29,9 @@ A model may take ``forward(x, lengths)``; it then gets the valid length of every
 Modules: :mod:`.config` (settings and result), :mod:`.runtime` (seeds, schedule, frozen
 layers, loader workers), :mod:`.epoch` (one training epoch, validation), :mod:`.selection`
 (best epoch and early stopping), :mod:`.checkpoint` (identity, save, resume),
-:mod:`.outputs` (history.csv, curves.png), :mod:`.loop` (:func:`train`).
+:mod:`.outputs` (history.csv, curves.png), :mod:`.loop` (:func:`train`); what the workflow
+trains with it: :mod:`.crnn` (the CRNN over the mel stores, and its fold models) and :mod:`.ltm`
+(the LTM over the activation stores).
 """
 
 from ..device import resolve_device

@@ -27,12 +27,14 @@ from pathlib import Path
 from typing import Any
 
 
-from .data.activation_augment import ActivationAugment
-from .data.dataset import DEFAULT_MEMORY_BUDGET_GB, load_frame_dataset, split_track_ids
-from .data.store import read_attrs, without_dropped
-from .models import build_model, warn_ignored_sizes
-from .models.ltm import ltm_model_config
-from .training import TrainConfig, TrainResult, seed_everything, train
+from ..data.activation_augment import ActivationAugment
+from ..data.dataset import DEFAULT_MEMORY_BUDGET_GB, load_frame_dataset, split_track_ids
+from ..data.store import read_attrs, without_dropped
+from ..models import build_model, warn_ignored_sizes
+from ..models.ltm import ltm_model_config
+from .config import TrainConfig, TrainResult
+from .loop import train
+from .runtime import seed_everything
 
 __all__ = ["INPUT_SOURCES", "train_ltm"]
 
@@ -48,9 +50,9 @@ def _pretrained(spec: str | os.PathLike, fps: float, requested: tuple[str, Mappi
     kind and sizes win over ``requested`` (the config's ``(kind, model_config)``): a
     difference is logged as a warning.
     """
-    from .models import load_model
-    from .models.ltm import LTM_KINDS
-    from .pretrained import resolve_model_file
+    from ..models import load_model
+    from ..models.ltm import LTM_KINDS
+    from ..pretrained import resolve_model_file
 
     path = resolve_model_file(spec, "ltm")
     model, meta = load_model(path)

@@ -9,7 +9,7 @@ import torch
 from beatgrid.data.activation_augment import simulate_activations
 from beatgrid.data.augment import render_targets
 from beatgrid.data.store import atomic_h5, write_track
-from beatgrid.ltm_training import train_ltm
+from beatgrid.training.ltm import train_ltm
 from beatgrid.models import load_model
 from beatgrid.models.ltm import TemporalConvNet
 from beatgrid.decoding.streaming import track_online

@@ -1,4 +1,4 @@
-"""Training the CRNN from the HDF5 stores, and out-of-fold activations for the LTM.
+"""Training the CRNN from the HDF5 stores: the main model and the fold models.
 
 ``train_crnn`` reads the mel and target stores once (no audio is decoded), fits the
 per-band input normalisation on the training tracks, and hands random crops with
@@ -7,25 +7,25 @@ on-the-fly mel augmentation to the shared trainer (:func:`beatgrid.training.trai
 Fold models (``fold=k``) train on the training tracks outside fold ``k``
 (:func:`beatgrid.data.folds.assign_folds`) and validate on the same val split; their
 activations of fold ``k``'s tracks are what the LTM sees for those tracks with
-``ltm.input_source: oof`` (:func:`extract_oof_shard`).
+``ltm.input_source: oof`` (:func:`beatgrid.activations.extract_oof_shard`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from .data.augment import MelAugment
-from .data.dataset import DEFAULT_MEMORY_BUDGET_GB, MelNormalizer, load_frame_dataset, split_track_ids
-from .data.store import read_attrs, without_dropped
-from .data.folds import assign_folds, without_fold
-from .models import build_model, warn_ignored_sizes
-from .training import TrainConfig, TrainResult, seed_everything, train
+from ..data.augment import MelAugment
+from ..data.dataset import DEFAULT_MEMORY_BUDGET_GB, MelNormalizer, load_frame_dataset, split_track_ids
+from ..data.store import read_attrs, without_dropped
+from ..data.folds import without_fold
+from ..models import build_model, warn_ignored_sizes
+from .config import TrainConfig, TrainResult
+from .loop import train
+from .runtime import seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +128,8 @@ def _pretrained(spec: str | os.PathLike, features: Mapping[str, Any], requested:
     Its mel settings must match the stores'. Its sizes win over ``requested`` (the config's
     model settings): a difference is logged as a warning.
     """
-    from .models import load_model
-    from .pretrained import resolve_model_file
+    from ..models import load_model
+    from ..pretrained import resolve_model_file
 
     path = resolve_model_file(spec, "crnn")
     model, meta = load_model(path)
@@ -142,48 +142,3 @@ def _pretrained(spec: str | os.PathLike, features: Mapping[str, Any], requested:
     warn_ignored_sizes("crnn", path, meta.get("model_config") or {}, requested)
     log.info("fine-tuning from %s (its sizes and input normalisation are kept)", path)
     return model
-
-
-def extract_oof_shard(
-    main_model: str | os.PathLike,
-    fold_models: Iterable[str | os.PathLike],
-    mel_path: str | os.PathLike,
-    tracks_csv: str | os.PathLike,
-    out_path: str | os.PathLike,
-    *,
-    folds: int,
-    fold_seed: int = 0,
-    device: str = "auto",
-    progress: bool = True,
-) -> int:
-    """Out-of-fold activations of one mel shard.
-
-    Each training track gets the activations of the fold model that did not train on it;
-    every other track (val, test) those of the main model, which did not train on it either.
-    """
-    from tqdm.auto import tqdm
-
-    from .activations import compute_activations, file_sha256, write_activation_store
-    from .data.store import list_track_ids, read_track_array
-    from .models import load_model
-    from .device import resolve_device
-
-    fold_models = [Path(p) for p in fold_models]
-    if len(fold_models) != folds:
-        raise ValueError(f"expected {folds} fold models, got {len(fold_models)}")
-    fold_of = assign_folds(split_track_ids(tracks_csv)["train"], folds, fold_seed)
-    torch_device = resolve_device(device)
-    models = {None: load_model(main_model, map_location=torch_device)[0]}
-    models.update({k: load_model(p, map_location=torch_device)[0] for k, p in enumerate(fold_models)})
-    fps = read_attrs(mel_path)["fps"]
-    track_ids = list_track_ids(mel_path)
-    attrs = {"fps": fps, "model_kind": "crnn_oof", "model_sha256": file_sha256(main_model),
-             "fold_model_sha256": [file_sha256(p) for p in fold_models]}
-
-    def activations() -> Iterator[tuple[str, np.ndarray]]:
-        for track_id in tqdm(track_ids, desc=f"oof activations {Path(mel_path).stem}", disable=not progress):
-            mel = np.asarray(read_track_array(mel_path, track_id, "mel"), dtype=np.float32)
-            model = models[fold_of.get(track_id)]  # the fold model that never saw it
-            yield track_id, compute_activations(model, mel, device=str(torch_device)).astype(np.float32)
-
-    return write_activation_store(out_path, attrs, mel_path, activations())

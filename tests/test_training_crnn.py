@@ -1,4 +1,4 @@
-"""beatgrid.crnn_training: the CRNN trained from HDF5 stores, fold models, fine-tuning, out-of-fold activations."""
+"""beatgrid.training.crnn: the CRNN trained from HDF5 stores, fold models, fine-tuning."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from beatgrid.activations import compute_activations
-from beatgrid.crnn_training import extract_oof_shard, fold_train_ids, train_crnn
 from beatgrid.data.store import atomic_h5, read_store, write_track
 from beatgrid.features import MelConfig, frame_targets
 from beatgrid.data.folds import assign_folds
 from tests.index_table import index_table
 from beatgrid.models import load_model
+from beatgrid.training.crnn import fold_train_ids, train_crnn
 
 N_MELS = 16
 FPS = 50.0
@@ -127,27 +126,6 @@ def test_init_from_takes_a_models_folder_or_a_shipped_name(stores, tmp_path, mon
             np.testing.assert_allclose(tuned_weights[name].detach(), weight.detach(), atol=1e-6, err_msg=f"{spec} {name}")
     with pytest.raises(pretrained.PretrainedModelError, match="shipped: mine"):
         train_crnn(*args, {**CFG, "init_from": "pretrained:nope"}, tmp_path / "bad", progress=False)
-
-
-def test_out_of_fold_activations_come_from_the_model_that_did_not_see_the_track(stores, tmp_path):
-    torch.set_num_threads(1)
-    args = ([stores / "mels.h5"], [stores / "targets.h5"], stores / "tracks.csv")
-    cfg = {**CFG, "epochs": 1}
-    train_crnn(*args, cfg, tmp_path / "main", progress=False)
-    for fold in range(2):
-        train_crnn(*args, cfg, tmp_path / f"fold{fold}", fold=fold, folds=2, progress=False)
-    fold_paths = [tmp_path / f"fold{k}" / "model.pt" for k in range(2)]
-    extract_oof_shard(tmp_path / "main" / "model.pt", fold_paths, stores / "mels.h5", stores / "tracks.csv",
-                      tmp_path / "oof.h5", folds=2, device="cpu", progress=False)
-    oof = read_store([tmp_path / "oof.h5"], "activations")
-    mels = read_store([stores / "mels.h5"], "mel")
-    fold_of = assign_folds(["t0", "t1", "t2", "t3"], 2, 0)
-    for track_id, activations in oof.items():
-        path = fold_paths[fold_of[track_id]] if track_id in fold_of else tmp_path / "main" / "model.pt"
-        model, _ = load_model(path)
-        expected = compute_activations(model, mels[track_id].astype(np.float32), device="cpu")
-        np.testing.assert_allclose(activations, expected, atol=1e-6, err_msg=track_id)
-    assert set(oof) == set(mels)
 
 
 def test_cli_train_crnn_uses_the_config_block(stores, tmp_path):
