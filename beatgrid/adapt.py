@@ -33,6 +33,7 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from .data.folds import assign_folds, hash_ranked, without_fold
+from .io import atomic_write, atomic_write_text
 from .methods import SETTING_NAMES
 
 __all__ = [
@@ -268,7 +270,7 @@ def adapt_models(
     out_dir.mkdir(parents=True, exist_ok=True)
     record.unlink(missing_ok=True)
     tracks_csv = out_dir / "tracks.csv"
-    stores.rows(ids).assign(split="train").to_csv(tracks_csv, index=False)
+    atomic_write(tracks_csv, partial(stores.rows(ids).assign(split="train").to_csv, index=False))
     log.info("adapting %s on %d tracks (+%d replayed) into %s", cfg.init_from, len(train_ids), len(replay), out_dir)
 
     train_crnn(mel_paths, target_paths, tracks_csv, {**cfg.crnn, "init_from": str(init_crnn)}, out_dir / "crnn",
@@ -281,7 +283,7 @@ def adapt_models(
         activation_paths.append(path)
     ltm_cfg = {**cfg.ltm, "input_source": "augment", "augment": True, "init_from": init_ltm and str(init_ltm)}
     train_ltm(activation_paths, target_paths, tracks_csv, ltm_cfg, out_dir / "ltm", progress=progress)
-    record.write_text(json.dumps({"fingerprint": _settings_fingerprint(settings), **settings}, indent=1) + "\n")
+    atomic_write_text(record, json.dumps({"fingerprint": _settings_fingerprint(settings), **settings}, indent=1) + "\n")
     return out_dir
 
 
@@ -326,7 +328,7 @@ def evaluate_models(
     rows = stores.rows(sorted(track_ids))
     tracks_csv = out_dir / "tracks.csv"
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows.to_csv(tracks_csv, index=False)
+    atomic_write(tracks_csv, partial(rows.to_csv, index=False))
     sources = {METHODS[m].source for m in methods}
     activations: dict[str, list[Path]] = {"crnn": [], "ltm": []}
     for shard, shard_ids in stores.by_shard(rows["track_id"]).items():
@@ -346,7 +348,7 @@ def evaluate_models(
                       progress=progress)
         prediction_dirs[_method_name(method, label)] = folder
     per_track = _score(stores, rows, prediction_dirs, cfg.trim_seconds)
-    per_track.to_csv(out_dir / "per_track.csv", index=False, float_format="%.6g")
+    _write_table(per_track, out_dir / "per_track.csv")
     return per_track
 
 
@@ -366,8 +368,7 @@ def evaluate_peers(stores: TrackStores, track_ids: Sequence[str], cfg: AdaptConf
             write_peer_predictions(rows, folder, tracker, sr=sr)
         prediction_dirs[tracker] = folder
     per_track = _score(stores, rows, prediction_dirs, cfg.trim_seconds)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    per_track.to_csv(out_dir / "per_track.csv", index=False, float_format="%.6g")
+    _write_table(per_track, out_dir / "per_track.csv")
     return per_track
 
 
@@ -395,7 +396,7 @@ def run_fold(
     per_track = evaluate_models(out_dir, stores, held_out, cfg, out_dir / "heldout",
                                 CV_LABEL.format(folds=cfg.folds), progress=progress)
     per_track = per_track.assign(fold=fold, n_train_tracks=len(train))
-    per_track.to_csv(out_dir / "heldout" / "per_track.csv", index=False, float_format="%.6g")
+    _write_table(per_track, out_dir / "heldout" / "per_track.csv")
     return per_track
 
 
@@ -474,6 +475,11 @@ def _read_per_track(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"track_id": str})
 
 
+def _write_table(table: pd.DataFrame, path: Path) -> None:
+    """A per-track or summary table as CSV (6 significant digits), atomically."""
+    atomic_write(path, partial(table.to_csv, index=False, float_format="%.6g"))
+
+
 def combine_cv(cv_dir: str | os.PathLike, track_ids: Sequence[str], cfg: AdaptConfig) -> dict[str, pd.DataFrame]:
     """Gather the pieces under ``cv_dir`` into ``per_track.csv``, ``summary.csv`` and ``learning_curve.csv``.
 
@@ -500,7 +506,7 @@ def combine_cv(cv_dir: str | os.PathLike, track_ids: Sequence[str], cfg: AdaptCo
         points[plan.n_full] = pd.concat([folds[k] for k in plan.folds], ignore_index=True)
     curve = learning_curve_table(points)
     for table, name in ((per_track, "per_track.csv"), (summary, "summary.csv"), (curve, "learning_curve.csv")):
-        table.to_csv(cv_dir / name, index=False, float_format="%.6g")
+        _write_table(table, cv_dir / name)
     return {"per_track": per_track, "summary": summary, "learning_curve": curve}
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputFileError
+from .io import atomic_write_text
 
 __all__ = [
     "END_TOLERANCE_S",
@@ -313,7 +314,7 @@ def write_beats_file(
     beat_positions: np.ndarray | None = None,
 ) -> None:
     """Write ``time<TAB>position`` lines (times in seconds, 6 decimals); ``time``
-    only when ``beat_positions`` is None."""
+    only when ``beat_positions`` is None. Atomic (:func:`beatgrid.io.atomic_write_text`)."""
     beat_times = np.asarray(beat_times, dtype=np.float64).reshape(-1)
     if beat_positions is not None:
         beat_positions = np.asarray(beat_positions).reshape(-1)
@@ -324,7 +325,7 @@ def write_beats_file(
         lines = [f"{t:.6f}\t{int(p)}\n" for t, p in zip(beat_times, beat_positions)]
     else:
         lines = [f"{t:.6f}\n" for t in beat_times]
-    Path(path).write_text("".join(lines))
+    atomic_write_text(path, "".join(lines))
 
 
 # --------------------------------------------------------------------------- label JSON
@@ -393,7 +394,7 @@ def read_label_json(path: str | os.PathLike) -> LabelGrid:
 
 
 def write_label_json(path: str | os.PathLike, grid: LabelGrid) -> None:
-    """Write ``grid`` in the label JSON format (``confidence`` only when set)."""
+    """Write ``grid`` in the label JSON format (``confidence`` only when set), atomically."""
     data: dict[str, object] = {
         "fileName": grid.file_name,
         "bpm": float(grid.bpm),
@@ -403,7 +404,7 @@ def write_label_json(path: str | os.PathLike, grid: LabelGrid) -> None:
     }
     if grid.confidence is not None:
         data["confidence"] = float(grid.confidence)
-    Path(path).write_text(json.dumps(data, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def label_grid_to_annotation(grid: LabelGrid, duration_s: float | None = None) -> Annotation:

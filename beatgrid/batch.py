@@ -131,11 +131,10 @@ def _write_outputs(job: Job, analysis: Any, out_dir: Path, formats: Sequence[str
     import json
 
     from .annotations import write_beats_file
-    from .io import atomic_write, atomic_write_text
+    from .io import atomic_write_text
 
     if "beats" in formats:
-        atomic_write(job.output(out_dir, ".beats"),
-                     lambda tmp: write_beats_file(tmp, analysis.beats, analysis.beat_positions))
+        write_beats_file(job.output(out_dir, ".beats"), analysis.beats, analysis.beat_positions)
     if "json" in formats:
         atomic_write_text(job.output(out_dir, ".json"), json.dumps(analysis.label, indent=2) + "\n")
     if "jams" in formats:

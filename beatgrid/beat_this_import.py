@@ -26,6 +26,7 @@ import re
 import warnings
 import zipfile
 from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 from typing import Iterator
 
@@ -34,6 +35,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from beatgrid.data.tracks import TRACK_COLUMNS
+from beatgrid.io import atomic_write
 from beatgrid.features import BEAT_THIS_MEL_CONFIG, MelConfig
 
 __all__ = ["BeatThisImportError", "import_beat_this_bundle", "read_beat_this_bundle", "beat_this_track_id"]
@@ -133,8 +135,7 @@ def _write_tables(tracks: pd.DataFrame, rejected: pd.DataFrame, tracks_csv: str 
                   rejected_csv: str | os.PathLike | None) -> None:
     for table, path in ((tracks, tracks_csv), (rejected, rejected_csv)):
         if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            table.to_csv(path, index=False)
+            atomic_write(path, partial(table.to_csv, index=False))
 
 
 def import_beat_this_bundle(

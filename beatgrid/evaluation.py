@@ -57,6 +57,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
@@ -65,6 +66,7 @@ import numpy as np
 import pandas as pd
 
 from .data.tracks import truthy
+from .io import atomic_write, atomic_write_text
 from .methods import VARIANT_SEPARATOR, base_method
 from .predictions import read_prediction_beats, read_prediction_grid
 
@@ -675,9 +677,7 @@ def evaluate_run(
     markdown = summary_markdown(summary)
     for table, path in ((per_track, per_track_csv), (summary, summary_csv)):
         if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            table.to_csv(path, index=False, float_format="%.6g")
+            atomic_write(path, partial(table.to_csv, index=False, float_format="%.6g"))
     if markdown_path is not None:
-        Path(markdown_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(markdown_path).write_text(markdown)
+        atomic_write_text(markdown_path, markdown)
     return per_track, summary, markdown

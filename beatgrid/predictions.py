@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .annotations import parse_beats_text, write_beats_file
+from .io import atomic_write_text
 
 __all__ = ["write_prediction_files", "read_prediction_beats", "read_prediction_grid"]
 
@@ -24,12 +25,11 @@ __all__ = ["write_prediction_files", "read_prediction_beats", "read_prediction_g
 def write_prediction_files(out_dir: str | Path, name: str, beat_times: np.ndarray,
                            beat_positions: np.ndarray | None, label: dict[str, Any]) -> list[Path]:
     """Write ``<name>.beats`` (positions left out when None) and ``<name>.json`` into
-    ``out_dir`` (created if needed); returns both paths."""
+    ``out_dir`` (created if needed), each atomically; returns both paths."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     beats_path, json_path = out_dir / f"{name}.beats", out_dir / f"{name}.json"
     write_beats_file(beats_path, beat_times, beat_positions)
-    json_path.write_text(json.dumps(label, indent=2) + "\n")
+    atomic_write_text(json_path, json.dumps(label, indent=2) + "\n")
     return [beats_path, json_path]
 
 

@@ -81,10 +81,9 @@ def write_provenance(path: str | Path, config: Mapping[str, Any], repo_dir: str 
     """Write :func:`provenance` as YAML to ``path`` (e.g. ``results/provenance.yaml``)."""
     import yaml
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(provenance(config, repo_dir), sort_keys=False))
-    return path
+    from .io import atomic_write_text
+
+    return atomic_write_text(path, yaml.safe_dump(provenance(config, repo_dir), sort_keys=False))
 
 
 def plain(value: Any) -> Any:

@@ -2117,14 +2117,13 @@ def write_demo_batch(out_dir: str | os.PathLike, indices: Iterable[int], seed: i
         stem = track_stem(int(index))
         wav = out / f"{stem}.wav"
         atomic_write(wav, partial(sf.write, data=track.audio, samplerate=track.sr, subtype="PCM_16", format="WAV"))
-        atomic_write(out / f"{stem}.beats",
-                      partial(write_beats_file, beat_times=track.beat_times, beat_positions=track.beat_positions))
+        write_beats_file(out / f"{stem}.beats", track.beat_times, track.beat_positions)
         labels = out / f"{stem}.labels.json"
         if track.bpm is not None and track.downbeat_offset_s is not None:
             grid = LabelGrid(bpm=track.bpm, duration_s=round(track.duration_s, 6),
                              downbeat_offset_s=track.downbeat_offset_s, file_name=wav.name,
                              beats_per_bar=track.beats_per_bar)
-            atomic_write(labels, partial(write_label_json, grid=grid))
+            write_label_json(labels, grid)
         elif labels.exists():
             labels.unlink()  # a stale grid from an earlier render of a different track
         written.append(wav)

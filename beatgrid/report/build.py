@@ -3,12 +3,14 @@ stage from its files) and :func:`write_adapt_report` (adaptation)."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
 from ..evaluation import SPLIT_ORDER
+from ..io import atomic_write
 from ..provenance import git_revision as _git_revision
 from ..provenance import package_versions as _package_versions
 from . import sections
@@ -62,7 +64,7 @@ def build_report(
                                    history_csvs=history_csvs, examples=examples,
                                    confidence_threshold=confidence_threshold, trim_seconds=trim_seconds)
     flagged = flag_tracks(per_track, confidence_threshold)
-    flagged.to_csv(out_dir / "flagged_tracks.csv", index=False)
+    atomic_write(out_dir / "flagged_tracks.csv", partial(flagged.to_csv, index=False))
     tables = sections.summary_tables(summary)
     shown = next((s for s in SPLIT_ORDER if s in tables), next(iter(tables), None))
     versions = dict(package_versions) if package_versions is not None else _package_versions()

@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..io import atomic_write
 from .data import chosen_variants, report_split
 
 __all__ = ["FIGURE_NAMES", "DJ_TOLERANCE_MS", "write_report_figures", "save_figure", "figure_f_distribution",
@@ -314,9 +315,8 @@ def figure_track(example: Mapping[str, Any], window_s: float | None = 20.0, trim
 
 
 def save_figure(fig: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=_DPI, format="png")
-    return path
+    """``fig`` as a PNG at ``path``, atomically (the parent folder is created)."""
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=_DPI, format="png"))
 
 
 def _safe_stem(text: str) -> str:
