@@ -193,13 +193,14 @@ def _candidate_source_files(source: dict[str, Any]) -> list[Path]:
     ``index_csv``'s CSV and every path it lists, or the files under a dataset's folders."""
     fmt = source["format"]
     if fmt == "index_csv":
+        from .data.dataset_index import read_dataset_index
+
         csv_path = Path(source["path"])
         try:
-            rows = pd.read_csv(csv_path, dtype=str)
-        except Exception:  # a broken CSV is reported by the index job itself
+            rows = read_dataset_index(csv_path)
+        except (OSError, ValueError):  # a missing or broken CSV is reported by the index job itself
             return [csv_path]
-        listed = [rows[column].dropna() for column in ("audio_path", "beats_path") if column in rows]
-        return [csv_path, *(csv_path.parent / rel for column in listed for rel in column)]
+        return [csv_path, *(Path(p) for row in rows for p in (row.audio_path, row.beats_path) if p)]
     folders = [Path(source["audio_dir"]), Path(source["annotations_dir" if fmt == "beats_dir" else "labels_dir"])]
     from .audio import AUDIO_EXTENSIONS  # here: the training env's jobs import this module without soundfile
 

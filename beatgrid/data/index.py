@@ -66,6 +66,7 @@ from beatgrid.annotations import (
     validate_annotation,
 )
 from beatgrid.audio import AudioError, audio_info, check_audio_content, is_audio_name
+from beatgrid.data.dataset_index import read_dataset_index
 from beatgrid.data.tracks import EXTRA_COLUMNS, FALSE_WORDS, REJECTED_COLUMNS, TRACK_COLUMNS
 
 __all__ = [
@@ -483,7 +484,8 @@ def scan_label_json(
 
 
 def scan_index_csv(source: str, path: str | os.PathLike) -> ScanResult:
-    """Rows of a seed-000 ``dataset_index.csv``; paths are relative to the CSV's folder.
+    """Rows of a seed-000 ``dataset_index.csv`` (:func:`~beatgrid.data.dataset_index.read_dataset_index`);
+    paths are relative to the CSV's folder.
 
     A row's ``dataset`` column names the track's dataset (``source`` when empty). A
     ``has_downbeats`` of false marks the row's downbeats as unusable even when its
@@ -493,53 +495,30 @@ def scan_index_csv(source: str, path: str | os.PathLike) -> ScanResult:
         FileNotFoundError: the CSV does not exist.
         ValueError: the CSV cannot be parsed or lacks a required column.
     """
-    csv_path = _as_given(path)
-    if not csv_path.is_file():
-        raise FileNotFoundError(
-            f"dataset {source!r}: index CSV {str(csv_path)!r} does not exist "
-            f"(relative paths are relative to {os.getcwd()})"
-        )
     try:
-        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ValueError(f"dataset {source!r}: cannot parse {csv_path}: {exc}") from exc
-    missing = [c for c in ("dataset", "audio_path", "beats_path") if c not in table.columns]
-    if missing:
-        raise ValueError(
-            f"dataset {source!r}: {csv_path} lacks column(s) {', '.join(missing)} "
-            f"(has {', '.join(table.columns)})"
-        )
-    root = csv_path.parent
-
-    def resolve(value: str) -> str:
-        value = value.strip()
-        return (Path(value) if Path(value).is_absolute() else root / value).as_posix()
-
+        rows = read_dataset_index(path)
+    except (FileNotFoundError, ValueError) as exc:
+        raise type(exc)(f"dataset {source!r}: {exc}") from exc
+    csv_path = _as_given(path)
     result = ScanResult()
-    for row_number, row in enumerate(table.itertuples(index=False), start=2):
-        dataset = row.dataset.strip() or source
-        audio_value, annotation_value = row.audio_path.strip(), row.beats_path.strip()
-        audio_path = resolve(audio_value) if audio_value else ""
-        annotation_path = resolve(annotation_value) if annotation_value else ""
-        if not audio_value or not annotation_value:
-            empty = "audio_path" if not audio_value else "beats_path"
+    for row in rows:
+        dataset = row.dataset or source
+        if not row.audio_path or not row.beats_path:
+            empty = "audio_path" if not row.audio_path else "beats_path"
             result.rejected.append(
-                Rejection(dataset, audio_path, annotation_path, f"{csv_path} line {row_number}: empty {empty}")
+                Rejection(dataset, row.audio_path, row.beats_path, f"{csv_path} line {row.line}: empty {empty}")
             )
             continue
-        flag = str(getattr(row, "has_downbeats", "")).strip().lower()
-        annotation_format = (
-            LABEL_JSON_FORMAT if annotation_value.lower().endswith(".json") else BEATS_FORMAT
-        )
+        annotation_format = LABEL_JSON_FORMAT if row.beats_path.lower().endswith(".json") else BEATS_FORMAT
         result.candidates.append(
             TrackCandidate(
                 dataset=dataset,
                 source=source,
-                stem=_audio_stem(Path(audio_value)),
-                audio_path=audio_path,
-                annotation_path=annotation_path,
+                stem=_audio_stem(Path(row.audio_path)),
+                audio_path=row.audio_path,
+                annotation_path=row.beats_path,
                 annotation_format=annotation_format,
-                has_downbeats_hint=flag not in FALSE_WORDS,
+                has_downbeats_hint=row.has_downbeats.lower() not in FALSE_WORDS,
             )
         )
     return result

@@ -1,0 +1,71 @@
+"""The seed-000 ``dataset_index.csv``: one row per track, and its one reader.
+
+Columns ``dataset,audio_path,beats_path[,has_downbeats]``; paths are relative to the CSV's
+folder (absolute ones are kept). :func:`beatgrid.data.index.scan_index_csv` indexes the
+rows, and the workflow follows the files they list (``dataset_sources_digest``) without
+reading any audio, so this module imports neither the audio stack nor the annotations.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["REQUIRED_COLUMNS", "DatasetIndexRow", "read_dataset_index"]
+
+#: Columns every ``dataset_index.csv`` has; ``has_downbeats`` is optional.
+REQUIRED_COLUMNS = ("dataset", "audio_path", "beats_path")
+
+
+@dataclass(frozen=True)
+class DatasetIndexRow:
+    """One row, its cells stripped of surrounding spaces.
+
+    ``audio_path`` and ``beats_path`` are resolved against the CSV's folder (POSIX), ``""``
+    where the cell is empty; ``dataset`` and ``has_downbeats`` are ``""`` where empty or absent.
+    ``line`` is the row's line in the file (the header is line 1).
+    """
+
+    line: int
+    dataset: str
+    audio_path: str
+    beats_path: str
+    has_downbeats: str
+
+
+def read_dataset_index(path: str | os.PathLike) -> list[DatasetIndexRow]:
+    """The rows of the ``dataset_index.csv`` at ``path`` (``~`` expanded).
+
+    Raises:
+        FileNotFoundError: the CSV does not exist.
+        ValueError: it cannot be parsed or lacks a column of :data:`REQUIRED_COLUMNS`
+            (the message names the file).
+    """
+    csv_path = Path(os.path.expanduser(os.fspath(path)))
+    if not csv_path.is_file():
+        raise FileNotFoundError(
+            f"index CSV {str(csv_path)!r} does not exist (relative paths are relative to {os.getcwd()})"
+        )
+    try:
+        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot parse {csv_path}: {exc}") from exc
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{csv_path} lacks column(s) {', '.join(missing)} (has {', '.join(table.columns)})")
+    root = csv_path.parent
+
+    def resolve(value: str) -> str:
+        value = value.strip()
+        return (Path(value) if Path(value).is_absolute() else root / value).as_posix() if value else ""
+
+    flags = table["has_downbeats"] if "has_downbeats" in table.columns else [""] * len(table)
+    return [
+        DatasetIndexRow(line, dataset.strip(), resolve(audio), resolve(beats), str(flag).strip())
+        for line, dataset, audio, beats, flag in zip(
+            range(2, len(table) + 2), table["dataset"], table["audio_path"], table["beats_path"], flags
+        )
+    ]
