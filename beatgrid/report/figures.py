@@ -57,6 +57,16 @@ def _fixed_log_ticks(axis, ticks: Sequence[float], fmt: str) -> None:
     axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
+def _finish_scatter(ax, xlabel: str, ylabel: str, title: str, **legend: Any) -> None:
+    """Axis labels, title, a light grid at the major and minor (log) ticks, and the legend
+    (``legend``: its options) of a per-track scatter."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.25, which="both")
+    ax.legend(**legend)
+
+
 def _plot_rows(per_track: pd.DataFrame, summary: pd.DataFrame | None) -> tuple[pd.DataFrame, list[str], str | None]:
     """Rows of the chosen variants on the report split, labelled by base method; method order."""
     if per_track.empty:
@@ -144,11 +154,7 @@ def figure_tempo_scatter(per_track: pd.DataFrame, summary: pd.DataFrame | None =
         _fixed_log_ticks(axis, ticks, "%d")
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
-    ax.set_xlabel("annotated tempo (BPM)")
-    ax.set_ylabel("estimated tempo (BPM)")
-    ax.set_title(f"tempo ({split})")
-    ax.grid(alpha=0.25, which="both")
-    ax.legend(fontsize=8, loc="upper left")
+    _finish_scatter(ax, "annotated tempo (BPM)", "estimated tempo (BPM)", f"tempo ({split})", fontsize=8, loc="upper left")
     return fig
 
 
@@ -176,11 +182,8 @@ def figure_grid_confidence(
     ax.set_yscale("log")
     low, high = ax.get_ylim()
     _fixed_log_ticks(ax.yaxis, [t for t in _LOG_TICKS_MS if low <= t <= high], "%g")
-    ax.set_xlabel("grid confidence")
-    ax.set_ylabel("grid phase error (ms, median per track)")
-    ax.set_title(f"beatgrid confidence vs error ({split})")
-    ax.grid(alpha=0.25, which="both")
-    ax.legend(fontsize=7, loc="best")
+    _finish_scatter(ax, "grid confidence", "grid phase error (ms, median per track)",
+                    f"beatgrid confidence vs error ({split})", fontsize=7, loc="best")
     return fig
 
 
