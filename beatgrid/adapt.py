@@ -243,6 +243,7 @@ def adapt_models(
     from .activations import extract_shard_activations, file_sha256
     from .training.crnn import train_crnn
     from .training.ltm import train_ltm
+    from .training.stores import TrainingStores
     from .pretrained import resolve_model_file
 
     out_dir = Path(out_dir)
@@ -273,8 +274,8 @@ def adapt_models(
     atomic_write(tracks_csv, partial(stores.rows(ids).assign(split="train").to_csv, index=False))
     log.info("adapting %s on %d tracks (+%d replayed) into %s", cfg.init_from, len(train_ids), len(replay), out_dir)
 
-    train_crnn(mel_paths, target_paths, tracks_csv, {**cfg.crnn, "init_from": str(init_crnn)}, out_dir / "crnn",
-               progress=progress)
+    train_crnn(TrainingStores(mel_paths, target_paths, tracks_csv), {**cfg.crnn, "init_from": str(init_crnn)},
+               out_dir / "crnn", progress=progress)
     activation_paths = []
     for shard, shard_ids in by_shard.items():
         path = out_dir / "activations" / f"{shard}.h5"
@@ -282,7 +283,7 @@ def adapt_models(
                                   device=cfg.crnn.get("device", "auto"), progress=progress)
         activation_paths.append(path)
     ltm_cfg = {**cfg.ltm, "input_source": "augment", "augment": True, "init_from": init_ltm and str(init_ltm)}
-    train_ltm(activation_paths, target_paths, tracks_csv, ltm_cfg, out_dir / "ltm", progress=progress)
+    train_ltm(TrainingStores(activation_paths, target_paths, tracks_csv), ltm_cfg, out_dir / "ltm", progress=progress)
     atomic_write_text(record, json.dumps({"fingerprint": _settings_fingerprint(settings), **settings}, indent=1) + "\n")
     return out_dir
 

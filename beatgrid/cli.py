@@ -170,13 +170,14 @@ def _concat_tracks(paths: list[str], out_dir: str) -> str:
 
 def run_train_crnn(args: argparse.Namespace) -> int:
     from .training.crnn import train_crnn
+    from .training.stores import TrainingStores
     from .workflow import load_config
 
     config = load_config(args.config)
     if "crnn" not in config:
         raise UsageError(f"{args.config}: no crnn: block")
     tracks_csv = _concat_tracks(args.tracks, args.out)
-    train_crnn(args.mels, args.targets, tracks_csv, config["crnn"], args.out)
+    train_crnn(TrainingStores(args.mels, args.targets, tracks_csv), config["crnn"], args.out)
     return EXIT_OK
 
 

@@ -20,6 +20,7 @@ from beatgrid.training.crnn import train_crnn
 from beatgrid.data.store import atomic_h5, write_track
 from beatgrid.features import MelConfig, frame_targets
 from beatgrid.training.ltm import train_ltm
+from beatgrid.training.stores import TrainingStores
 from beatgrid.models import load_model
 
 torch.set_num_threads(1)
@@ -84,7 +85,7 @@ def setup(tmp_path_factory):
     base_csv = root / "base_tracks.csv"
     stores.rows(base_ids).assign(split="train").to_csv(base_csv, index=False)
     mels, targets = list(stores.mels.values()), list(stores.targets.values())
-    train_crnn(mels, targets, base_csv, TINY_CRNN, root / "base" / "crnn", progress=False)
+    train_crnn(TrainingStores(mels, targets, base_csv), TINY_CRNN, root / "base" / "crnn", progress=False)
     from beatgrid.activations import extract_shard_activations
 
     act_paths = []
@@ -92,7 +93,7 @@ def setup(tmp_path_factory):
         act_paths.append(root / "base_act" / f"{shard}.h5")
         extract_shard_activations(root / "base" / "crnn" / "model.pt", stores.mels[shard], act_paths[-1],
                                   track_ids=ids, device="cpu", progress=False)
-    train_ltm(act_paths, targets, base_csv, TINY_LTM, root / "base" / "ltm", progress=False)
+    train_ltm(TrainingStores(act_paths, targets, base_csv), TINY_LTM, root / "base" / "ltm", progress=False)
     return root, stores
 
 

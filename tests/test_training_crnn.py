@@ -12,6 +12,7 @@ from beatgrid.data.folds import assign_folds
 from tests.index_table import index_table
 from beatgrid.models import load_model
 from beatgrid.training.crnn import fold_train_ids, train_crnn
+from beatgrid.training.stores import TrainingStores
 
 N_MELS = 16
 FPS = 50.0
@@ -44,6 +45,11 @@ def stores(tmp_path_factory):
     return root
 
 
+def _training(root):
+    """The fixture's stores as what the CRNN trains on."""
+    return TrainingStores([root / "mels.h5"], [root / "targets.h5"], root / "tracks.csv")
+
+
 def test_fold_train_ids_leave_out_exactly_one_fold():
     ids = [f"t{i}" for i in range(10)]
     fold_of = assign_folds(ids, 3, 7)
@@ -57,7 +63,7 @@ def test_fold_train_ids_leave_out_exactly_one_fold():
 
 def test_train_crnn_writes_a_self_contained_model(stores, tmp_path):
     torch.set_num_threads(1)
-    result = train_crnn([stores / "mels.h5"], [stores / "targets.h5"], stores / "tracks.csv", CFG, tmp_path, progress=False)
+    result = train_crnn(_training(stores), CFG, tmp_path, progress=False)
     model, meta = load_model(tmp_path / "model.pt")
     assert meta["features"]["n_mels"] == N_MELS and meta["features"]["fps"] == FPS
     mels = read_store([stores / "mels.h5"], "mel")
@@ -72,7 +78,7 @@ def test_stores_over_the_memory_budget_train_the_same_model_on_demand(stores, tm
     workers the batches are the same too, tests/test_dataset.py, but batches in shared
     memory may take other float kernels: equal to about 1e-4, not bit for bit.)"""
     torch.set_num_threads(1)
-    args = ([stores / "mels.h5"], [stores / "targets.h5"], stores / "tracks.csv")
+    args = (_training(stores),)
     cfg = {**CFG, "augment": True, "num_workers": 0}
     train_crnn(*args, {**cfg, "memory_budget_gb": 1.0}, tmp_path / "memory", progress=False)
     with caplog.at_level("INFO", logger="beatgrid.data.dataset"):
@@ -86,11 +92,11 @@ def test_stores_over_the_memory_budget_train_the_same_model_on_demand(stores, tm
 
 def test_fine_tuning_keeps_the_pretrained_normalisation_and_refuses_other_mels(stores, tmp_path, caplog):
     torch.set_num_threads(1)
-    train_crnn([stores / "mels.h5"], [stores / "targets.h5"], stores / "tracks.csv", CFG, tmp_path / "base", progress=False)
+    train_crnn(_training(stores), CFG, tmp_path / "base", progress=False)
     base, _ = load_model(tmp_path / "base" / "model.pt")
     tuned_cfg = {**CFG, "init_from": str(tmp_path / "base" / "model.pt"), "conv_channels": [32], "epochs": 1}
     with caplog.at_level("WARNING", logger="beatgrid.models"):
-        train_crnn([stores / "mels.h5"], [stores / "targets.h5"], stores / "tracks.csv", tuned_cfg, tmp_path / "tuned",
+        train_crnn(_training(stores), tuned_cfg, tmp_path / "tuned",
                    progress=False)
     tuned, meta = load_model(tmp_path / "tuned" / "model.pt")
     assert meta["model_config"]["conv_channels"] == [4]  # the pretrained sizes, not the config's
@@ -104,7 +110,7 @@ def test_fine_tuning_keeps_the_pretrained_normalisation_and_refuses_other_mels(s
     payload["features"]["hop_length"] = 512
     torch.save(payload, other)
     with pytest.raises(ValueError, match="hop_length"):
-        train_crnn([stores / "mels.h5"], [stores / "targets.h5"], stores / "tracks.csv", {**CFG, "init_from": str(other)},
+        train_crnn(_training(stores), {**CFG, "init_from": str(other)},
                    tmp_path / "bad", progress=False)
 
 
@@ -112,7 +118,7 @@ def test_init_from_takes_a_models_folder_or_a_shipped_name(stores, tmp_path, mon
     import beatgrid.pretrained as pretrained
 
     torch.set_num_threads(1)
-    args = ([stores / "mels.h5"], [stores / "targets.h5"], stores / "tracks.csv")
+    args = (_training(stores),)
     train_crnn(*args, {**CFG, "epochs": 1}, tmp_path / "shipped" / "mine" / "crnn", progress=False)
     base, _ = load_model(tmp_path / "shipped" / "mine" / "crnn" / "model.pt")
     monkeypatch.setattr(pretrained, "_package_root", lambda: tmp_path / "shipped")

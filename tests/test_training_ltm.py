@@ -10,6 +10,7 @@ from beatgrid.data.activation_augment import simulate_activations
 from beatgrid.data.augment import render_targets
 from beatgrid.data.store import atomic_h5, write_track
 from beatgrid.training.ltm import train_ltm
+from beatgrid.training.stores import TrainingStores
 from beatgrid.models import load_model
 from beatgrid.models.ltm import TemporalConvNet
 from beatgrid.decoding.streaming import track_online
@@ -66,7 +67,7 @@ def stores(tmp_path_factory):
 
 def _train(stores, out_dir, **overrides):
     root = stores[0]
-    return train_ltm([root / "activations.h5"], [root / "targets.h5"], root / "tracks.csv",
+    return train_ltm(TrainingStores([root / "activations.h5"], [root / "targets.h5"], root / "tracks.csv"),
                      {**CFG, **overrides}, out_dir, progress=False)
 
 
@@ -135,9 +136,9 @@ def test_bad_inputs_are_named(stores, tmp_path):
     only_test = root / "only_test.csv"
     pd.read_csv(root / "tracks.csv").assign(split="test").to_csv(only_test, index=False)
     with pytest.raises(ValueError, match="no track has split 'train'"):
-        train_ltm([root / "activations.h5"], [root / "targets.h5"], only_test, CFG, tmp_path)
+        train_ltm(TrainingStores([root / "activations.h5"], [root / "targets.h5"], only_test), CFG, tmp_path)
     no_fps = tmp_path / "no_fps.h5"
     with atomic_h5(no_fps):
         pass
     with pytest.raises(ValueError, match="fps"):
-        train_ltm([no_fps], [root / "targets.h5"], root / "tracks.csv", CFG, tmp_path)
+        train_ltm(TrainingStores([no_fps], [root / "targets.h5"], root / "tracks.csv"), CFG, tmp_path)

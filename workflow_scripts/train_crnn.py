@@ -5,11 +5,10 @@ from beatgrid.workflow import workflow_job
 
 with workflow_job(snakemake, torch=True):
     from beatgrid.training.crnn import train_crnn
+    from beatgrid.training.stores import TrainingStores
 
     train_crnn(
-        mel_paths=snakemake.input.mels,
-        target_paths=snakemake.input.targets,
-        tracks_csv=snakemake.input.tracks,
+        TrainingStores(snakemake.input.mels, snakemake.input.targets, snakemake.input.tracks),
         cfg=dict(snakemake.params.cfg),
         out_dir=Path(snakemake.output.model).parent,
         fold=None if snakemake.params.fold is None else int(snakemake.params.fold),

@@ -5,11 +5,10 @@ from beatgrid.workflow import workflow_job
 
 with workflow_job(snakemake, torch=True):
     from beatgrid.training.ltm import train_ltm
+    from beatgrid.training.stores import TrainingStores
 
     train_ltm(
-        activation_paths=snakemake.input.activations,
-        target_paths=snakemake.input.targets,
-        tracks_csv=snakemake.input.tracks,
+        TrainingStores(snakemake.input.activations, snakemake.input.targets, snakemake.input.tracks),
         cfg=dict(snakemake.params.cfg),
         out_dir=Path(snakemake.output.model).parent,
     )

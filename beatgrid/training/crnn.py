@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..data.augment import MelAugment
-from ..data.dataset import DEFAULT_MEMORY_BUDGET_GB, MelNormalizer, load_frame_dataset, split_track_ids
-from ..data.store import read_attrs, without_dropped
+from ..data.dataset import DEFAULT_MEMORY_BUDGET_GB, MelNormalizer
+from ..data.store import read_attrs
 from ..data.folds import without_fold
 from ..models import build_model, warn_ignored_sizes
 from .config import TrainConfig, TrainResult
 from .loop import train
 from .runtime import seed_everything
+from .stores import TrainingStores
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,7 @@ def fold_train_ids(train_ids: list[str], fold: int | None, folds: int | None, fo
 
 
 def train_crnn(
-    mel_paths: Iterable[str | os.PathLike],
-    target_paths: Iterable[str | os.PathLike],
-    tracks_csv: str | os.PathLike,
+    stores: TrainingStores,
     cfg: Mapping[str, Any],
     out_dir: str | os.PathLike,
     *,
@@ -62,27 +61,23 @@ def train_crnn(
     """Train the CRNN of config.yaml's ``crnn:`` block; writes model.pt & co. to ``out_dir``.
 
     Args:
-        mel_paths: mel stores (``/tracks/<id>/mel`` float16 ``[T, n_mels]``), every shard.
-        target_paths: target stores (``/tracks/<id>/beat``, ``/downbeat`` ``[T]``).
-        tracks_csv: the index; its ``split`` column picks train and val tracks.
+        stores: mel stores (``/tracks/<id>/mel`` float16 ``[T, n_mels]``) as inputs, the target
+            stores, and the index whose ``split`` column picks train and val tracks.
         cfg: the ``crnn:`` block (model sizes, training keys, ``augment``).
         out_dir: receives model.pt (with the mel settings, fps and input normalisation),
             checkpoint.pt (resumed automatically), history.csv and curves.png.
         fold, folds, fold_seed: train fold model ``fold`` of ``folds`` (out-of-fold activations).
     """
     cfg = dict(cfg)
-    mel_paths = [str(p) for p in mel_paths]
-    target_paths = [str(p) for p in target_paths]
-    splits = split_track_ids(tracks_csv)
-    train_ids = fold_train_ids(without_dropped(splits["train"], mel_paths + target_paths), fold, folds, fold_seed)
-    val_ids = without_dropped(splits["val"], mel_paths + target_paths)
+    splits = stores.split_ids()
+    train_ids, val_ids = fold_train_ids(splits["train"], fold, folds, fold_seed), splits["val"]
     if not train_ids:
-        raise ValueError(f"{tracks_csv}: no track has split 'train'; nothing to train the CRNN on")
-    mel_attrs = read_attrs(mel_paths[0])
+        raise ValueError(f"{stores.tracks_csv}: no track has split 'train'; nothing to train the CRNN on")
+    mel_attrs = read_attrs(stores.inputs[0])
     features = {key: mel_attrs[key].item() if hasattr(mel_attrs[key], "item") else mel_attrs[key] for key in MEL_ATTRS}
     fps = float(features["fps"])
     train_cfg = TrainConfig.from_dict(cfg)
-    target_attrs = read_attrs(target_paths[0])
+    target_attrs = read_attrs(stores.targets[0])
     augment = (
         MelAugment(
             widen_frames=int(target_attrs.get("widen_frames", 1)), widen_value=float(target_attrs.get("widen_value", 0.5))
@@ -91,12 +86,7 @@ def train_crnn(
         else None
     )
     budget = float(cfg.get("memory_budget_gb", DEFAULT_MEMORY_BUDGET_GB))
-    train_set = load_frame_dataset(
-        mel_paths, "mel", target_paths, train_ids, memory_budget_gb=budget,
-        crop_frames=train_cfg.crop_frames, seed=train_cfg.seed, augment=augment,
-    )
-    train_set.cover_frames_per_epoch()
-    val_set = load_frame_dataset(mel_paths, "mel", target_paths, val_ids, memory_budget_gb=budget) if val_ids else None
+    train_set, val_set = stores.datasets("mel", train_ids, val_ids, train_cfg, budget, augment)
 
     seed_everything(train_cfg.seed)
     if cfg.get("init_from"):

@@ -21,20 +21,21 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 
 from ..data.activation_augment import ActivationAugment
-from ..data.dataset import DEFAULT_MEMORY_BUDGET_GB, load_frame_dataset, split_track_ids
-from ..data.store import read_attrs, without_dropped
+from ..data.dataset import DEFAULT_MEMORY_BUDGET_GB
+from ..data.store import read_attrs
 from ..models import build_model, warn_ignored_sizes
 from ..models.ltm import ltm_model_config
 from .config import TrainConfig, TrainResult
 from .loop import train
 from .runtime import seed_everything
+from .stores import TrainingStores
 
 __all__ = ["INPUT_SOURCES", "train_ltm"]
 
@@ -78,9 +79,7 @@ def _store_fps(paths: Sequence[str]) -> float:
 
 
 def train_ltm(
-    activation_paths: Iterable[str | os.PathLike],
-    target_paths: Iterable[str | os.PathLike],
-    tracks_csv: str | os.PathLike,
+    stores: TrainingStores,
     cfg: Mapping[str, Any],
     out_dir: str | os.PathLike,
     progress: bool = True,
@@ -88,10 +87,9 @@ def train_ltm(
     """Train the LTM (config.yaml's ``ltm:`` block) and write model.pt & co. to ``out_dir``.
 
     Args:
-        activation_paths: activation stores (``/tracks/<id>/activations`` ``[T, 2]``) holding
-            every train and val track of ``tracks_csv`` (out-of-fold ones for ``oof``).
-        target_paths: target stores (``/tracks/<id>/beat``, ``/downbeat``).
-        tracks_csv: the index; its ``split`` column picks train and val tracks.
+        stores: activation stores (``/tracks/<id>/activations`` ``[T, 2]``) as inputs, holding
+            every train and val track of the index (out-of-fold ones for ``oof``), the target
+            stores, and the index whose ``split`` column picks train and val tracks.
         cfg: the ``ltm:`` block: model sizes (:func:`ltm_model_config`), training keys
             (:class:`beatgrid.training.TrainConfig`), ``input_source``, optional ``augment``,
             optional ``init_from`` (``pretrained:<name>``, a models folder or an LTM model.pt
@@ -107,13 +105,10 @@ def train_ltm(
     input_source = cfg.get("input_source", "augment")
     if input_source not in INPUT_SOURCES:
         raise ValueError(f"ltm.input_source must be one of {INPUT_SOURCES}, got {input_source!r}")
-    activation_paths = [str(p) for p in activation_paths]
-    target_paths = [str(p) for p in target_paths]
-    ids = {split: without_dropped(track_ids, activation_paths + target_paths)
-           for split, track_ids in split_track_ids(tracks_csv).items()}
+    ids = stores.split_ids()
     if not ids["train"]:
-        raise ValueError(f"{tracks_csv}: no track has split 'train'; nothing to train the LTM on")
-    fps = _store_fps(activation_paths)
+        raise ValueError(f"{stores.tracks_csv}: no track has split 'train'; nothing to train the LTM on")
+    fps = _store_fps(stores.inputs)
     use_augment = cfg.get("augment")
     if use_augment is None:  # `augment: null` in config.yaml: follow input_source
         use_augment = input_source == "augment"
@@ -121,15 +116,7 @@ def train_ltm(
     train_cfg = TrainConfig.from_dict(cfg)
 
     budget = float(cfg.get("memory_budget_gb", DEFAULT_MEMORY_BUDGET_GB))
-    train_set = load_frame_dataset(
-        activation_paths, "activations", target_paths, ids["train"], memory_budget_gb=budget,
-        crop_frames=train_cfg.crop_frames, seed=train_cfg.seed, augment=augment,
-    )
-    train_set.cover_frames_per_epoch()
-    val_set = (
-        load_frame_dataset(activation_paths, "activations", target_paths, ids["val"], memory_budget_gb=budget)
-        if ids["val"] else None
-    )
+    train_set, val_set = stores.datasets("activations", ids["train"], ids["val"], train_cfg, budget, augment)
     seed_everything(train_cfg.seed)
     if cfg.get("init_from"):
         model = _pretrained(cfg["init_from"], fps, ltm_model_config(cfg))
