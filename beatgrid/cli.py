@@ -1,7 +1,8 @@
 """The `beatgrid` command: beats and beatgrids for audio files, and training outside the workflow.
 
-Each subcommand is an ``add_<name>_parser(commands)`` function that declares its arguments
-and sets ``handler`` (a function ``args -> exit code``); :data:`SUBCOMMANDS` lists them.
+Each subcommand is a :class:`Subcommand`: an ``add_<name>_arguments(parser)`` function whose
+docstring is its help and which declares its options, and a ``run_<name>(args) -> exit code``
+function; :data:`SUBCOMMANDS` lists them.
 
 Exit codes: 0 everything done; 1 some inputs failed (the others were processed);
 2 usage error (arguments, models, device), reported before any input is read.
@@ -11,9 +12,11 @@ A user error prints one ``beatgrid: error: ...`` line; ``--debug`` shows its tra
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
@@ -41,10 +44,28 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
-def _subcommand(commands: argparse._SubParsersAction, common: argparse.ArgumentParser, name: str,
-                **kwargs: str) -> argparse.ArgumentParser:
-    """A subcommand's parser: the common options, and the help formatter that shows defaults."""
-    return commands.add_parser(name, parents=[common], formatter_class=_HelpFormatter, **kwargs)
+@dataclass(frozen=True)
+class Subcommand:
+    """``beatgrid <name>``: ``add_arguments(parser)`` declares its options and ``run(args)`` does
+    the work and returns the exit code.
+
+    The first paragraph of ``add_arguments``'s docstring is the one-line help of
+    ``beatgrid --help``, the rest the description of ``beatgrid <name> --help`` (an
+    ``add_arguments`` that names values known only at run time sets ``parser.description``).
+    """
+
+    name: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+    def add_to(self, commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        """The subcommand's parser: the common options, its own, and the help formatter that shows defaults."""
+        help_text, _, description = (inspect.getdoc(self.add_arguments) or "").partition("\n\n")
+        parser = commands.add_parser(self.name, parents=[common], formatter_class=_HelpFormatter,
+                                     help=help_text, description=description or None)
+        self.add_arguments(parser)
+        parser.set_defaults(handler=self.run)
+        return parser
 
 
 def _positive_float(text: str) -> float:
@@ -55,17 +76,15 @@ def _positive_float(text: str) -> float:
 
 
 # ----------------------------------------------------------------------------- predict
-def add_predict_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def add_predict_arguments(predict: argparse.ArgumentParser) -> None:
+    """beats, downbeats and a beatgrid for audio files and folders"""
     from .analysis import DEFAULT_MIN_CONFIDENCE
     from .batch import ACTIVATIONS_SUFFIX, DEFAULT_FORMATS, FORMATS, REKORDBOX_FILE
     from .methods import DEFAULT_METHOD, METHODS, Settings
     from .pretrained import DEFAULT_NAME, PREFIX
 
     methods = "\n".join(f"  {name:<11} {method.help}" for name, method in METHODS.items())
-    predict = _subcommand(
-        commands, common, "predict",
-        help="beats, downbeats and a beatgrid for audio files and folders",
-        description=f"""\
+    predict.description = f"""\
 Beats, downbeats and a beatgrid for each audio file (folders are searched recursively).
 Outputs mirror the inputs' paths under --out, the audio file's name kept:
   <name>.beats   time<TAB>position per beat (1 = downbeat)
@@ -78,8 +97,7 @@ Outputs mirror the inputs' paths under --out, the audio file's name kept:
 methods:
 {methods}
 
-exit codes: 0 all done; 1 some inputs failed (the others written); 2 usage error""",
-    )
+exit codes: 0 all done; 1 some inputs failed (the others written); 2 usage error"""
     predict.add_argument("audio", nargs="+", metavar="AUDIO_OR_DIR",
                          help="audio files (wav, flac, ogg, mp3, m4a, aac, opus, ...) or folders")
     predict.add_argument("--out", required=True, help="output folder")
@@ -101,7 +119,6 @@ exit codes: 0 all done; 1 some inputs failed (the others written); 2 usage error
     predict.add_argument("--skip-existing", action="store_true", help="skip files whose outputs all exist")
     predict.add_argument("--save-activations", action="store_true",
                          help=f"also write <name>{ACTIVATIONS_SUFFIX} (decode again with beatgrid.analysis.decode)")
-    predict.set_defaults(handler=run_predict)
 
 
 def run_predict(args: argparse.Namespace) -> int:
@@ -138,14 +155,13 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 # -------------------------------------------------------------------------- train-crnn
-def add_train_crnn_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    train = _subcommand(
-        commands, common, "train-crnn",
-        help="train the CRNN from mel/target stores outside the workflow (e.g. imported Beat This! spectrograms)",
-        description="Trains with the crnn: block of a config file on HDF5 stores such as those written by "
-        "`python -m beatgrid.beat_this_import`; writes model.pt, history.csv and curves.png. "
-        "Use the model in the workflow with crnn.init_from to fine-tune it on your own tracks.",
-    )
+def add_train_crnn_arguments(train: argparse.ArgumentParser) -> None:
+    """train the CRNN from mel/target stores outside the workflow (e.g. imported Beat This! spectrograms)
+
+    Trains with the crnn: block of a config file on HDF5 stores such as those written by
+    `python -m beatgrid.beat_this_import`; writes model.pt, history.csv and curves.png.
+    Use the model in the workflow with crnn.init_from to fine-tune it on your own tracks.
+    """
     train.add_argument("--mels", nargs="+", required=True, help="mel stores (.h5)")
     train.add_argument("--targets", nargs="+", required=True, help="target stores (.h5)")
     train.add_argument("--tracks", nargs="+", required=True,
@@ -153,7 +169,6 @@ def add_train_crnn_parser(commands: argparse._SubParsersAction, common: argparse
     train.add_argument("--out", required=True, help="output folder")
     train.add_argument("--config", default=None,
                        help="config file whose crnn: block to use (default: the package's config.yaml)")
-    train.set_defaults(handler=run_train_crnn)
 
 
 def _concat_tracks(paths: list[str], out_dir: str) -> str:
@@ -182,17 +197,15 @@ def run_train_crnn(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------- check
-def add_check_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    check = _subcommand(
-        commands, common, "check",
-        help="verify every HDF5 store and model.pt of a results folder (--repair removes the corrupt ones)",
-        description="Opens every HDF5 store and model.pt below RESULTS, reads every array and compares the "
-        "checksums written when the file was made. --repair deletes corrupt files and temporary files of "
-        "killed jobs; the next `snakemake` run rebuilds exactly those and what depends on them.",
-    )
+def add_check_arguments(check: argparse.ArgumentParser) -> None:
+    """verify every HDF5 store and model.pt of a results folder (--repair removes the corrupt ones)
+
+    Opens every HDF5 store and model.pt below RESULTS, reads every array and compares the
+    checksums written when the file was made. --repair deletes corrupt files and temporary
+    files of killed jobs; the next `snakemake` run rebuilds exactly those and what depends on them.
+    """
     check.add_argument("results", nargs="?", default="results", help="results folder of a workflow run")
     check.add_argument("--repair", action="store_true", help="delete corrupt and leftover temporary files")
-    check.set_defaults(handler=run_check)
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -215,17 +228,16 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------- adapt
-def add_adapt_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    adapt = _subcommand(
-        commands, common, "adapt",
-        help="fine-tune a CRNN + LTM pair on your own annotated tracks (with a cross-validated estimate)",
-        description="Indexes your tracks (a label that disagrees with its audio is rejected with the reason), "
-        "fine-tunes the starting pair on them and writes OUT/crnn/model.pt and OUT/ltm/model.pt, usable as "
-        "`beatgrid predict --models OUT`. With --folds K, K models adapted on all but one fold each score the "
-        "fold they did not see: OUT/cv/summary.csv (pretrained, adapted and librosa side by side), "
-        "OUT/cv/learning_curve.csv and OUT/cv/report/index.html. Settings: the adapt: block of --config over "
-        "the package's config.yaml. Re-running after a kill resumes.",
-    )
+def add_adapt_arguments(adapt: argparse.ArgumentParser) -> None:
+    """fine-tune a CRNN + LTM pair on your own annotated tracks (with a cross-validated estimate)
+
+    Indexes your tracks (a label that disagrees with its audio is rejected with the reason),
+    fine-tunes the starting pair on them and writes OUT/crnn/model.pt and OUT/ltm/model.pt,
+    usable as `beatgrid predict --models OUT`. With --folds K, K models adapted on all but one
+    fold each score the fold they did not see: OUT/cv/summary.csv (pretrained, adapted and
+    librosa side by side), OUT/cv/learning_curve.csv and OUT/cv/report/index.html. Settings:
+    the adapt: block of --config over the package's config.yaml. Re-running after a kill resumes.
+    """
     source = adapt.add_mutually_exclusive_group(required=True)
     source.add_argument("--index", help="dataset_index.csv (dataset,audio_path,beats_path,has_downbeats; "
                         "paths relative to the CSV)")
@@ -240,7 +252,6 @@ def add_adapt_parser(commands: argparse._SubParsersAction, common: argparse.Argu
     adapt.add_argument("--dataset", default="mine", help="dataset name of the tracks (of --index: where its "
                        "rows name none; track ids start with it)")
     adapt.add_argument("--config", default=None, help="config file laid over the package's config.yaml")
-    adapt.set_defaults(handler=run_adapt)
 
 
 def _merged(base: dict, update: dict) -> dict:
@@ -294,12 +305,12 @@ def run_adapt(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------- main
-#: Every subcommand's ``add_<name>_parser``, in the order ``--help`` lists them.
-SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None], ...] = (
-    add_predict_parser,
-    add_train_crnn_parser,
-    add_check_parser,
-    add_adapt_parser,
+#: Every subcommand, in the order ``--help`` lists them.
+SUBCOMMANDS: tuple[Subcommand, ...] = (
+    Subcommand("predict", add_predict_arguments, run_predict),
+    Subcommand("train-crnn", add_train_crnn_arguments, run_train_crnn),
+    Subcommand("check", add_check_arguments, run_check),
+    Subcommand("adapt", add_adapt_arguments, run_adapt),
 )
 
 #: Errors caused by the user's arguments or files: one line, no traceback (without --debug).
@@ -314,8 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug messages")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = _common_options()
-    for add_parser in SUBCOMMANDS:
-        add_parser(commands, common)
+    for command in SUBCOMMANDS:
+        command.add_to(commands, common)
     return parser
 
 
