@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from stat import S_ISREG
 from typing import Any
@@ -188,29 +188,30 @@ def demo_batches(source: dict[str, Any]) -> dict[str, list[int]]:
     return {f"{b:03d}": list(range(b * per_job, (b + 1) * per_job)) for b in range(n_batches)}
 
 
-def _candidate_source_files(source: dict[str, Any]) -> list[Path]:
+def _candidate_source_files(source: dict[str, Any]) -> list[str]:
     """The files an external dataset may read (not checked for existence): an
-    ``index_csv``'s CSV and every path it lists, or the files under a dataset's folders."""
+    ``index_csv``'s CSV and every path it lists, or the files under a dataset's folders.
+    Plain strings: building 20,000 ``Path`` objects cost a tenth of a second of planning."""
     fmt = source["format"]
     if fmt == "index_csv":
         from .data.dataset_index import read_dataset_index
 
-        csv_path = Path(source["path"])
+        csv_path = str(source["path"])
         try:
             rows = read_dataset_index(csv_path)
         except (OSError, ValueError):  # a missing or broken CSV is reported by the index job itself
             return [csv_path]
-        return [csv_path, *(Path(p) for row in rows for p in (row.audio_path, row.beats_path) if p)]
+        return [csv_path, *(p for row in rows for p in (row.audio_path, row.beats_path) if p)]
     folders = [Path(source["audio_dir"]), Path(source["annotations_dir" if fmt == "beats_dir" else "labels_dir"])]
     from .audio import AUDIO_EXTENSIONS  # here: the training env's jobs import this module without soundfile
 
     suffixes = AUDIO_EXTENSIONS + (".beats", ".json", ".txt")
-    return [p for folder in folders if folder.is_dir() for p in folder.rglob("*") if p.suffix.lower() in suffixes]
+    return [str(p) for folder in folders if folder.is_dir() for p in folder.rglob("*") if p.suffix.lower() in suffixes]
 
 
 def dataset_source_files(source: dict[str, Any]) -> list[str]:
     """Existing input files of an external dataset (sorted)."""
-    return sorted({str(p) for p in _candidate_source_files(source) if p.is_file()})
+    return sorted({p for p in _candidate_source_files(source) if os.path.isfile(p)})
 
 
 def dataset_source_inputs(source: dict[str, Any]) -> list[str]:
@@ -220,35 +221,54 @@ def dataset_source_inputs(source: dict[str, Any]) -> list[str]:
     return [source["path"]] if source["format"] == "index_csv" else []
 
 
-def dataset_sources_digest(sources: Iterable[dict[str, Any]]) -> str:
-    """BLAKE2b over path, size and modification time (ns) of every file of the external
-    datasets ``sources`` (:func:`dataset_source_files`), a ``params:`` entry of the index.
+def files_digest(paths: Iterable[str]) -> str:
+    """BLAKE2b over path, size and modification time (ns) of each of ``paths`` (sorted,
+    deduplicated; a missing path counts as missing), one ``stat`` per file.
 
-    Adding, editing, touching or removing any of them changes it, so Snakemake re-runs
-    the index as it would for a changed input, without declaring 20,000 audio and
-    annotation files as inputs: each declared input costs planning time (a third of
-    `snakemake -n` at 10,000 tracks), and a removed one stops the plan instead of
-    re-indexing.
+    As a ``params:`` entry it re-runs a job whenever one of the files is added, edited,
+    touched or removed, as a changed input would, without declaring the files as inputs:
+    each declared input costs Snakemake planning time (at 10,000 tracks the audio and
+    annotation inputs of the per-shard jobs took a third of `snakemake -n`).
     """
     digest = hashlib.blake2b(digest_size=16)
-    for source in sources:
-        for path in sorted({str(p) for p in _candidate_source_files(source)}):
-            try:
-                stat = os.stat(path)  # one stat per file: this runs while Snakemake plans
-            except OSError:  # missing: the index reports it
-                continue
-            if S_ISREG(stat.st_mode):
-                digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    for path in sorted(set(paths)):
+        try:
+            stat = os.stat(path)  # this runs while Snakemake plans
+        except OSError:
+            digest.update(f"{path}\0missing\n".encode())
+            continue
+        if S_ISREG(stat.st_mode):
+            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
+
+
+def dataset_sources_digest(sources: Iterable[dict[str, Any]]) -> str:
+    """:func:`files_digest` of every file of the external datasets ``sources``
+    (:func:`_candidate_source_files`), a ``params:`` entry of the index, so adding, editing
+    or removing any of them re-runs the index (a removed one is then rejected with its
+    reason instead of stopping the plan)."""
+    return files_digest(p for source in sources for p in _candidate_source_files(source))
 
 
 @dataclass(frozen=True)
 class ShardInputs:
-    """What one shard's feature jobs read: members (as params) and the files (as inputs)."""
+    """What one shard's jobs read: its members (a ``params:`` entry) and their files, whose
+    versions (:func:`files_digest`) are ``params:`` entries too."""
 
     members: str
     audio_paths: list[str]
     annotation_paths: list[str]
+
+    @cached_property
+    def audio_version(self) -> str:
+        """:func:`files_digest` of the audio files, once per tracks.csv version and process
+        (three rules of each shard read it)."""
+        return files_digest(self.audio_paths)
+
+    @cached_property
+    def annotations_version(self) -> str:
+        """:func:`files_digest` of the annotation files."""
+        return files_digest(self.annotation_paths)
 
 
 def shard_inputs(tracks: pd.DataFrame) -> dict[str, ShardInputs]:

@@ -1,7 +1,8 @@
 # Shared helpers: config checks JSON Schema cannot express, the checkpoint's track list,
-# and per-shard inputs/params. Per-shard jobs take their members as `params` (not
-# tracks.csv as an input) so that re-running the index re-runs only shards whose
-# membership or files changed.
+# and per-shard params. Per-shard jobs take their members, and the versions of their audio
+# and annotation files, as `params` (not tracks.csv and 20,000 files as inputs) so that
+# re-running the index re-runs only shards whose membership or files changed, and so
+# that planning 10,000 tracks stays quick.
 import os
 import re  # used by rules/inference.smk (included into the same namespace)
 
@@ -78,12 +79,14 @@ def per_shard(pattern):
     return lambda wildcards: expand(pattern, shard=shards())
 
 
-def shard_audio(wildcards):
-    return shard_inputs()[wildcards.shard].audio_paths
+def shard_audio_version(wildcards):
+    """Path, size and mtime of the shard's audio files: new audio re-runs the shard."""
+    return shard_inputs()[wildcards.shard].audio_version
 
 
-def shard_annotations(wildcards):
-    return shard_inputs()[wildcards.shard].annotation_paths
+def shard_annotations_version(wildcards):
+    """The same for the shard's annotation files (read by the targets job only)."""
+    return shard_inputs()[wildcards.shard].annotations_version
 
 
 def shard_tracks_param(wildcards):

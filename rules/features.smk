@@ -4,9 +4,11 @@
 
 
 rule mels:
-    """The log-mel store of one shard's tracks."""
+    """The log-mel store of one shard's tracks (their audio: `params.audio`)."""
     input:
-        audio=shard_audio,
+        # ancient: the index's shard list is read in `params`; a re-indexed shard re-runs
+        # only when its members or the versions of their files change
+        index=ancient(f"{RESULTS}/index/tracks.csv"),
     output:
         f"{RESULTS}/features/mels/{{shard}}.h5",
     log:
@@ -17,16 +19,17 @@ rule mels:
         "../envs/features.yaml"
     params:
         members=shard_tracks_param,
+        audio=shard_audio_version,
         mel=mel_params(),
     script:
         "../workflow_scripts/compute_mels.py"
 
 
 rule targets:
-    """The frame-target store of one shard's tracks (beat and downbeat, widened)."""
+    """The frame-target store of one shard's tracks (beat and downbeat, widened), from
+    their annotations and the audio's frame count (header only)."""
     input:
-        annotations=shard_annotations,
-        audio=shard_audio,  # read for the frame count (header only)
+        index=ancient(f"{RESULTS}/index/tracks.csv"),  # as rule mels
     output:
         f"{RESULTS}/features/targets/{{shard}}.h5",
     log:
@@ -37,6 +40,8 @@ rule targets:
         "../envs/features.yaml"
     params:
         members=shard_tracks_param,
+        annotations=shard_annotations_version,
+        audio=shard_audio_version,
         frames=frame_params(),
         targets=config["targets"],
     script:

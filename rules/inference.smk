@@ -30,7 +30,7 @@ rule reference_shard:
     """A peer from an installed library (librosa's beat_track) on one shard's tracks.
     It reads their audio, so new audio under the same name re-runs it (and only it)."""
     input:
-        audio=shard_audio,
+        index=ancient(f"{RESULTS}/index/tracks.csv"),  # as rules/features.smk
     output:
         directory(f"{RESULTS}/reference/{{tracker}}/{{shard}}"),
     log:
@@ -44,6 +44,7 @@ rule reference_shard:
         "../envs/evaluation.yaml"
     params:
         members=shard_tracks_param,
+        audio=shard_audio_version,
         sr=config["features"]["sr"],
     script:
         "../workflow_scripts/reference_tracker.py"

@@ -264,8 +264,9 @@ def test_stage_targets_work_from_a_clean_directory(tmp_path):
 
 
 def test_new_audio_under_the_same_name_reruns_its_shard_training_and_its_reference(tiny_run, tmp_path):
-    """Every job declares the files it reads: new audio content re-runs that track's feature
-    shard, its reference shard, the training and what follows; nothing else."""
+    """Every job follows the files it reads (inputs, or their versions as params): new audio
+    content re-runs that track's feature shard, its reference shard, the training and what
+    follows; nothing else."""
     run = copy_run(tiny_run, tmp_path / "run")
     tracks = pd.read_csv(run / "results/index/tracks.csv", dtype={"shard": str})
     track = tracks.iloc[0]
@@ -282,6 +283,17 @@ def test_new_audio_under_the_same_name_reruns_its_shard_training_and_its_referen
     text = out.stdout + out.stderr
     assert f"results/features/mels/{track['shard']}.h5" in text
     assert f"results/reference/librosa/{track['shard']}" in text
+
+
+def test_edited_annotation_reruns_its_targets_not_its_mels(tiny_run, tmp_path):
+    run = copy_run(tiny_run, tmp_path / "run")
+    tracks = pd.read_csv(run / "results/index/tracks.csv", dtype={"shard": str})
+    annotation = run / tracks.iloc[0]["annotation_path"]
+    lines = annotation.read_text().splitlines()
+    annotation.write_text("\n".join(lines[:-1]) + "\n")  # the last beat removed
+    jobs = planned_jobs(run)
+    assert jobs.get("targets") == 1 and "train_crnn" in jobs
+    assert not {"mels", "reference_shard", "index", "demo_synth"} & set(jobs)
 
 
 def test_a_no_op_rebuild_gives_identical_bytes_and_reruns_nothing_downstream(tiny_run, tmp_path):

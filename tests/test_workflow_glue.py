@@ -196,6 +196,7 @@ def test_read_shards_matches_shard_inputs_and_follows_file_changes(tmp_path):
     for shard, inputs in shards.items():
         assert inputs.members == shard_members(tracks, shard)
         assert inputs.audio_paths == sorted(tracks.loc[tracks["shard"] == shard, "audio_path"])
+        assert inputs.annotation_paths == sorted(tracks.loc[tracks["shard"] == shard, "annotation_path"])
     import os
 
     pd.DataFrame(rows[:3]).to_csv(path, index=False)
@@ -238,3 +239,51 @@ def test_sources_digest_follows_every_dataset_file(tmp_path):
     assert added != touched
     (audio / "c.wav").unlink()  # removed again
     assert dataset_sources_digest([source]) == touched
+
+
+def test_files_digest_changes_with_any_file_and_only_then(tmp_path):
+    """A shard's `params.audio` / `params.annotations`: new content, a touch, a removal or
+    another file list re-run the job; reading the same files again does not."""
+    import os
+
+    from beatgrid.workflow import files_digest
+
+    paths = [str(tmp_path / f"{stem}.wav") for stem in ("a", "b")]
+    for path in paths:
+        Path(path).write_bytes(b"RIFF")
+    before = files_digest(paths)
+    assert files_digest(list(reversed(paths)) + paths[:1]) == before  # order and repeats do not count
+    assert files_digest(paths[:1]) != before
+    Path(paths[0]).write_bytes(b"RIFF1")
+    edited = files_digest(paths)
+    assert edited != before
+    os.utime(paths[1], ns=(1, 1))
+    touched = files_digest(paths)
+    assert touched != edited
+    Path(paths[1]).unlink()
+    assert files_digest(paths) not in {before, edited, touched}
+
+
+def test_shard_file_versions_follow_their_own_files(tmp_path):
+    """Editing one shard's annotation changes that shard's annotation version only; the
+    audio versions stay, so only its targets job re-runs."""
+    from beatgrid.workflow import shard_inputs
+
+    rows = []
+    for i in range(4):
+        audio, beats = tmp_path / f"t{i}.wav", tmp_path / f"t{i}.beats"
+        audio.write_bytes(b"RIFF")
+        beats.write_text("0.5 1\n")
+        rows.append({"track_id": f"t{i}", "dataset": "demo", "audio_path": str(audio), "annotation_path": str(beats),
+                     "annotation_format": "beats", "has_downbeats": True, "duration_s": 10.0, "split": "train",
+                     "shard": f"{i % 2:03d}"})
+    def versions() -> dict[str, tuple[str, str]]:
+        return {shard: (inputs.audio_version, inputs.annotations_version)
+                for shard, inputs in shard_inputs(pd.DataFrame(rows)).items()}
+
+    before = versions()
+    (tmp_path / "t1.beats").write_text("0.75 1\n")
+    after = versions()
+    assert after["001"][1] != before["001"][1]
+    assert after["000"] == before["000"]
+    assert after["001"][0] == before["001"][0]
