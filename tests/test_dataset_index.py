@@ -38,3 +38,12 @@ def test_bad_files_are_named(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(ValueError, match="cannot parse .*empty.csv"):
         read_dataset_index(tmp_path / "empty.csv")
+
+
+@pytest.mark.parametrize("path", ["a/b", "./a", "a/./b", "a//b", "/a/b/", "a/../b", "/", "//a", "///a", "..", ".", "a/b/."])
+def test_paths_are_normalised_as_pathlib_does(path):
+    from pathlib import PurePosixPath
+
+    from beatgrid.data.dataset_index import _posix_path
+
+    assert _posix_path(path) == PurePosixPath(path).as_posix()
