@@ -17,7 +17,7 @@ Its per-track scores sit beside those of the unadapted model and of librosa on t
 tracks (``summary.csv``, columns of the evaluation's summary). A learning curve repeats
 the folds with only ``n`` of the training tracks. The final model adapts on all tracks.
 
-Folders written by :func:`adapt_models` (``DIR``): ``crnn/``, ``ltm/`` (model.pt,
+Folders written by :meth:`Adaptation.adapt_models` (``DIR``): ``crnn/``, ``ltm/`` (model.pt,
 checkpoint.pt, history.csv, curves.png), ``tracks.csv`` (the tracks it trained on),
 ``activations/`` (the adapted CRNN's activations of them) and ``adapt.json`` (the settings,
 written last: a run that finds it with the same settings has nothing to do). A killed run
@@ -45,9 +45,8 @@ from .io import atomic_write, atomic_write_text
 from .methods import SETTING_NAMES
 
 __all__ = [
-    "AdaptConfig", "TrackStores", "adapt_tracks", "fold_of_tracks", "fold_train_ids", "replay_ids",
-    "adapt_models", "evaluate_models", "evaluate_peers", "run_fold", "summarize_cv",
-    "learning_curve_table", "curve_plan", "CurvePlan", "evaluate_baselines", "combine_cv", "cross_validate",
+    "AdaptConfig", "TrackStores", "Adaptation", "adapt_tracks", "fold_of_tracks", "fold_train_ids", "replay_ids",
+    "summarize_cv", "learning_curve_table", "curve_plan", "CurvePlan", "combine_cv",
     "CV_LABEL", "PRETRAINED_LABEL", "REPLAY_DATASET", "prepare_stores", "n_replay_tracks",
 ]
 
@@ -224,181 +223,201 @@ def _settings_fingerprint(settings: Mapping[str, Any]) -> str:
     return hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def adapt_models(
-    stores: TrackStores,
-    train_ids: Sequence[str],
-    cfg: AdaptConfig,
-    out_dir: str | os.PathLike,
-    *,
-    replay: Sequence[str] = (),
-    progress: bool = True,
-) -> Path:
-    """Fine-tune the CRNN, then the LTM, of ``cfg.init_from`` on ``train_ids`` (+ ``replay``).
-
-    Writes ``out_dir/{crnn,ltm}/model.pt`` (usable as ``--models out_dir``) and returns
-    ``out_dir``. The LTM fine-tunes on the adapted CRNN's activations of the same tracks,
-    augmented (``input_source: augment``). Nothing is redone when ``out_dir/adapt.json``
-    records the same settings and tracks.
-    """
-    from .activations import extract_shard_activations, file_sha256
-    from .training.crnn import train_crnn
-    from .training.ltm import train_ltm
-    from .training.stores import TrainingStores
-    from .pretrained import resolve_model_file
-
-    out_dir = Path(out_dir)
-    ids = sorted(dict.fromkeys([*train_ids, *replay]))
-    if not train_ids:
-        raise ValueError("no track to adapt on")
-    init_crnn = resolve_model_file(cfg.init_from, "crnn")
-    init_ltm: Path | None = resolve_model_file(cfg.init_from, "ltm")
-    if not init_ltm.is_file():  # e.g. a CRNN-only snapshot: the LTM learns from scratch
-        log.warning("%s has no ltm/model.pt: the LTM trains from scratch (sizes: the ltm defaults)", cfg.init_from)
-        init_ltm = None
-    by_shard = stores.by_shard(ids)
-    mel_paths = [stores.mels[s] for s in by_shard]
-    target_paths = [stores.targets[s] for s in by_shard]
-    settings = {"config": {k: v for k, v in cfg.to_dict().items() if k in ("init_from", "crnn", "ltm")},
-                "init_sha256": [file_sha256(init_crnn), init_ltm and file_sha256(init_ltm)],
-                "train_ids": sorted(train_ids), "replay_ids": sorted(replay),
-                # a rewritten store re-runs the trainers (which resume when their data did not change)
-                "stores": [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in mel_paths + target_paths]}
-    record = out_dir / "adapt.json"
-    done = all((out_dir / kind / "model.pt").is_file() for kind in ("crnn", "ltm"))
-    if done and record.is_file() and json.loads(record.read_text()).get("fingerprint") == _settings_fingerprint(settings):
-        log.info("%s: adapted already with these settings", out_dir)
-        return out_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
-    record.unlink(missing_ok=True)
-    tracks_csv = out_dir / "tracks.csv"
-    atomic_write(tracks_csv, partial(stores.rows(ids).assign(split="train").to_csv, index=False))
-    log.info("adapting %s on %d tracks (+%d replayed) into %s", cfg.init_from, len(train_ids), len(replay), out_dir)
-
-    train_crnn(TrainingStores(mel_paths, target_paths, tracks_csv), {**cfg.crnn, "init_from": str(init_crnn)},
-               out_dir / "crnn", progress=progress)
-    activation_paths = []
-    for shard, shard_ids in by_shard.items():
-        path = out_dir / "activations" / f"{shard}.h5"
-        extract_shard_activations(out_dir / "crnn" / "model.pt", stores.mels[shard], path, track_ids=shard_ids,
-                                  device=cfg.crnn.get("device", "auto"), progress=progress)
-        activation_paths.append(path)
-    ltm_cfg = {**cfg.ltm, "input_source": "augment", "augment": True, "init_from": init_ltm and str(init_ltm)}
-    train_ltm(TrainingStores(activation_paths, target_paths, tracks_csv), ltm_cfg, out_dir / "ltm", progress=progress)
-    atomic_write_text(record, json.dumps({"fingerprint": _settings_fingerprint(settings), **settings}, indent=1) + "\n")
-    return out_dir
-
-
-# ----------------------------------------------------------------------------- evaluation
 def _method_name(method: str, label: str) -> str:
     return f"{method} ({label})"
 
 
-def _score(stores: TrackStores, rows: pd.DataFrame, prediction_dirs: Mapping[str, Path],
-           trim_seconds: float) -> pd.DataFrame:
-    from .evaluation import evaluate_predictions, references_from_targets
+@dataclass
+class Adaptation:
+    """One adaptation of ``cfg.init_from``: the indexed tracks and their ``stores``, the settings
+    ``cfg``, and the synthetic tracks it may replay beside the user's (``replay_pool``; how many
+    is :func:`replay_ids`'s choice for ``cfg.replay``). ``progress``: tqdm progress bars.
 
-    references = references_from_targets(stores.target_paths(rows["track_id"]), rows)
-    rows = rows.assign(split=CV_SPLIT)
-    return evaluate_predictions(rows, references, prediction_dirs, trim_seconds)
-
-
-def evaluate_models(
-    models_dir: str | os.PathLike,
-    stores: TrackStores,
-    track_ids: Sequence[str],
-    cfg: AdaptConfig,
-    out_dir: str | os.PathLike,
-    label: str,
-    *,
-    progress: bool = True,
-) -> pd.DataFrame:
-    """Predict ``track_ids`` with the CRNN + LTM of ``models_dir`` by every ``cfg.methods``, score them.
-
-    Writes ``out_dir/predictions/<method>/`` and ``out_dir/per_track.csv`` (methods named
-    ``"<method> (<label>)"``, split ``cv``) and returns the per-track table.
+    Its methods adapt a pair (:meth:`adapt_models`), score one (:meth:`evaluate_models`), and
+    make the cross-validated estimate, whole (:meth:`cross_validate`) or piece by piece as the
+    workflow's ``adapt`` rules run it (:meth:`evaluate_baselines`, :meth:`run_fold`, then
+    :func:`combine_cv`).
     """
-    from .activations import extract_ltm_shard, extract_shard_activations
-    from .inference import predict_store
-    from .methods import METHODS
 
-    models_dir, out_dir = Path(models_dir), Path(out_dir)
-    methods = list(cfg.methods)
-    if not (models_dir / "ltm" / "model.pt").is_file():
-        methods = [m for m in methods if METHODS[m].source == "crnn"]
-        log.warning("%s has no ltm/model.pt: scoring %s only", models_dir, ", ".join(methods))
-    rows = stores.rows(sorted(track_ids))
-    tracks_csv = out_dir / "tracks.csv"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(tracks_csv, partial(rows.to_csv, index=False))
-    sources = {METHODS[m].source for m in methods}
-    activations: dict[str, list[Path]] = {"crnn": [], "ltm": []}
-    for shard, shard_ids in stores.by_shard(rows["track_id"]).items():
-        crnn_path = out_dir / "activations" / "crnn" / f"{shard}.h5"
-        extract_shard_activations(models_dir / "crnn" / "model.pt", stores.mels[shard], crnn_path,
-                                  track_ids=shard_ids, device=cfg.crnn.get("device", "auto"), progress=progress)
-        activations["crnn"].append(crnn_path)
-        if "ltm" in sources:
-            ltm_path = out_dir / "activations" / "ltm" / f"{shard}.h5"
-            ltm_path.parent.mkdir(parents=True, exist_ok=True)
-            extract_ltm_shard(models_dir / "ltm" / "model.pt", crnn_path, ltm_path, progress=progress)
-            activations["ltm"].append(ltm_path)
-    prediction_dirs = {}
-    for method in methods:
-        folder = out_dir / "predictions" / method
-        predict_store(method, dict(cfg.inference), activations[METHODS[method].source], tracks_csv, folder,
-                      progress=progress)
-        prediction_dirs[_method_name(method, label)] = folder
-    per_track = _score(stores, rows, prediction_dirs, cfg.trim_seconds)
-    _write_table(per_track, out_dir / "per_track.csv")
-    return per_track
+    stores: TrackStores
+    cfg: AdaptConfig
+    replay_pool: Sequence[str] = ()
+    progress: bool = True
 
+    def adapt_models(self, train_ids: Sequence[str], out_dir: str | os.PathLike) -> Path:
+        """Fine-tune the CRNN, then the LTM, of ``cfg.init_from`` on ``train_ids`` plus the replayed
+        synthetic tracks (:func:`replay_ids` of ``replay_pool``).
 
-def evaluate_peers(stores: TrackStores, track_ids: Sequence[str], cfg: AdaptConfig,
-                   out_dir: str | os.PathLike) -> pd.DataFrame:
-    """The peer trackers (librosa; config ``reference_trackers``) on the same tracks: ``out_dir/per_track.csv``."""
-    from .data.store import read_attrs
-    from .peers import write_peer_predictions
+        Writes ``out_dir/{crnn,ltm}/model.pt`` (usable as ``--models out_dir``) and returns
+        ``out_dir``. The LTM fine-tunes on the adapted CRNN's activations of the same tracks,
+        augmented (``input_source: augment``). Nothing is redone when ``out_dir/adapt.json``
+        records the same settings and tracks.
+        """
+        from .activations import extract_shard_activations, file_sha256
+        from .pretrained import resolve_model_file
+        from .training.crnn import train_crnn
+        from .training.ltm import train_ltm
+        from .training.stores import TrainingStores
 
-    out_dir = Path(out_dir)
-    rows = stores.rows(sorted(track_ids))
-    sr = int(read_attrs(next(iter(stores.mels.values())))["sr"])  # the analysis rate of the mels
-    prediction_dirs = {}
-    for tracker in cfg.reference_trackers:
-        folder = out_dir / "predictions" / tracker
-        if not all((folder / f"{t}.beats").is_file() for t in rows["track_id"]):  # a rerun skips a finished tracker
-            write_peer_predictions(rows, folder, tracker, sr=sr)
-        prediction_dirs[tracker] = folder
-    per_track = _score(stores, rows, prediction_dirs, cfg.trim_seconds)
-    _write_table(per_track, out_dir / "per_track.csv")
-    return per_track
+        cfg, stores, progress = self.cfg, self.stores, self.progress
+        out_dir = Path(out_dir)
+        replay = replay_ids(self.replay_pool, len(train_ids), cfg.replay, cfg.fold_seed)
+        ids = sorted(dict.fromkeys([*train_ids, *replay]))
+        if not train_ids:
+            raise ValueError("no track to adapt on")
+        init_crnn = resolve_model_file(cfg.init_from, "crnn")
+        init_ltm: Path | None = resolve_model_file(cfg.init_from, "ltm")
+        if not init_ltm.is_file():  # e.g. a CRNN-only snapshot: the LTM learns from scratch
+            log.warning("%s has no ltm/model.pt: the LTM trains from scratch (sizes: the ltm defaults)", cfg.init_from)
+            init_ltm = None
+        by_shard = stores.by_shard(ids)
+        mel_paths = [stores.mels[s] for s in by_shard]
+        target_paths = [stores.targets[s] for s in by_shard]
+        settings = {"config": {k: v for k, v in cfg.to_dict().items() if k in ("init_from", "crnn", "ltm")},
+                    "init_sha256": [file_sha256(init_crnn), init_ltm and file_sha256(init_ltm)],
+                    "train_ids": sorted(train_ids), "replay_ids": sorted(replay),
+                    # a rewritten store re-runs the trainers (which resume when their data did not change)
+                    "stores": [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in mel_paths + target_paths]}
+        record = out_dir / "adapt.json"
+        done = all((out_dir / kind / "model.pt").is_file() for kind in ("crnn", "ltm"))
+        fingerprint = _settings_fingerprint(settings)
+        if done and record.is_file() and json.loads(record.read_text()).get("fingerprint") == fingerprint:
+            log.info("%s: adapted already with these settings", out_dir)
+            return out_dir
+        out_dir.mkdir(parents=True, exist_ok=True)
+        record.unlink(missing_ok=True)
+        tracks_csv = out_dir / "tracks.csv"
+        atomic_write(tracks_csv, partial(stores.rows(ids).assign(split="train").to_csv, index=False))
+        log.info("adapting %s on %d tracks (+%d replayed) into %s", cfg.init_from, len(train_ids), len(replay), out_dir)
 
+        train_crnn(TrainingStores(mel_paths, target_paths, tracks_csv), {**cfg.crnn, "init_from": str(init_crnn)},
+                   out_dir / "crnn", progress=progress)
+        activation_paths = []
+        for shard, shard_ids in by_shard.items():
+            path = out_dir / "activations" / f"{shard}.h5"
+            extract_shard_activations(out_dir / "crnn" / "model.pt", stores.mels[shard], path, track_ids=shard_ids,
+                                      device=cfg.crnn.get("device", "auto"), progress=progress)
+            activation_paths.append(path)
+        ltm_cfg = {**cfg.ltm, "input_source": "augment", "augment": True, "init_from": init_ltm and str(init_ltm)}
+        train_ltm(TrainingStores(activation_paths, target_paths, tracks_csv), ltm_cfg, out_dir / "ltm",
+                  progress=progress)
+        atomic_write_text(record, json.dumps({"fingerprint": fingerprint, **settings}, indent=1) + "\n")
+        return out_dir
 
-def run_fold(
-    stores: TrackStores,
-    track_ids: Sequence[str],
-    fold: int,
-    cfg: AdaptConfig,
-    out_dir: str | os.PathLike,
-    *,
-    n_tracks: int | None = None,
-    replay_pool: Sequence[str] = (),
-    progress: bool = True,
-) -> pd.DataFrame:
-    """Adapt fold model ``fold`` (on ``n_tracks`` of its training tracks, default all) and
-    score it on the fold's own tracks, which it never trained on. Returns per_track.csv's table."""
-    out_dir = Path(out_dir)
-    train = fold_train_ids(track_ids, fold, cfg.folds, cfg.fold_seed, n_tracks)
-    held_out = [t for t, k in fold_of_tracks(track_ids, cfg.folds, cfg.fold_seed).items() if k == fold]
-    leaked = set(train) & set(held_out)
-    if leaked:  # cannot happen by construction; a guard for the estimate's honesty
-        raise AssertionError(f"fold {fold} would train on its own tracks {sorted(leaked)[:5]}")
-    replay = replay_ids(replay_pool, len(train), cfg.replay, cfg.fold_seed)
-    adapt_models(stores, train, cfg, out_dir, replay=replay, progress=progress)
-    per_track = evaluate_models(out_dir, stores, held_out, cfg, out_dir / "heldout",
-                                CV_LABEL.format(folds=cfg.folds), progress=progress)
-    per_track = per_track.assign(fold=fold, n_train_tracks=len(train))
-    _write_table(per_track, out_dir / "heldout" / "per_track.csv")
-    return per_track
+    # ------------------------------------------------------------------------- evaluation
+    def _score(self, rows: pd.DataFrame, prediction_dirs: Mapping[str, Path]) -> pd.DataFrame:
+        from .evaluation import evaluate_predictions, references_from_targets
+
+        references = references_from_targets(self.stores.target_paths(rows["track_id"]), rows)
+        rows = rows.assign(split=CV_SPLIT)
+        return evaluate_predictions(rows, references, prediction_dirs, self.cfg.trim_seconds)
+
+    def evaluate_models(self, models_dir: str | os.PathLike, track_ids: Sequence[str], out_dir: str | os.PathLike,
+                        label: str) -> pd.DataFrame:
+        """Predict ``track_ids`` with the CRNN + LTM of ``models_dir`` by every ``cfg.methods``, score them.
+
+        Writes ``out_dir/predictions/<method>/`` and ``out_dir/per_track.csv`` (methods named
+        ``"<method> (<label>)"``, split ``cv``) and returns the per-track table.
+        """
+        from .activations import extract_ltm_shard, extract_shard_activations
+        from .inference import predict_store
+        from .methods import METHODS
+
+        cfg, stores, progress = self.cfg, self.stores, self.progress
+        models_dir, out_dir = Path(models_dir), Path(out_dir)
+        methods = list(cfg.methods)
+        if not (models_dir / "ltm" / "model.pt").is_file():
+            methods = [m for m in methods if METHODS[m].source == "crnn"]
+            log.warning("%s has no ltm/model.pt: scoring %s only", models_dir, ", ".join(methods))
+        rows = stores.rows(sorted(track_ids))
+        tracks_csv = out_dir / "tracks.csv"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(tracks_csv, partial(rows.to_csv, index=False))
+        sources = {METHODS[m].source for m in methods}
+        activations: dict[str, list[Path]] = {"crnn": [], "ltm": []}
+        for shard, shard_ids in stores.by_shard(rows["track_id"]).items():
+            crnn_path = out_dir / "activations" / "crnn" / f"{shard}.h5"
+            extract_shard_activations(models_dir / "crnn" / "model.pt", stores.mels[shard], crnn_path,
+                                      track_ids=shard_ids, device=cfg.crnn.get("device", "auto"), progress=progress)
+            activations["crnn"].append(crnn_path)
+            if "ltm" in sources:
+                ltm_path = out_dir / "activations" / "ltm" / f"{shard}.h5"
+                ltm_path.parent.mkdir(parents=True, exist_ok=True)
+                extract_ltm_shard(models_dir / "ltm" / "model.pt", crnn_path, ltm_path, progress=progress)
+                activations["ltm"].append(ltm_path)
+        prediction_dirs = {}
+        for method in methods:
+            folder = out_dir / "predictions" / method
+            predict_store(method, dict(cfg.inference), activations[METHODS[method].source], tracks_csv, folder,
+                          progress=progress)
+            prediction_dirs[_method_name(method, label)] = folder
+        per_track = self._score(rows, prediction_dirs)
+        _write_table(per_track, out_dir / "per_track.csv")
+        return per_track
+
+    def evaluate_peers(self, track_ids: Sequence[str], out_dir: str | os.PathLike) -> pd.DataFrame:
+        """The peer trackers (librosa; config ``reference_trackers``) on the same tracks: ``out_dir/per_track.csv``."""
+        from .data.store import read_attrs
+        from .peers import write_peer_predictions
+
+        out_dir = Path(out_dir)
+        rows = self.stores.rows(sorted(track_ids))
+        sr = int(read_attrs(next(iter(self.stores.mels.values())))["sr"])  # the analysis rate of the mels
+        prediction_dirs = {}
+        for tracker in self.cfg.reference_trackers:
+            folder = out_dir / "predictions" / tracker
+            if not all((folder / f"{t}.beats").is_file() for t in rows["track_id"]):  # a rerun skips a finished tracker
+                write_peer_predictions(rows, folder, tracker, sr=sr)
+            prediction_dirs[tracker] = folder
+        per_track = self._score(rows, prediction_dirs)
+        _write_table(per_track, out_dir / "per_track.csv")
+        return per_track
+
+    # ------------------------------------------------------------------------- the estimate
+    def run_fold(self, track_ids: Sequence[str], fold: int, out_dir: str | os.PathLike,
+                 n_tracks: int | None = None) -> pd.DataFrame:
+        """Adapt fold model ``fold`` (on ``n_tracks`` of its training tracks, default all) and
+        score it on the fold's own tracks, which it never trained on. Returns per_track.csv's table."""
+        cfg = self.cfg
+        out_dir = Path(out_dir)
+        train = fold_train_ids(track_ids, fold, cfg.folds, cfg.fold_seed, n_tracks)
+        held_out = [t for t, k in fold_of_tracks(track_ids, cfg.folds, cfg.fold_seed).items() if k == fold]
+        leaked = set(train) & set(held_out)
+        if leaked:  # cannot happen by construction; a guard for the estimate's honesty
+            raise AssertionError(f"fold {fold} would train on its own tracks {sorted(leaked)[:5]}")
+        self.adapt_models(train, out_dir)
+        per_track = self.evaluate_models(out_dir, held_out, out_dir / "heldout", CV_LABEL.format(folds=cfg.folds))
+        per_track = per_track.assign(fold=fold, n_train_tracks=len(train))
+        _write_table(per_track, out_dir / "heldout" / "per_track.csv")
+        return per_track
+
+    def evaluate_baselines(self, track_ids: Sequence[str], cv_dir: str | os.PathLike) -> None:
+        """The unadapted model and the reference trackers on every adapt track (``cv_dir/{pretrained,reference}``)."""
+        from .pretrained import PREFIX, models_dir
+
+        init_from = self.cfg.init_from
+        init_dir = models_dir(init_from) if str(init_from).startswith(PREFIX) else Path(init_from)
+        self.evaluate_models(init_dir, track_ids, Path(cv_dir) / "pretrained", PRETRAINED_LABEL)
+        self.evaluate_peers(track_ids, Path(cv_dir) / "reference")  # folder name kept: finished runs stay valid
+
+    def cross_validate(self, track_ids: Sequence[str], cv_dir: str | os.PathLike) -> dict[str, pd.DataFrame]:
+        """The whole estimate in one process, as the workflow's ``adapt`` rules run it piece by piece.
+
+        Writes under ``cv_dir``: ``pretrained/``, ``reference/``, ``fold<k>/``,
+        ``curve/n<n>/fold<k>/``, then :func:`combine_cv`'s tables. Fold models already adapted
+        are not redone (a killed run resumes). Returns ``per_track``, ``summary``, ``learning_curve``.
+        """
+        from tqdm.auto import tqdm
+
+        cv_dir = Path(cv_dir)
+        track_ids = sorted(track_ids)
+        plan = curve_plan(track_ids, self.cfg)
+        jobs = [(k, None) for k in range(self.cfg.folds)] + [(k, n) for n in plan.sizes for k in plan.folds]
+        self.evaluate_baselines(track_ids, cv_dir)
+        for fold, n_tracks in tqdm(jobs, desc="adapting fold models", unit="model", disable=not self.progress):
+            out = cv_dir / f"fold{fold}" if n_tracks is None else cv_dir / "curve" / f"n{n_tracks}" / f"fold{fold}"
+            self.run_fold(track_ids, fold, out, n_tracks=n_tracks)
+        return combine_cv(cv_dir, track_ids, self.cfg)
 
 
 # ----------------------------------------------------------------------------- tables
@@ -445,7 +464,7 @@ def learning_curve_table(points: Mapping[int, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=["n_tracks", "method", "n_eval_tracks", *_SPREAD_COLUMNS])
 
 
-# ----------------------------------------------------------------------------- everything
+# ----------------------------------------------------------------------------- the learning curve, the whole estimate
 @dataclass(frozen=True)
 class CurvePlan:
     """Which fold models the learning curve adds: ``sizes`` x ``folds`` (``n_full``: the CV's own size)."""
@@ -460,16 +479,6 @@ def curve_plan(track_ids: Sequence[str], cfg: AdaptConfig) -> CurvePlan:
     folds = list(range(min(int(cfg.learning_curve_folds), int(cfg.folds))))
     n_full = min(len(fold_train_ids(track_ids, k, cfg.folds, cfg.fold_seed)) for k in folds) if folds else 0
     return CurvePlan(folds, sorted({int(n) for n in cfg.learning_curve if 0 < int(n) < n_full}), n_full)
-
-
-def evaluate_baselines(stores: TrackStores, track_ids: Sequence[str], cfg: AdaptConfig,
-                       cv_dir: str | os.PathLike, *, progress: bool = True) -> None:
-    """The unadapted model and the reference trackers on every adapt track (``cv_dir/{pretrained,reference}``)."""
-    from .pretrained import PREFIX, models_dir
-
-    init_dir = models_dir(cfg.init_from) if str(cfg.init_from).startswith(PREFIX) else Path(cfg.init_from)
-    evaluate_models(init_dir, stores, track_ids, cfg, Path(cv_dir) / "pretrained", PRETRAINED_LABEL, progress=progress)
-    evaluate_peers(stores, track_ids, cfg, Path(cv_dir) / "reference")  # folder name kept: finished runs stay valid
 
 
 def _read_per_track(path: Path) -> pd.DataFrame:
@@ -509,34 +518,6 @@ def combine_cv(cv_dir: str | os.PathLike, track_ids: Sequence[str], cfg: AdaptCo
     for table, name in ((per_track, "per_track.csv"), (summary, "summary.csv"), (curve, "learning_curve.csv")):
         _write_table(table, cv_dir / name)
     return {"per_track": per_track, "summary": summary, "learning_curve": curve}
-
-
-def cross_validate(
-    stores: TrackStores,
-    track_ids: Sequence[str],
-    cfg: AdaptConfig,
-    cv_dir: str | os.PathLike,
-    *,
-    replay_pool: Sequence[str] = (),
-    progress: bool = True,
-) -> dict[str, pd.DataFrame]:
-    """The whole estimate in one process, as the workflow's ``adapt`` rules run it piece by piece.
-
-    Writes under ``cv_dir``: ``pretrained/``, ``reference/``, ``fold<k>/``,
-    ``curve/n<n>/fold<k>/``, then :func:`combine_cv`'s tables. Fold models already adapted
-    are not redone (a killed run resumes). Returns ``per_track``, ``summary``, ``learning_curve``.
-    """
-    from tqdm.auto import tqdm
-
-    cv_dir = Path(cv_dir)
-    track_ids = sorted(track_ids)
-    plan = curve_plan(track_ids, cfg)
-    jobs = [(k, None) for k in range(cfg.folds)] + [(k, n) for n in plan.sizes for k in plan.folds]
-    evaluate_baselines(stores, track_ids, cfg, cv_dir, progress=progress)
-    for fold, n_tracks in tqdm(jobs, desc="adapting fold models", unit="model", disable=not progress):
-        out = cv_dir / f"fold{fold}" if n_tracks is None else cv_dir / "curve" / f"n{n_tracks}" / f"fold{fold}"
-        run_fold(stores, track_ids, fold, cfg, out, n_tracks=n_tracks, replay_pool=replay_pool, progress=progress)
-    return combine_cv(cv_dir, track_ids, cfg)
 
 
 # ----------------------------------------------------------------------------- outside the workflow

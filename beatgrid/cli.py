@@ -263,8 +263,7 @@ def _merged(base: dict, update: dict) -> dict:
 
 
 def run_adapt(args: argparse.Namespace) -> int:
-    from .adapt import (REPLAY_DATASET, AdaptConfig, adapt_models, adapt_tracks, cross_validate, prepare_stores,
-                        replay_ids)
+    from .adapt import REPLAY_DATASET, AdaptConfig, Adaptation, adapt_tracks, prepare_stores
     from .pretrained import resolve_model_file
     from .report import write_adapt_report
     from .workflow import load_config
@@ -294,10 +293,11 @@ def run_adapt(args: argparse.Namespace) -> int:
     track_ids = adapt_tracks(stores.tracks, list(datasets))
     pool = adapt_tracks(stores.tracks, [REPLAY_DATASET]) if cfg.replay > 0 else []
     log.info("adapting on %d tracks (%d synthetic tracks to replay)", len(track_ids), len(pool))
+    adaptation = Adaptation(stores, cfg, replay_pool=pool)
     if args.folds is not None:
-        cross_validate(stores, track_ids, cfg, out / "cv", replay_pool=pool)
+        adaptation.cross_validate(track_ids, out / "cv")
         write_adapt_report(out / "cv", out / "cv" / "report")
-    adapt_models(stores, track_ids, cfg, out, replay=replay_ids(pool, len(track_ids), cfg.replay, cfg.fold_seed))
+    adaptation.adapt_models(track_ids, out)
     print(f"adapted models: {out / 'crnn' / 'model.pt'}, {out / 'ltm' / 'model.pt'}")
     if args.folds is not None:
         print(f"cross-validated estimate: {out / 'cv' / 'summary.csv'} (report: {out / 'cv' / 'report' / 'index.html'})")

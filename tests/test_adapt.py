@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from beatgrid.adapt import (
-    AdaptConfig, TrackStores, adapt_models, adapt_tracks, cross_validate, fold_of_tracks,
-    fold_train_ids, learning_curve_table, replay_ids, run_fold,
+    AdaptConfig, Adaptation, TrackStores, adapt_tracks, fold_of_tracks, fold_train_ids, learning_curve_table,
+    replay_ids,
 )
 from beatgrid.training.crnn import train_crnn
 from beatgrid.data.store import atomic_h5, write_track
@@ -137,15 +137,13 @@ def test_adaptation_to_an_unseen_style_beats_the_unadapted_model(setup, tmp_path
     root, stores = setup
     mine = adapt_tracks(stores.tracks, ["mine"])
     cfg = _cfg(root)
-    fold = run_fold(stores, mine, 0, cfg, tmp_path / "fold0", progress=False)
+    adaptation = Adaptation(stores, cfg, progress=False)
+    fold = adaptation.run_fold(mine, 0, tmp_path / "fold0")
     held_out = set(fold["track_id"])
     assert held_out == {t for t, k in fold_of_tracks(mine, 2).items() if k == 0}
     trained_on = set(pd.read_csv(tmp_path / "fold0" / "tracks.csv")["track_id"])
     assert not trained_on & held_out
-    from beatgrid.adapt import evaluate_models
-
-    before = evaluate_models(root / "base", stores, sorted(held_out), cfg, tmp_path / "pretrained", "pretrained",
-                             progress=False)
+    before = adaptation.evaluate_models(root / "base", sorted(held_out), tmp_path / "pretrained", "pretrained")
     # The CRNN carries the style; the tiny LTM here gets too few steps to be judged.
     assert set(fold["method"]) == {"crnn_peaks (adapted, 2-fold CV)", "ltm_online (adapted, 2-fold CV)"}
     for metric in ("beat_f", "downbeat_f"):
@@ -159,8 +157,12 @@ def test_adaptation_to_an_unseen_style_beats_the_unadapted_model(setup, tmp_path
 def test_frozen_layers_stay_and_a_rerun_has_nothing_to_do(setup, tmp_path, caplog):
     root, stores = setup
     mine = adapt_tracks(stores.tracks, ["mine"])[:4]
-    cfg = _cfg(root, crnn={"epochs": 1, "freeze": ["blocks"], "device": "cpu", "augment": False})
-    adapt_models(stores, mine, cfg, tmp_path, progress=False)
+    cfg = _cfg(root, replay=0.25, crnn={"epochs": 1, "freeze": ["blocks"], "device": "cpu", "augment": False})
+    pool = adapt_tracks(stores.tracks, ["synth"])
+    adaptation = Adaptation(stores, cfg, replay_pool=pool, progress=False)
+    adaptation.adapt_models(mine, tmp_path)
+    trained_on = pd.read_csv(tmp_path / "tracks.csv")["track_id"].tolist()
+    assert trained_on == sorted(mine + replay_ids(pool, len(mine), cfg.replay, cfg.fold_seed))  # with the replayed
     base, _ = load_model(root / "base" / "crnn" / "model.pt")
     tuned, _ = load_model(tmp_path / "crnn" / "model.pt")
     tuned_weights = dict(tuned.named_parameters())
@@ -169,7 +171,7 @@ def test_frozen_layers_stay_and_a_rerun_has_nothing_to_do(setup, tmp_path, caplo
         assert same == name.startswith("blocks."), name
     mtime = (tmp_path / "ltm" / "model.pt").stat().st_mtime_ns
     with caplog.at_level("INFO", logger="beatgrid.adapt"):
-        adapt_models(stores, mine, cfg, tmp_path, progress=False)
+        adaptation.adapt_models(mine, tmp_path)
     assert "adapted already" in caplog.text and (tmp_path / "ltm" / "model.pt").stat().st_mtime_ns == mtime
 
 
@@ -177,7 +179,7 @@ def test_cross_validation_summary_and_learning_curve(setup, tmp_path):
     root, stores = setup
     mine = adapt_tracks(stores.tracks, ["mine"])
     cfg = _cfg(root, crnn={"epochs": 1, "device": "cpu", "augment": False}, methods=["crnn_peaks"])
-    result = cross_validate(stores, mine, cfg, tmp_path, progress=False)
+    result = Adaptation(stores, cfg, progress=False).cross_validate(mine, tmp_path)
     summary = pd.read_csv(tmp_path / "summary.csv")
     from beatgrid.evaluation import SUMMARY_COLUMNS
 
@@ -206,11 +208,9 @@ def test_a_crnn_only_starting_model_adapts_with_a_new_ltm(setup, tmp_path):
     mine = adapt_tracks(stores.tracks, ["mine"])[:4]
     cfg = _cfg(tmp_path, crnn={"epochs": 1, "device": "cpu", "augment": False},
                ltm={"epochs": 1, "device": "cpu", "channels": 4, "n_layers": 2})
-    adapt_models(stores, mine, cfg, tmp_path / "adapted", progress=False)
+    adaptation = Adaptation(stores, cfg, progress=False)
+    adaptation.adapt_models(mine, tmp_path / "adapted")
     _, meta = load_model(tmp_path / "adapted" / "ltm" / "model.pt")
     assert meta["kind"] == "tcn" and meta["model_config"]["channels"] == 4  # sizes from the ltm block
-    from beatgrid.adapt import evaluate_models
-
-    scored = evaluate_models(tmp_path / "base", stores, mine, cfg, tmp_path / "pretrained", "pretrained",
-                             progress=False)
+    scored = adaptation.evaluate_models(tmp_path / "base", mine, tmp_path / "pretrained", "pretrained")
     assert set(scored["method"]) == {"crnn_peaks (pretrained)"}  # no LTM to score

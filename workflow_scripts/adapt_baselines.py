@@ -4,11 +4,9 @@ from beatgrid.workflow import workflow_job
 with workflow_job(snakemake, torch=True):
     from pathlib import Path
 
-    from beatgrid.adapt import AdaptConfig, TrackStores, evaluate_baselines
+    from beatgrid.adapt import AdaptConfig, Adaptation, TrackStores
 
-    evaluate_baselines(
-        TrackStores.from_paths(snakemake.input.tracks, snakemake.input.mels, snakemake.input.targets),
-        snakemake.params.track_ids,
-        AdaptConfig.from_dict(snakemake.params.adapt),
-        Path(snakemake.output.pretrained).parent.parent,
+    stores = TrackStores.from_paths(snakemake.input.tracks, snakemake.input.mels, snakemake.input.targets)
+    Adaptation(stores, AdaptConfig.from_dict(snakemake.params.adapt)).evaluate_baselines(
+        snakemake.params.track_ids, Path(snakemake.output.pretrained).parent.parent
     )

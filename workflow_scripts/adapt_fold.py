@@ -4,14 +4,14 @@ from beatgrid.workflow import workflow_job
 with workflow_job(snakemake, torch=True):
     from pathlib import Path
 
-    from beatgrid.adapt import AdaptConfig, TrackStores, run_fold
+    from beatgrid.adapt import AdaptConfig, Adaptation, TrackStores
 
-    run_fold(
-        TrackStores.from_paths(snakemake.input.tracks, snakemake.input.mels, snakemake.input.targets),
+    stores = TrackStores.from_paths(snakemake.input.tracks, snakemake.input.mels, snakemake.input.targets)
+    cfg = AdaptConfig.from_dict(snakemake.params.adapt)
+    adaptation = Adaptation(stores, cfg, replay_pool=snakemake.params.replay_pool)
+    adaptation.run_fold(
         snakemake.params.track_ids,
         int(snakemake.wildcards.fold),
-        AdaptConfig.from_dict(snakemake.params.adapt),
         Path(snakemake.output[0]).parent.parent,
         n_tracks=snakemake.params.n_tracks,
-        replay_pool=snakemake.params.replay_pool,
     )
