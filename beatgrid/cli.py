@@ -177,10 +177,10 @@ def _concat_tracks(paths: list[str], out_dir: str) -> str:
         return paths[0]
     import pandas as pd
 
-    out = Path(out_dir) / "tracks.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pd.concat([pd.read_csv(p, dtype=str) for p in paths], ignore_index=True).to_csv(out, index=False)
-    return str(out)
+    from .io import atomic_write
+
+    table = pd.concat([pd.read_csv(p, dtype=str) for p in paths], ignore_index=True)
+    return str(atomic_write(Path(out_dir) / "tracks.csv", lambda tmp: table.to_csv(tmp, index=False)))
 
 
 def run_train_crnn(args: argparse.Namespace) -> int:

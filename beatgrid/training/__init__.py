@@ -31,7 +31,7 @@ layers, loader workers), :mod:`.epoch` (one training epoch, validation), :mod:`.
 (best epoch and early stopping), :mod:`.checkpoint` (identity, save, resume),
 :mod:`.outputs` (history.csv, curves.png), :mod:`.loop` (:func:`train`); what the workflow
 trains with it: :mod:`.crnn` (the CRNN over the mel stores, and its fold models) and :mod:`.ltm`
-(the LTM over the activation stores).
+(the LTM over the activation stores), both from a :class:`.stores.TrainingStores`.
 """
 
 from ..device import resolve_device
