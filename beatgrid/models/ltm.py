@@ -20,6 +20,7 @@ Inputs are clamped to [0, 1].
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -206,28 +207,32 @@ class GRUTemporalModel(nn.Module):
         return self.output(h[:, 0]), state
 
 
+def _defaults(model_class: type[nn.Module]) -> dict[str, Any]:
+    """A model constructor's keyword arguments with their defaults, in signature order."""
+    parameters = inspect.signature(model_class).parameters.values()
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+
+
+#: config.yaml ``ltm:`` key -> constructor kwarg, per kind (``n_layers`` sizes the TCN only).
+_CONFIG_KEYS = {
+    "tcn": {"channels": "channels", "kernel_size": "kernel_size", "n_layers": "n_layers", "dropout": "dropout"},
+    "gru": {"gru_hidden": "hidden", "gru_layers": "n_layers", "dropout": "dropout"},
+}
+_LTM_CLASSES: dict[str, type[nn.Module]] = {"tcn": TemporalConvNet, "gru": GRUTemporalModel}
+
+
 def ltm_model_config(ltm_cfg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """Map config.yaml's ``ltm:`` block to ``(kind, model constructor kwargs)``.
 
     ``tcn`` uses ``channels``, ``kernel_size``, ``n_layers``, ``dropout``; ``gru`` uses
-    ``gru_hidden``, ``gru_layers`` (default 2; ``n_layers`` sizes the TCN only) and
-    ``dropout``. Missing keys take the constructors' defaults.
+    ``gru_hidden``, ``gru_layers`` and ``dropout``. Every constructor kwarg is listed; a key
+    the block lacks takes the constructor's default (its one home).
     """
     kind = ltm_cfg.get("kind", "tcn")
-    dropout = float(ltm_cfg.get("dropout", 0.1))
-    if kind == "tcn":
-        return kind, {
-            "in_channels": 2,
-            "channels": int(ltm_cfg.get("channels", 32)),
-            "kernel_size": int(ltm_cfg.get("kernel_size", 5)),
-            "n_layers": int(ltm_cfg.get("n_layers", 6)),
-            "dropout": dropout,
-        }
-    if kind == "gru":
-        return kind, {
-            "in_channels": 2,
-            "hidden": int(ltm_cfg.get("gru_hidden", 64)),
-            "n_layers": int(ltm_cfg.get("gru_layers", 2)),
-            "dropout": dropout,
-        }
-    raise ValueError(f"unknown LTM kind {kind!r}; expected one of {LTM_KINDS}")
+    if kind not in LTM_KINDS:
+        raise ValueError(f"unknown LTM kind {kind!r}; expected one of {LTM_KINDS}")
+    config = _defaults(_LTM_CLASSES[kind])
+    for key, kwarg in _CONFIG_KEYS[kind].items():
+        if key in ltm_cfg:
+            config[kwarg] = type(config[kwarg])(ltm_cfg[key])  # cast as the default is typed
+    return kind, config
