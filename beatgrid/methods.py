@@ -71,8 +71,9 @@ DecodeFunction = Callable[[np.ndarray, float, float, Settings], Prediction]
 class Decoder:
     """One way from activations to beats.
 
-    ``settings``: the :class:`Settings` fields a workflow variant sets (a setting given as a
-    list in ``inference:`` expands into variants only for the methods whose decoder lists it).
+    ``settings``: every :class:`Settings` field ``decode`` reads, which a workflow variant
+    sets from ``inference:`` (a setting given as a list expands into variants only for the
+    methods whose decoder lists it; one it does not list would stay at its default).
     ``calibrated``: the decoder reads the activations as probabilities, so the training loss's
     positive weight is undone first (:func:`beatgrid.decoding.peaks.calibrate`).
     """
@@ -116,10 +117,10 @@ def _decode_online(activations: np.ndarray, fps: float, duration_s: float, setti
                                             bpm_max=settings.bpm_max))
 
 
-PEAKS = Decoder("peaks", _decode_peaks, ("peak_threshold",), calibrated=False)
+PEAKS = Decoder("peaks", _decode_peaks, ("peak_threshold", "bpm_max"), calibrated=False)
 DBN = Decoder("dbn", _decode_dbn, ("bpm_min", "bpm_max"), calibrated=True)
 GRID = Decoder("grid", _decode_grid, ("bpm_min", "bpm_max"), calibrated=True)
-ONLINE = Decoder("online", _decode_online, ("online_threshold",), calibrated=False)
+ONLINE = Decoder("online", _decode_online, ("online_threshold", "bpm_max"), calibrated=False)
 
 
 @dataclass(frozen=True)

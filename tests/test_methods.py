@@ -65,6 +65,24 @@ def test_every_decoder_returns_beats_with_positions(name):
     assert (prediction.grid is not None) == (method.decoder is GRID)
 
 
+@pytest.mark.parametrize("name", list(METHODS))
+def test_every_decoder_lists_exactly_the_settings_it_reads(name):
+    """A setting the decoder reads but does not list never reaches it from `inference:`
+    (bpm_max stayed 200 for the peak pickers whatever the config said)."""
+    read: set[str] = set()
+
+    class RecordingSettings:
+        def __getattr__(self, key: str):
+            read.add(key)
+            return getattr(Settings(), key)
+
+    beats, positions = constant_tempo_beats(120.0, 20.0, beats_per_bar=4)
+    track = make_track(beats, positions, 20.0, FPS, rng=0, noise=0.02)
+    activations = np.stack([track.beat_activation, track.downbeat_activation], axis=1)
+    METHODS[name].decoder.decode(activations, FPS, 20.0, RecordingSettings())
+    assert read == set(METHODS[name].settings)
+
+
 def test_the_peak_threshold_setting_reaches_the_peak_picker():
     beats, positions = constant_tempo_beats(120.0, 20.0, beats_per_bar=4)
     track = make_track(beats, positions, 20.0, FPS, rng=0, beat_heights=(0.4, 0.4))

@@ -220,6 +220,11 @@ def test_changed_inference_setting_reruns_inference_and_evaluation_only(tiny_run
     write_config(run, config)
     jobs = planned_jobs(run)
     assert set(jobs) == {"predict", "evaluate", "report", "all"}
+    # every decoder reads bpm_max (the peak pickers as their shortest beat period)
+    from beatgrid.methods import METHODS, base_method
+
+    variants = [p for p in (run / "results/predictions").iterdir() if base_method(p.name) in METHODS]
+    assert jobs["predict"] == len(variants) > 1
 
 
 def test_new_track_reruns_one_shard(tiny_run, tmp_path):
