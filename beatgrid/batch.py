@@ -128,15 +128,13 @@ def _job_outputs(job: Job, out_dir: Path, formats: Sequence[str], save_activatio
 
 
 def _write_outputs(job: Job, analysis: Any, out_dir: Path, formats: Sequence[str], save_activations: bool) -> None:
-    import json
-
     from .annotations import write_beats_file
-    from .io import atomic_write_text
+    from .predictions import write_prediction_json
 
     if "beats" in formats:
         write_beats_file(job.output(out_dir, ".beats"), analysis.beats, analysis.beat_positions)
     if "json" in formats:
-        atomic_write_text(job.output(out_dir, ".json"), json.dumps(analysis.label, indent=2) + "\n")
+        write_prediction_json(job.output(out_dir, ".json"), analysis.label)
     if "jams" in formats:
         from .io.jams import write_jams
 

@@ -19,7 +19,7 @@ import numpy as np
 from .annotations import parse_beats_text, write_beats_file
 from .io import atomic_write_text
 
-__all__ = ["write_prediction_files", "read_prediction_beats", "read_prediction_grid"]
+__all__ = ["write_prediction_files", "write_prediction_json", "read_prediction_beats", "read_prediction_grid"]
 
 
 def write_prediction_files(out_dir: str | Path, name: str, beat_times: np.ndarray,
@@ -29,8 +29,13 @@ def write_prediction_files(out_dir: str | Path, name: str, beat_times: np.ndarra
     out_dir = Path(out_dir)
     beats_path, json_path = out_dir / f"{name}.beats", out_dir / f"{name}.json"
     write_beats_file(beats_path, beat_times, beat_positions)
-    atomic_write_text(json_path, json.dumps(label, indent=2) + "\n")
+    write_prediction_json(json_path, label)
     return [beats_path, json_path]
+
+
+def write_prediction_json(path: str | Path, label: dict[str, Any]) -> None:
+    """Write a prediction's label JSON (indented, one trailing newline), atomically."""
+    atomic_write_text(path, json.dumps(label, indent=2) + "\n")
 
 
 def read_prediction_beats(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
