@@ -5,17 +5,17 @@ from __future__ import annotations
 import mir_eval
 import numpy as np
 import pytest
-from beatgrid.decoding.dbn import beat_intervals, tempo_transitions, track_dbn
+from beatgrid.decoding.dbn import ForwardFilter, beat_intervals, tempo_transitions, track_dbn
 from tests.synthetic_activations import constant_tempo_beats, make_track, ramp_beats, tempo_change_beats
 
 FPS = 50.0
 
 
-def dense_viterbi(beat, down, fps, bpm_min, bpm_max, meter, transition_lambda, observation_lambda):
-    """Textbook frame-level Viterbi over the explicit (beat, interval, position) states.
+def dense_model(beat, down, fps, bpm_min, bpm_max, meter, transition_lambda, observation_lambda):
+    """The explicit (beat, interval, position) states of one meter, built from the model's definition.
 
-    Built from the model's definition, independently of the beat-level recursion in
-    beatgrid.decoding.dbn. Returns (log-probability, beat frames, positions).
+    Independent of beatgrid.decoding.dbn. Returns (states, [S, S] log transition matrix,
+    [T, S] log observation densities, [S] kind: 0 non-beat, 1 beat, 2 downbeat state).
     """
     intervals = np.arange(round(60 * fps / bpm_max), round(60 * fps / bpm_min) + 1)
     states = [(b, i, phi) for b in range(meter) for i in range(len(intervals)) for phi in range(intervals[i])]
@@ -46,7 +46,17 @@ def dense_viterbi(beat, down, fps, bpm_min, bpm_max, meter, transition_lambda, o
     kind = np.array(
         [0 if phi / intervals[i] >= 1 / observation_lambda else (2 if b == 0 else 1) for b, i, phi in states]
     )
-    obs = densities[:, kind]
+    return states, log_a, densities[:, kind], kind
+
+
+def dense_viterbi(beat, down, fps, bpm_min, bpm_max, meter, transition_lambda, observation_lambda):
+    """Textbook frame-level Viterbi over the explicit states of :func:`dense_model`.
+
+    Returns (log-probability, beat frames, positions).
+    """
+    states, log_a, obs, _ = dense_model(beat, down, fps, bpm_min, bpm_max, meter, transition_lambda,
+                                        observation_lambda)
+    n_states = len(states)
     delta = -np.log(n_states) + obs[0]
     back = np.zeros((len(beat), n_states), dtype=int)
     for t in range(1, len(beat)):
@@ -173,3 +183,70 @@ def test_bad_input_is_rejected_with_a_clear_message(kwargs, message):
     args = dict(beat_activation=np.zeros(100), downbeat_activation=np.zeros(100)) | kwargs
     with pytest.raises(ValueError, match=message):
         track_dbn(**args)
+
+
+def _noisy_pulse(seed, n_frames, fps):
+    """A noisy pulse with irregular intervals (3-5 frames at 10 fps) and some downbeat evidence."""
+    rng = np.random.default_rng(seed)
+    onsets = 2 + np.cumsum(rng.integers(3, 6, size=n_frames))
+    onsets = onsets[onsets < n_frames - 2]
+    beat = 0.3 * rng.random(n_frames)
+    beat[onsets] = rng.uniform(0.5, 1.0, size=len(onsets))
+    down = 0.1 * rng.random(n_frames)
+    down[onsets[::3]] = 0.8 * beat[onsets[::3]]
+    return beat, down
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_forward_filter_equals_the_textbook_forward_algorithm(seed):
+    """p(beat under way | frames 0..t) and the beat in the bar holding it, from explicit
+    matrices over both meters (prior 1/2 per meter, uniform within it)."""
+    fps, bpm_min, bpm_max, n_frames = 10.0, 100.0, 200.0, 60
+    beat, down = _noisy_pulse(seed, n_frames, fps)
+    blocks = [dense_model(beat, down, fps, bpm_min, bpm_max, m, 20.0, 16.0) for m in (3, 4)]
+    sizes = [len(block[0]) for block in blocks]
+    trans = np.zeros((sum(sizes), sum(sizes)))
+    trans[: sizes[0], : sizes[0]] = np.exp(blocks[0][1])
+    trans[sizes[0]:, sizes[0]:] = np.exp(blocks[1][1])
+    obs = np.exp(np.concatenate([block[2] for block in blocks], axis=1))
+    is_beat = np.concatenate([block[3] for block in blocks]) > 0
+    row = np.array([b + (0 if n < sizes[0] else 3) for n, (b, _, _) in enumerate(blocks[0][0] + blocks[1][0])])
+    alpha = np.concatenate([np.full(size, 0.5 / size) for size in sizes])
+    fwd = ForwardFilter(fps, bpm_min, bpm_max, (3, 4), transition_lambda=20.0)
+    assert list(fwd.row_meter) == [3, 3, 3, 4, 4, 4, 4] and list(fwd.row_beat) == [0, 1, 2, 0, 1, 2, 3]
+    for t in range(n_frames):
+        alpha = (alpha @ trans) * obs[t]
+        alpha /= alpha.sum()
+        beat_probability, best_row = fwd.step(beat[t], down[t])
+        assert beat_probability == pytest.approx(alpha[is_beat].sum(), rel=1e-9)
+        assert best_row == np.argmax(np.bincount(row[is_beat], weights=alpha[is_beat], minlength=7))
+
+
+def test_forward_filter_stepping_equals_the_compiled_pass_and_never_looks_ahead():
+    beat, down = _noisy_pulse(3, 400, FPS)
+    whole = ForwardFilter(FPS).process(beat, down)
+    stepper = ForwardFilter(FPS)
+    stepped = np.array([stepper.step(b, d) for b, d in zip(beat, down)])
+    np.testing.assert_array_equal(stepped[:, 0], whole[0])  # bit for bit
+    np.testing.assert_array_equal(stepped[:, 1], whole[1])
+    for end in (1, 57, 250):  # the output for frame t never depends on frames after t
+        truncated = ForwardFilter(FPS).process(beat[:end], down[:end])
+        np.testing.assert_array_equal(truncated[0], whole[0][:end])
+        np.testing.assert_array_equal(truncated[1], whole[1][:end])
+    resumed = ForwardFilter(FPS)
+    resumed.process(beat[:100], down[:100])
+    np.testing.assert_array_equal(resumed.process(beat[100:], down[100:])[0], whole[0][100:])
+    resumed.reset()
+    np.testing.assert_array_equal(resumed.process(beat, down)[0], whole[0])
+
+
+def test_forward_filter_without_downbeats_models_one_beat_bars():
+    beat, _ = _noisy_pulse(4, 200, FPS)
+    fwd = ForwardFilter(FPS, downbeats=False)
+    assert list(fwd.row_meter) == [1]
+    beat_probability, rows = fwd.process(beat)
+    assert np.all(rows == 0) and np.all((beat_probability >= 0) & (beat_probability <= 1))
+    with pytest.raises(ValueError, match="downbeat probability"):
+        ForwardFilter(FPS).step(0.5)
+    with pytest.raises(ValueError, match="bpm_min"):
+        ForwardFilter(FPS, bpm_min=200.0, bpm_max=100.0)

@@ -18,11 +18,20 @@ Observations from ``[T]`` beat and downbeat probabilities (a downbeat is also a 
 ``p(non-beat state) = (1 - max(b, d)) / (observation_lambda - 1)``.
 Each meter in ``beats_per_bar`` is decoded as its own HMM and the most likely path wins.
 Without a downbeat activation a one-beat "bar" is decoded and positions are 0 (unknown).
+
+Offline, :func:`track_dbn` finds the most likely path (Viterbi). Causally,
+:class:`ForwardFilter` runs the forward algorithm over the same model (as madmom's
+``DBNBeatTrackingProcessor(online=True)``): each frame it updates and normalises
+``p(state | frames 0..t)`` and reports the most probable state, with no look-ahead; the
+meters are one HMM there (a uniform prior over the meters, no transitions between them),
+so the filter also infers the meter. :class:`BarPointerHMM` (state space, tempo
+transitions) and :func:`observation_densities` are the model both read.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Sequence
 
 import numba
@@ -30,7 +39,14 @@ import numpy as np
 
 from .peaks import frame_activation
 
-__all__ = ["track_dbn", "beat_intervals", "tempo_transitions"]
+__all__ = [
+    "track_dbn",
+    "beat_intervals",
+    "tempo_transitions",
+    "BarPointerHMM",
+    "observation_densities",
+    "ForwardFilter",
+]
 
 _EPS = 1e-5  # probability floor, so a frame never rules a state out completely
 
@@ -64,6 +80,73 @@ def tempo_transitions(intervals: np.ndarray, transition_lambda: float) -> np.nda
     prob /= prob.sum(axis=1, keepdims=True)
     with np.errstate(divide="ignore"):
         return np.log(prob)
+
+
+def _check_settings(fps: float, bpm_min: float, bpm_max: float, observation_lambda: float,
+                    beats_per_bar: Sequence[int] | int) -> tuple[int, ...]:
+    """The meters to model; ValueError naming the bad setting."""
+    if not (fps > 0 and math.isfinite(fps)):
+        raise ValueError(f"fps must be a positive number, got {fps}")
+    if not (0 < bpm_min < bpm_max):
+        raise ValueError(f"need 0 < bpm_min < bpm_max, got bpm_min={bpm_min}, bpm_max={bpm_max}")
+    if observation_lambda <= 1:
+        raise ValueError(f"observation_lambda must be > 1, got {observation_lambda}")
+    meters = (beats_per_bar,) if isinstance(beats_per_bar, (int, np.integer)) else tuple(beats_per_bar)
+    if not meters or min(int(m) for m in meters) < 1:
+        raise ValueError(f"beats_per_bar must hold positive ints, got {beats_per_bar}")
+    return tuple(int(m) for m in meters)
+
+
+@dataclass(frozen=True)
+class BarPointerHMM:
+    """The bar-pointer state space and tempo transitions, shared by Viterbi and forward filtering.
+
+    ``intervals``: modelled beat intervals in frames (:func:`beat_intervals`);
+    ``log_trans``: ``[from, to]`` log-probabilities of the interval at a beat boundary
+    (:func:`tempo_transitions`); ``pred_lo``/``pred_hi``: for each interval, the band of
+    intervals it can be reached from; ``border``: beat states per beat
+    (``ceil(interval / observation_lambda)`` frames, the rest are non-beat states).
+    """
+
+    intervals: np.ndarray
+    log_trans: np.ndarray
+    pred_lo: np.ndarray
+    pred_hi: np.ndarray
+    border: np.ndarray
+
+    @classmethod
+    def build(cls, fps: float, bpm_min: float, bpm_max: float, transition_lambda: float = 100.0,
+              observation_lambda: float = 16.0, num_tempi: int | None = None) -> "BarPointerHMM":
+        """The model at ``fps`` frames/s for tempi ``bpm_min..bpm_max`` (BPM)."""
+        intervals = beat_intervals(fps, bpm_min, bpm_max, num_tempi)
+        if len(intervals) > np.iinfo(np.int16).max:
+            raise ValueError(f"too many beat intervals ({len(intervals)}); lower fps or set num_tempi")
+        log_trans = tempo_transitions(intervals, transition_lambda)
+        finite = np.isfinite(log_trans)
+        pred_lo = np.argmax(finite, axis=0).astype(np.int64)  # contiguous band around the diagonal
+        pred_hi = (len(intervals) - 1 - np.argmax(finite[::-1], axis=0)).astype(np.int64)
+        border = np.ceil(intervals / observation_lambda).astype(np.int64)
+        return cls(intervals, log_trans, pred_lo, pred_hi, border)
+
+
+def observation_densities(beat: np.ndarray, downbeat: np.ndarray | None, observation_lambda: float) -> np.ndarray:
+    """``[T, 3]`` observation densities of (non-beat, beat, downbeat) states per frame.
+
+    ``beat``, ``downbeat``: ``[T]`` probabilities in [0, 1]; without a downbeat activation
+    beat and downbeat states both read the beat probability. Densities are floored at
+    ``1e-5`` so a frame never rules a state out. Arithmetic only (no transcendental
+    functions), so a frame's densities do not depend on the array it is computed in.
+    """
+    densities = np.empty((len(beat), 3))
+    if downbeat is not None:
+        any_beat = np.maximum(beat, downbeat)
+        densities[:, 1] = np.maximum(any_beat - downbeat, _EPS)
+        densities[:, 2] = np.maximum(downbeat, _EPS)
+    else:
+        any_beat = beat
+        densities[:, 1] = densities[:, 2] = np.maximum(beat, _EPS)
+    densities[:, 0] = np.maximum(1.0 - any_beat, _EPS) / (observation_lambda - 1.0)
+    return densities
 
 
 @numba.njit(cache=True, nogil=True)
@@ -166,6 +249,154 @@ def _viterbi(log_obs, intervals, log_trans, pred_lo, pred_hi, border, n_beats): 
     return frames[:n][::-1].copy(), beat_index[:n][::-1].copy(), tempo_index[:n][::-1].copy(), best
 
 
+@numba.njit(cache=True, nogil=True)
+def _forward_step(alpha, last, densities, intervals, trans, pred_lo, pred_hi, border, prev_row, row_kind):  # pragma: no cover - numba
+    """One frame of the forward algorithm over the bar-pointer HMM, in place.
+
+    alpha: ``[rows, tempi, max interval]`` filtered probabilities of (row = meter and beat
+    in bar, interval, position); positions past a row's interval stay 0. ``last``: scratch
+    ``[rows, tempi]``. densities: ``[3]`` (non-beat, beat, downbeat) of the new frame.
+    Predicts (position + 1, or a beat boundary with a tempo transition into position 0 of
+    the next beat in the bar), weights by the densities and normalises to sum 1.
+    Returns the probability of the beat states (a beat is under way) and the row holding
+    most of it.
+    """
+    n_rows, n_tempi = last.shape
+    for r in range(n_rows):
+        for tj in range(n_tempi):
+            last[r, tj] = alpha[r, tj, intervals[tj] - 1]
+    for r in range(n_rows):
+        p = prev_row[r]
+        for ti in range(n_tempi):
+            for phi in range(intervals[ti] - 1, 0, -1):
+                alpha[r, ti, phi] = alpha[r, ti, phi - 1]
+            entry = 0.0
+            for tj in range(pred_lo[ti], pred_hi[ti] + 1):
+                entry += last[p, tj] * trans[tj, ti]
+            alpha[r, ti, 0] = entry
+    total = 0.0
+    beat_mass = 0.0
+    best_row_mass = -1.0
+    best_row = 0
+    for r in range(n_rows):
+        beat_density = densities[row_kind[r]]
+        row_mass = 0.0
+        for ti in range(n_tempi):
+            for phi in range(border[ti]):
+                value = alpha[r, ti, phi] * beat_density
+                alpha[r, ti, phi] = value
+                row_mass += value
+            for phi in range(border[ti], intervals[ti]):
+                value = alpha[r, ti, phi] * densities[0]
+                alpha[r, ti, phi] = value
+                total += value
+        total += row_mass
+        beat_mass += row_mass
+        if row_mass > best_row_mass:
+            best_row_mass = row_mass
+            best_row = r
+    scale = 1.0 / total
+    for r in range(n_rows):
+        for ti in range(n_tempi):
+            for phi in range(intervals[ti]):
+                alpha[r, ti, phi] *= scale
+    return beat_mass * scale, best_row
+
+
+@numba.njit(cache=True, nogil=True)
+def _forward_pass(alpha, last, densities, intervals, trans, pred_lo, pred_hi, border, prev_row, row_kind):  # pragma: no cover - numba
+    """:func:`_forward_step` over ``[T, 3]`` densities: ``[T]`` beat probabilities, ``[T]`` rows."""
+    beat_probability = np.empty(densities.shape[0])
+    rows = np.empty(densities.shape[0], dtype=np.int64)
+    for t in range(densities.shape[0]):
+        beat_probability[t], rows[t] = _forward_step(alpha, last, densities[t], intervals, trans, pred_lo,
+                                                     pred_hi, border, prev_row, row_kind)
+    return beat_probability, rows
+
+
+class ForwardFilter:
+    """Causal inference over the bar-pointer HMM: the forward algorithm, one frame per :meth:`step`.
+
+    After frame ``t`` it holds ``alpha = p(state | frames 0..t)`` and reports the
+    probability that a beat is under way (the mass of the beat states, the first
+    ``ceil(interval / observation_lambda)`` frames of every beat) and the beat in the bar
+    most of that mass sits on; nothing depends on later frames. The meters in
+    ``beats_per_bar`` form one HMM (each meter gets prior mass ``1 / len(beats_per_bar)``,
+    uniform over its states), so the filter also weighs the meters. Without downbeats
+    (``downbeats=False``) a one-beat bar is modelled and the downbeat probability is ignored.
+
+    Args:
+        fps: frames per second of the activations.
+        bpm_min, bpm_max: tempo range in BPM (beat intervals rounded to whole frames).
+        beats_per_bar: meters to model.
+        transition_lambda, observation_lambda, num_tempi: as in :func:`track_dbn`.
+        downbeats: whether a downbeat probability is observed.
+    """
+
+    def __init__(
+        self,
+        fps: float = 50.0,
+        bpm_min: float = 60.0,
+        bpm_max: float = 200.0,
+        beats_per_bar: Sequence[int] | int = (3, 4),
+        transition_lambda: float = 100.0,
+        observation_lambda: float = 16.0,
+        num_tempi: int | None = None,
+        downbeats: bool = True,
+    ) -> None:
+        meters = _check_settings(fps, bpm_min, bpm_max, observation_lambda, beats_per_bar if downbeats else 1)
+        self.fps = float(fps)
+        self.observation_lambda = float(observation_lambda)
+        self.downbeats = downbeats
+        self.hmm = BarPointerHMM.build(fps, bpm_min, bpm_max, transition_lambda, observation_lambda, num_tempi)
+        self._trans = np.exp(self.hmm.log_trans)
+        #: beats per bar and beat in the bar (0 = downbeat) of each row of ``alpha``
+        self.row_meter = np.concatenate([np.full(m, m) for m in meters]).astype(np.int64)
+        self.row_beat = np.concatenate([np.arange(m) for m in meters]).astype(np.int64)
+        starts = np.repeat(np.cumsum((0,) + meters[:-1]), meters)
+        self._prev_row = (starts + (self.row_beat - 1) % self.row_meter).astype(np.int64)
+        self._row_kind = np.where(self.row_beat == 0, 2, 1).astype(np.int64)
+        intervals = self.hmm.intervals
+        valid = np.arange(intervals.max())[None, None, :] < intervals[None, :, None]
+        prior = 1.0 / (self.row_meter * intervals.sum() * len(meters))
+        self._prior = np.where(valid, prior[:, None, None], 0.0)
+        self._last = np.empty((len(self.row_meter), len(intervals)))
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the stream: back to the prior (uniform over each meter's states)."""
+        self.alpha = self._prior.copy()
+
+    def _densities(self, beat: np.ndarray, downbeat: np.ndarray | None) -> np.ndarray:
+        beat = np.clip(np.asarray(beat, dtype=np.float64), 0.0, 1.0)
+        if self.downbeats:
+            if downbeat is None:
+                raise ValueError("this filter models downbeats: give a downbeat probability")
+            downbeat = np.clip(np.asarray(downbeat, dtype=np.float64), 0.0, 1.0)
+        return observation_densities(beat, downbeat if self.downbeats else None, self.observation_lambda)
+
+    def _model(self) -> tuple:
+        hmm = self.hmm
+        return (hmm.intervals, self._trans, hmm.pred_lo, hmm.pred_hi, hmm.border, self._prev_row, self._row_kind)
+
+    def step(self, beat: float, downbeat: float | None = None) -> tuple[float, int]:
+        """Filter the next frame's probabilities: ``(p(beat under way | frames 0..t), row)``.
+
+        ``row`` indexes :attr:`row_meter`/:attr:`row_beat`: the beat in the bar (and
+        meter) holding most of the beat-state probability.
+        """
+        densities = self._densities(np.array([beat]), None if downbeat is None else np.array([downbeat]))
+        return _forward_step(self.alpha, self._last, densities[0], *self._model())
+
+    def process(self, beat: np.ndarray, downbeat: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`step` over ``[T]`` probabilities (continuing the stream) in one compiled loop.
+
+        Returns ``[T]`` beat-state probabilities and ``[T]`` rows, exactly as :meth:`step`
+        gives them frame by frame.
+        """
+        return _forward_pass(self.alpha, self._last, self._densities(beat, downbeat), *self._model())
+
+
 def _validate(activation, name: str) -> np.ndarray:
     return np.clip(frame_activation(activation, name), 0.0, 1.0)
 
@@ -206,15 +437,7 @@ def track_dbn(
         (1 = downbeat); positions are 0 when no downbeat activation is given.
     """
     beat = _validate(beat_activation, "beat_activation")
-    if not (fps > 0 and math.isfinite(fps)):
-        raise ValueError(f"fps must be a positive number, got {fps}")
-    if not (0 < bpm_min < bpm_max):
-        raise ValueError(f"need 0 < bpm_min < bpm_max, got bpm_min={bpm_min}, bpm_max={bpm_max}")
-    if observation_lambda <= 1:
-        raise ValueError(f"observation_lambda must be > 1, got {observation_lambda}")
-    meters = (beats_per_bar,) if isinstance(beats_per_bar, (int, np.integer)) else tuple(beats_per_bar)
-    if not meters or min(int(m) for m in meters) < 1:
-        raise ValueError(f"beats_per_bar must hold positive ints, got {beats_per_bar}")
+    meters = _check_settings(fps, bpm_min, bpm_max, observation_lambda, beats_per_bar)
     has_downbeats = downbeat_activation is not None
     if has_downbeats:
         down = _validate(downbeat_activation, "downbeat_activation")
@@ -228,35 +451,20 @@ def track_dbn(
     if has_downbeats:
         down = down[first_frame:end_frame]
 
-    intervals = beat_intervals(fps, bpm_min, bpm_max, num_tempi)
-    if len(intervals) > np.iinfo(np.int16).max:
-        raise ValueError(f"too many beat intervals ({len(intervals)}); lower fps or set num_tempi")
-    log_trans = tempo_transitions(intervals, transition_lambda)
-    finite = np.isfinite(log_trans)
-    pred_lo = np.argmax(finite, axis=0).astype(np.int64)  # contiguous band around the diagonal
-    pred_hi = (len(intervals) - 1 - np.argmax(finite[::-1], axis=0)).astype(np.int64)
-    border = np.ceil(intervals / observation_lambda).astype(np.int64)
-
-    log_obs = np.empty((len(beat), 3))
-    if has_downbeats:
-        any_beat = np.maximum(beat, down)
-        log_obs[:, 1] = np.log(np.maximum(any_beat - down, _EPS))
-        log_obs[:, 2] = np.log(np.maximum(down, _EPS))
-    else:
-        any_beat = beat
-        log_obs[:, 1] = log_obs[:, 2] = np.log(np.maximum(beat, _EPS))
+    hmm = BarPointerHMM.build(fps, bpm_min, bpm_max, transition_lambda, observation_lambda, num_tempi)
+    log_obs = np.log(observation_densities(beat, down if has_downbeats else None, observation_lambda))
+    if not has_downbeats:
         meters = (1,)
-    log_obs[:, 0] = np.log(np.maximum(1.0 - any_beat, _EPS) / (observation_lambda - 1.0))
 
     best = None
     for meter in meters:  # madmom decodes one HMM per meter and keeps the most likely
-        path = _viterbi(log_obs, intervals, log_trans, pred_lo, pred_hi, border, int(meter))
+        path = _viterbi(log_obs, hmm.intervals, hmm.log_trans, hmm.pred_lo, hmm.pred_hi, hmm.border, meter)
         if best is None or path[3] > best[3]:
             best = path
     frames, beat_index, tempo_index, _ = best
 
     if correct and len(frames):
-        width = border[tempo_index]
+        width = hmm.border[tempo_index]
         offsets = np.arange(int(width.max()))
         window = np.minimum(frames[:, None] + offsets[None, :], len(beat) - 1)
         scores = np.where(offsets[None, :] < width[:, None], beat[window], -np.inf)
