@@ -1,10 +1,10 @@
 """Latency of online beat tracking: per-frame processing time and decision delay.
 
 Times :meth:`beatgrid.decoding.streaming.OnlineBeatTracker.process_frame` (one LTM step plus
-causal peak picking) frame by frame on CPU, and, separately, the LTM step and the
-peak picker alone; measures the decision delay (frames between a beat's peak and the
-frame whose arrival confirms it) on simulated CRNN activations. Prints a Markdown
-table with the machine it ran on.
+a causal decision rule: peak picking, or forward filtering of the bar-pointer HMM, ``dbn``)
+frame by frame on CPU, and, separately, the LTM step and each rule alone; measures the
+decision delay (frames between a beat and the frame whose arrival decides it) on simulated
+CRNN activations. Prints a Markdown table with the machine it ran on.
 
 Run from the repository root after ``pip install -e .`` (or with ``PYTHONPATH=.``)::
 
@@ -31,11 +31,9 @@ from beatgrid.provenance import cpu_name
 from beatgrid.data.activation_augment import simulate_activations
 from beatgrid.models import build_model, load_model
 from beatgrid.models.ltm import ltm_model_config
-from beatgrid.decoding.streaming import CausalPeakPicker, OnlineBeatTracker
+from beatgrid.decoding.streaming import DECISION_RULES, OnlineBeatTracker
 
 CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
-
-
 
 
 def timed(fn, frames: np.ndarray, warmup: int) -> np.ndarray:
@@ -74,8 +72,10 @@ def main() -> None:
     beats = np.arange(0.5, n_frames / fps, 60.0 / 128)
     activations = simulate_activations(beats, beats[::4], n_frames, fps, rng)
 
+    pos_weight = (13.0, 50.0)  # what the dbn rule calibrates with: about the shipped LTM's
     if args.model is not None:
         model, meta = load_model(args.model)
+        pos_weight = meta.get("pos_weight") or pos_weight
         fps = float((meta.get("features") or {}).get("fps") or fps)
         models = {f"{meta['kind']} {meta['model_config']} ({args.model})": model}
     else:
@@ -92,9 +92,10 @@ def main() -> None:
           f"{args.frames} frames timed after {args.warmup} warm-up frames; frame period {budget_us:.0f} µs.\n")
     print("| per frame | mean µs | p50 µs | p99 µs | max µs | of frame period |")
     print("|---|---|---|---|---|---|")
-    picker = CausalPeakPicker(fps)
-    print(row("causal peak picker alone", timed(picker.process_frame, activations, args.warmup), budget_us))
-    delays = []
+    for rule, rule_class in DECISION_RULES.items():
+        print(row(f"decision rule {rule} alone", timed(rule_class(fps).process_frame, activations, args.warmup),
+                  budget_us))
+    delays: dict[str, list[int]] = {rule: [] for rule in DECISION_RULES}
     for name, model in models.items():
         with torch.inference_mode():
             state = model.init_state(1)
@@ -104,21 +105,28 @@ def main() -> None:
                 _, state = model.step(torch.from_numpy(frame)[None], state)
 
             print(row(f"LTM step, {name}", timed(ltm_step, activations, args.warmup), budget_us))
-        tracker = OnlineBeatTracker(model, fps, threshold=0.0)
-        print(row(f"LTM step + peak picker, {name}", timed(tracker.process_frame, activations, args.warmup), budget_us))
-        # Decision delay: the frame index at which each beat is emitted minus the beat's frame.
-        tracker.reset()
-        for index, frame in enumerate(activations):
-            event = tracker.process_frame(frame)
-            if event is not None:
-                delays.append(index - event.frame)
-    delays = np.asarray(delays)
-    print(
-        f"\nDecision delay: {delays.min()}–{delays.max()} frame(s) over {len(delays)} beats "
-        f"= {1e3 * delays.max() / fps:.0f} ms at {fps:g} fps, plus the per-frame processing time above. "
-        "Upstream, each centred STFT frame of the CRNN input needs n_fft/2 samples of look-ahead "
-        "(512 samples = 23 ms at 22050 Hz)."
-    )
+        for rule in DECISION_RULES:
+            # threshold 0: an untrained LTM's outputs have arbitrary scale, yet every rule must decide
+            options = {"threshold": 0.0, "pos_weight": pos_weight} if rule == "dbn" else {"threshold": 0.0}
+            tracker = OnlineBeatTracker(model, fps, rule=rule, **options)
+            print(row(f"LTM step + {rule} rule, {name}", timed(tracker.process_frame, activations, args.warmup),
+                      budget_us))
+            # Decision delay: the frame index at which each beat is emitted minus the beat's frame.
+            tracker.reset()
+            for index, frame in enumerate(activations):
+                event = tracker.process_frame(frame)
+                if event is not None:
+                    delays[rule].append(index - event.frame)
+    print()
+    for rule, frames in delays.items():
+        frames = np.asarray(frames)
+        if len(frames) == 0:
+            print(f"Decision delay, {rule} rule: no beats decided.")
+            continue
+        print(f"Decision delay, {rule} rule: {frames.min()}–{frames.max()} frame(s) over {len(frames)} beats "
+              f"= {1e3 * frames.max() / fps:.0f} ms at {fps:g} fps, plus the per-frame processing time above.")
+    print("Upstream, each centred STFT frame of the CRNN input needs n_fft/2 samples of look-ahead "
+          "(512 samples = 23 ms at 22050 Hz).")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Online beat tracking: causal peak picking, bar positions, stream == whole-sequence pass."""
 
+import mir_eval
 import numpy as np
 import pytest
 import torch
@@ -9,15 +10,19 @@ from beatgrid.features import MelConfig, log_mel
 from beatgrid.models.crnn import CRNN
 from beatgrid.models.ltm import GRUTemporalModel, TemporalConvNet
 from beatgrid.decoding.streaming import (
+    CausalDBN,
     CausalPeakPicker,
     OnlineBeatTracker,
     OnlineCRNNTracker,
     OnlineLogMel,
+    causal_dbn,
     causal_peak_picking,
     default_refractory_s,
     ltm_probabilities,
     track_online,
 )
+
+from tests.synthetic_activations import constant_tempo_beats, make_track, tempo_change_beats
 
 torch.set_num_threads(1)
 FPS = 50.0
@@ -231,3 +236,82 @@ def test_counting_follows_a_change_of_metre():
     assert list(positions[:8]) == [1, 2, 3, 4] * 2
     assert set(np.flatnonzero(positions == 1)) == set(evidence) | set(range(26, 40, 3))
     assert positions.max() == 4 and set(positions[23:]) == {1, 2, 3}
+
+
+def _track_activations(beats, positions, duration_s, seed, **kwargs):
+    track = make_track(beats, positions, duration_s, FPS, rng=seed, **kwargs)
+    return track, np.stack([track.beat_activation, track.downbeat_activation], axis=1)
+
+
+@pytest.mark.parametrize("meter", [3, 4])
+def test_causal_dbn_tracks_a_constant_tempo_and_its_bars(meter):
+    beats, positions = constant_tempo_beats(117.0, 30.0, 0.4, meter, first_position=2)
+    track, act = _track_activations(beats, positions, 30.0, seed=meter, noise=0.05, missing=0.1, extra=0.05)
+    times, est_positions = causal_dbn(act, FPS)
+    assert mir_eval.beat.f_measure(beats, times) > 0.95
+    assert mir_eval.beat.f_measure(track.downbeat_times, times[est_positions == 1]) > 0.9
+    assert set(est_positions) == set(range(1, meter + 1))
+
+
+def test_causal_dbn_follows_a_tempo_change():
+    beats, positions = tempo_change_beats(100.0, 130.0, 20.0, 40.0)
+    _, act = _track_activations(beats, positions, 40.0, seed=7, noise=0.05)
+    times, _ = causal_dbn(act, FPS)
+    assert mir_eval.beat.f_measure(beats, times) > 0.9
+    after = beats[beats > 24.0]  # a few beats after the change to re-lock
+    assert mir_eval.beat.f_measure(after, times[times > 24.0]) > 0.95
+
+
+def test_causal_dbn_stream_equals_whole_array_and_never_looks_ahead():
+    beats, positions = tempo_change_beats(90.0, 140.0, 10.0, 25.0)
+    _, act = _track_activations(beats, positions, 25.0, seed=8, noise=0.1, missing=0.1, extra=0.1)
+    act[:60] = 0.0  # a silent start: the filter starts at the first loud frame
+    times, positions = causal_dbn(act, FPS)
+    assert len(times) > 30 and times[0] > 60 / FPS
+    rule = CausalDBN(FPS)
+    decided_at = {}  # beat frame -> the frame whose arrival decided it
+    events = []
+    for t, frame in enumerate(act):
+        event = rule.process_frame(frame)
+        if event is not None:
+            decided_at[event.frame] = t
+            events.append(event)
+    np.testing.assert_array_equal([e.time_s for e in events], times)
+    np.testing.assert_array_equal([e.bar_position for e in events], positions)
+    assert all(t - frame == 1 for frame, t in decided_at.items())  # one frame of decision delay
+    for end in (70, 333, 700, len(act) - 1):  # input cut after frame `end`: the same beats up to there
+        cut_times, cut_positions = causal_dbn(act[: end + 1], FPS)
+        decided = [frame for frame, t in decided_at.items() if t <= end]
+        np.testing.assert_array_equal(np.round(cut_times * FPS).astype(int), decided)
+        np.testing.assert_array_equal(cut_positions, positions[: len(decided)])
+    chunked = CausalDBN(FPS)
+    in_chunks = [e for chunk in np.array_split(act, 7) for e in chunked.process(chunk)]
+    assert in_chunks == events
+
+
+@pytest.mark.parametrize("model_kind", [None, "tcn"])
+def test_online_tracker_with_the_dbn_rule_equals_track_online(model_kind):
+    """The streaming tracker (LTM stepped per frame, calibrated, filtered) equals the offline chain."""
+    torch.manual_seed(2)
+    model = {None: None, "tcn": TemporalConvNet(channels=8)}[model_kind]
+    act = _synthetic_activations(seed=3)
+    pos_weight = (4.0, 9.0)
+    tracker = OnlineBeatTracker(model, FPS, rule="dbn", pos_weight=pos_weight, bpm_max=180.0)
+    events = tracker.process(act)
+    times, positions = track_online(model, act, FPS, rule="dbn", pos_weight=pos_weight, bpm_max=180.0)
+    if model is None:
+        assert len(times) > 20
+    np.testing.assert_allclose([e.time_s for e in events], times)
+    np.testing.assert_array_equal([e.bar_position for e in events], positions)
+
+
+def test_causal_dbn_without_downbeats_gives_unknown_positions_and_rejects_unknown_rules():
+    beats, positions = constant_tempo_beats(140.0, 20.0, 0.1)
+    _, act = _track_activations(beats, positions, 20.0, seed=9)
+    act[:, 1] = 0.0
+    times, est_positions = causal_dbn(act, FPS, downbeats=False)
+    assert mir_eval.beat.f_measure(beats, times) > 0.95
+    assert np.all(est_positions == 0)
+    assert causal_dbn(np.zeros((300, 2)), FPS)[0].size == 0  # silence: the filter never starts
+    with pytest.raises(ValueError, match="unknown decision rule 'magic'; known: peaks, dbn"):
+        OnlineBeatTracker(None, FPS, rule="magic")

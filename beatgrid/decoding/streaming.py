@@ -17,10 +17,21 @@ beat happened, with its position in the bar. The decision rule
   (unknown). When ``beats_per_bar`` is None it is the most frequent bar length among
   the last 8 bars delimited by detected downbeats (4 until one is seen).
 
-:func:`causal_peak_picking` applies the same rule to a whole array of probabilities
-(the output of the LTM's whole-sequence causal pass) and :func:`track_online` runs the
-LTM's whole-sequence pass and then that rule: both give exactly the beats a stream
-would give, much faster than stepping frame by frame.
+The other decision rule, :class:`CausalDBN`, adds a tempo and bar model: forward
+filtering of the bar-pointer HMM of :mod:`beatgrid.decoding.dbn` (the model the offline
+Viterbi decoder uses; as madmom's online ``DBNBeatTrackingProcessor``, which reports the
+most probable state instead). A beat is under way while the filtered probability of the
+beat states (the first ``1 / observation_lambda`` of every beat) is at least 0.5; the beat
+is the frame of highest beat probability while it is under way, at least one shortest
+modelled beat interval (``round(60 * fps / bpm_max)`` frames) after the previous beat, and
+its bar position is the beat in the bar holding most of that probability. It is decided
+when the probability falls after the peak or the beat states lose their majority: the
+**decision delay is one frame** (20 ms at 50 fps; longer only on a flat-topped peak).
+
+:func:`causal_peak_picking` and :func:`causal_dbn` apply the rules to a whole array of
+probabilities (the output of the LTM's whole-sequence causal pass) and
+:func:`track_online` runs the LTM's whole-sequence pass and then a rule: they give
+exactly the beats a stream would give, much faster than stepping frame by frame.
 
 From audio, :class:`OnlineCRNNTracker` chains :class:`OnlineLogMel` (log-mel frames
 from audio blocks, equal to :func:`beatgrid.features.log_mel`), a causal CRNN stepped
@@ -35,20 +46,24 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..features import MelConfig, mel_filterbank
-from .peaks import activation_pair
+from .dbn import ForwardFilter
+from .peaks import activation_pair, calibrate
 
 __all__ = [
     "BeatEvent",
     "CausalPeakPicker",
+    "CausalDBN",
+    "DECISION_RULES",
     "OnlineBeatTracker",
     "causal_peak_picking",
+    "causal_dbn",
     "track_online",
     "ltm_probabilities",
     "default_refractory_s",
@@ -191,24 +206,150 @@ class CausalPeakPicker:
         )
 
 
+class CausalDBN:
+    """Causal beat/downbeat decisions by forward filtering of the bar-pointer HMM, frame by frame.
+
+    A beat is under way while the filter (:class:`beatgrid.decoding.dbn.ForwardFilter`)
+    gives the beat states probability >= 0.5 after the current frame. The beat is placed on
+    the highest beat probability while it is under way and decided as soon as the
+    probability falls (or the beat is no longer under way): one frame after the peak, as
+    the peak picker. Beats keep the shortest modelled beat interval apart
+    (``round(60 * fps / bpm_max)`` frames). The bar position is the beat in the bar that
+    holds most of the beat-state probability when the beat begins.
+
+    Args:
+        fps: frame rate of the probabilities (frames per second).
+        bpm_min, bpm_max: tempo range in BPM.
+        beats_per_bar: meters modelled; the filter weighs which one plays.
+        transition_lambda, observation_lambda: as in :func:`beatgrid.decoding.dbn.track_dbn`.
+        threshold: the filter starts at the first frame whose beat or downbeat probability
+            reaches this value (no beats in a silent intro), as the offline DBN trims.
+        downbeats: whether the second column (downbeat probability) is used; without it
+            bar positions are 0 (unknown).
+
+    ``process_frame`` takes the next frame's calibrated ``[beat, downbeat]`` probabilities
+    (:func:`beatgrid.decoding.peaks.calibrate`) and returns the beat it decides, or None.
+    """
+
+    #: probability of the beat states above which a beat is under way
+    BEAT_PROBABILITY = 0.5
+
+    def __init__(
+        self,
+        fps: float,
+        bpm_min: float = 60.0,
+        bpm_max: float = 200.0,
+        beats_per_bar: Sequence[int] | int = (3, 4),
+        *,
+        transition_lambda: float = 100.0,
+        observation_lambda: float = 16.0,
+        threshold: float = 0.05,
+        downbeats: bool = True,
+    ) -> None:
+        self.filter = ForwardFilter(fps, bpm_min, bpm_max, beats_per_bar, transition_lambda,
+                                    observation_lambda, downbeats=downbeats)
+        self.fps = self.filter.fps
+        self.threshold = float(threshold)
+        #: minimum distance between beats in frames: the shortest modelled beat interval
+        self.min_interval = int(self.filter.hmm.intervals[0])
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the stream: the next frame is frame 0."""
+        self.filter.reset()
+        self.frame = 0  # index of the next frame
+        self._started = False  # a frame reached the threshold
+        self._last_beat_frame: int | None = None
+        self._candidate: BeatEvent | None = None  # the beat under way, not yet decided
+
+    def _advance(self, frame: int, beat_probability: float, row: int, strength: float) -> BeatEvent | None:
+        """The decision at ``frame`` from the filter's output and the frame's beat probability."""
+        under_way = beat_probability >= self.BEAT_PROBABILITY
+        event, candidate = None, self._candidate
+        if candidate is not None:
+            if not under_way or strength < candidate.strength:
+                event, self._candidate = candidate, None
+                self._last_beat_frame = candidate.frame
+            elif strength > candidate.strength:
+                self._candidate = BeatEvent(frame / self.fps, frame, candidate.is_downbeat,
+                                            candidate.bar_position, strength)
+        elif under_way and (self._last_beat_frame is None or frame - self._last_beat_frame >= self.min_interval):
+            bar_position = int(self.filter.row_beat[row]) + 1 if self.filter.downbeats else 0
+            self._candidate = BeatEvent(frame / self.fps, frame, bar_position == 1, bar_position, strength)
+        return event
+
+    def _loud(self, probabilities: np.ndarray) -> np.ndarray:
+        """Per frame, whether the beat (or downbeat) probability reaches ``threshold``."""
+        column = probabilities.max(axis=-1) if self.filter.downbeats else probabilities[..., 0]
+        return column >= self.threshold
+
+    def process_frame(self, probabilities: np.ndarray) -> BeatEvent | None:
+        """Take the next frame's ``[beat, downbeat]`` probabilities; return the beat it decides, if any."""
+        frame_probabilities = np.asarray(probabilities, dtype=np.float64)
+        frame = self.frame
+        self.frame += 1
+        self._started = self._started or bool(self._loud(frame_probabilities))
+        if not self._started:
+            return None
+        beat, downbeat = float(frame_probabilities[0]), float(frame_probabilities[1])
+        beat_probability, row = self.filter.step(beat, downbeat if self.filter.downbeats else None)
+        return self._advance(frame, beat_probability, row, beat)
+
+    def process(self, probabilities: np.ndarray) -> list[BeatEvent]:
+        """Feed ``[T, 2]`` probabilities (continuing the stream), filtered in one compiled loop.
+
+        Returns exactly the beats :meth:`process_frame` gives frame by frame.
+        """
+        probabilities = activation_pair(probabilities, np.float64)
+        first = self.frame
+        self.frame += len(probabilities)
+        if not self._started:
+            loud = np.flatnonzero(self._loud(probabilities))
+            if len(loud) == 0:
+                return []
+            self._started = True
+            probabilities = probabilities[loud[0]:]
+            first += int(loud[0])
+        beat_probability, rows = self.filter.process(
+            probabilities[:, 0], probabilities[:, 1] if self.filter.downbeats else None)
+        events = (self._advance(first + t, beat_probability[t], rows[t], probabilities[t, 0])
+                  for t in range(len(probabilities)))
+        return [event for event in events if event is not None]
+
+
+#: The causal decision rules by name: ``peaks`` (:class:`CausalPeakPicker`, one frame late, no
+#: tempo model) and ``dbn`` (:class:`CausalDBN`, forward filtering of tempo, beat and bar).
+DECISION_RULES: dict[str, type] = {"peaks": CausalPeakPicker, "dbn": CausalDBN}
+
+
 class OnlineBeatTracker:
-    """Streaming beat tracker: the causal LTM stepped per frame, then :class:`CausalPeakPicker`.
+    """Streaming beat tracker: the causal LTM stepped per frame, then a causal decision rule.
 
     Args:
         model: a causal LTM with ``init_state``/``step`` (``TemporalConvNet``,
-            ``GRUTemporalModel``), or None to pick peaks of the input activations directly.
+            ``GRUTemporalModel``), or None to decide on the input activations directly.
         fps: frame rate of the activations (frames per second).
-        picker_options: ``threshold``, ``refractory_s``, ``beats_per_bar``, ``bpm_max``,
-            ``downbeat_threshold`` of :class:`CausalPeakPicker`.
+        rule: the decision rule (:data:`DECISION_RULES`): ``peaks`` (:class:`CausalPeakPicker`,
+            decides one frame late) or ``dbn`` (:class:`CausalDBN`, decides at the frame).
+        pos_weight: the positive weight the LTM (or, without one, the CRNN) was trained
+            with; the ``dbn`` rule reads probabilities calibrated with it
+            (:func:`beatgrid.decoding.peaks.calibrate`), as the offline DBN does.
+        rule_options: the options of the rule's class (``threshold``, ``refractory_s``,
+            ``beats_per_bar``, ``bpm_max``, ``downbeat_threshold`` of :class:`CausalPeakPicker`;
+            ``bpm_min``, ``bpm_max``, ``beats_per_bar``, ... of :class:`CausalDBN`).
 
     ``process_frame`` takes one frame of CRNN activations (``[beat, downbeat]``
-    probabilities) and returns a :class:`BeatEvent` when it confirms a beat (the beat is
-    one frame old), else None. The model is put in ``eval()`` mode.
+    probabilities) and returns a :class:`BeatEvent` when it decides a beat, else None.
+    The model is put in ``eval()`` mode.
     """
 
-    def __init__(self, model: nn.Module | None, fps: float, **picker_options: Any) -> None:
+    def __init__(self, model: nn.Module | None, fps: float, *, rule: str = "peaks",
+                 pos_weight: Sequence[float] | float | None = None, **rule_options: Any) -> None:
+        if rule not in DECISION_RULES:
+            raise ValueError(f"unknown decision rule {rule!r}; known: {', '.join(DECISION_RULES)}")
         self.model = model.eval() if model is not None else None
-        self.picker = CausalPeakPicker(fps, **picker_options)
+        self.picker = DECISION_RULES[rule](fps, **rule_options)
+        self.pos_weight = pos_weight if rule == "dbn" else None
         self.fps = self.picker.fps
         self.reset()
 
@@ -229,8 +370,11 @@ class OnlineBeatTracker:
         return torch.sigmoid(logits[0]).numpy()
 
     def process_frame(self, activation_frame: np.ndarray) -> BeatEvent | None:
-        """Take the next frame of CRNN activations; return the beat it confirms, if any."""
-        return self.picker.process_frame(self.probabilities(activation_frame))
+        """Take the next frame of CRNN activations; return the beat it decides, if any."""
+        probabilities = self.probabilities(activation_frame)
+        if self.pos_weight is not None:
+            probabilities = calibrate(probabilities[None], self.pos_weight)[0]
+        return self.picker.process_frame(probabilities)
 
     def process(self, activations: np.ndarray) -> list[BeatEvent]:
         """Feed ``[T, 2]`` activations frame by frame (continuing the stream); return the beats."""
@@ -258,6 +402,16 @@ def causal_peak_picking(activations: np.ndarray, fps: float, **picker_options: A
     return _events_to_arrays([event for event in events if event is not None])
 
 
+def causal_dbn(activations: np.ndarray, fps: float, **rule_options: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The forward-filtering decision rule over a whole ``[T, 2]`` array of calibrated probabilities.
+
+    ``rule_options``: the options of :class:`CausalDBN`. Returns ``(beat_times, positions)``:
+    seconds, and bar positions (1 = downbeat), exactly as :class:`CausalDBN` emits them
+    frame by frame.
+    """
+    return _events_to_arrays(CausalDBN(fps, **rule_options).process(activations))
+
+
 @torch.inference_mode()
 def ltm_probabilities(model: nn.Module, activations: np.ndarray) -> np.ndarray:
     """The LTM's whole-sequence causal pass: CRNN ``[T, 2]`` -> LTM probabilities ``[T, 2]``."""
@@ -268,16 +422,23 @@ def ltm_probabilities(model: nn.Module, activations: np.ndarray) -> np.ndarray:
     return torch.sigmoid(logits).cpu().numpy()
 
 
-def track_online(model: nn.Module | None, activations: np.ndarray, fps: float,
-                 **picker_options: Any) -> tuple[np.ndarray, np.ndarray]:
+def track_online(model: nn.Module | None, activations: np.ndarray, fps: float, *, rule: str = "peaks",
+                 pos_weight: Sequence[float] | float | None = None,
+                 **rule_options: Any) -> tuple[np.ndarray, np.ndarray]:
     """What :class:`OnlineBeatTracker` emits for CRNN ``activations [T, 2]``, computed offline.
 
     Runs the LTM's whole-sequence causal pass (equal to stepping it frame by frame) and
-    then :func:`causal_peak_picking` with ``picker_options``. Returns ``(beat_times,
-    positions)`` in seconds and bar positions (1 = downbeat, 0 = unknown).
+    then the decision ``rule`` (``peaks``: :func:`causal_peak_picking`; ``dbn``: the
+    probabilities calibrated with ``pos_weight``, then :func:`causal_dbn`) with
+    ``rule_options``. Returns ``(beat_times, positions)`` in seconds and bar positions
+    (1 = downbeat, 0 = unknown).
     """
+    if rule not in DECISION_RULES:
+        raise ValueError(f"unknown decision rule {rule!r}; known: {', '.join(DECISION_RULES)}")
     probabilities = activations if model is None else ltm_probabilities(model, activations)
-    return causal_peak_picking(probabilities, fps, **picker_options)
+    if rule == "dbn":
+        return causal_dbn(calibrate(activation_pair(probabilities), pos_weight), fps, **rule_options)
+    return causal_peak_picking(probabilities, fps, **rule_options)
 
 
 class OnlineLogMel:
@@ -358,20 +519,21 @@ class OnlineLogMel:
 
 
 class OnlineCRNNTracker:
-    """Streaming beat tracker from audio: :class:`OnlineLogMel`, a causal CRNN, the LTM, peak picking.
+    """Streaming beat tracker from audio: :class:`OnlineLogMel`, a causal CRNN, the LTM, a decision rule.
 
     Args:
         crnn: a :class:`beatgrid.models.crnn.CRNN` built with ``causal=True``.
-        ltm: the learned temporal model, or None to pick peaks of the CRNN activations.
+        ltm: the learned temporal model, or None to decide on the CRNN activations.
         mel_cfg: the spectrogram settings the CRNN was trained with; sets ``fps``.
-        picker_options: ``threshold``, ``refractory_s``, ``beats_per_bar``, ``bpm_max``,
-            ``downbeat_threshold`` of :class:`CausalPeakPicker`.
+        tracker_options: ``rule``, ``pos_weight`` and the rule's options, as
+            :class:`OnlineBeatTracker` takes them.
 
     ``process_block(audio)`` takes mono float samples at ``mel_cfg.sr`` (any block
     size) and returns the beats confirmed meanwhile; ``flush()`` ends the stream. The
     beats equal those of the offline chain ``log_mel`` -> ``CRNN.forward`` ->
     :func:`track_online`. A beat at time ``b`` is reported once the audio up to
-    ``b + 1 / fps + n_fft / 2 / sr`` seconds has been pushed.
+    ``b + delay + n_fft / 2 / sr`` seconds has been pushed (``delay``: one frame,
+    ``1 / fps``, for the ``peaks`` rule, none for ``dbn``).
     """
 
     def __init__(
@@ -379,13 +541,13 @@ class OnlineCRNNTracker:
         crnn: nn.Module,
         ltm: nn.Module | None,
         mel_cfg: MelConfig = MelConfig(),
-        **picker_options: Any,
+        **tracker_options: Any,
     ) -> None:
         if not getattr(crnn, "causal", False):
             raise ValueError("OnlineCRNNTracker needs a causal CRNN (built with causal=True)")
         self.crnn = crnn.eval()
         self.mel = OnlineLogMel(mel_cfg)
-        self.tracker = OnlineBeatTracker(ltm, mel_cfg.fps, **picker_options)
+        self.tracker = OnlineBeatTracker(ltm, mel_cfg.fps, **tracker_options)
         self.reset()
 
     def reset(self) -> None:
