@@ -113,7 +113,7 @@ exit codes: 0 all done; 1 some inputs failed (the others written); 2 usage error
     predict.add_argument("--bpm-min", type=_positive_float, default=Settings.bpm_min, help="slowest tempo (BPM)")
     predict.add_argument("--bpm-max", type=_positive_float, default=Settings.bpm_max, help="fastest tempo (BPM)")
     predict.add_argument("--threshold", type=float, default=Settings.peak_threshold,
-                         help="peak threshold of the peaks and online methods")
+                         help="threshold of the peak-picking methods (crnn_peaks, ltm_peaks, ltm_online_peaks)")
     predict.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
                          help="beatgrid confidence below which no tempo is reported (bpm null)")
     predict.add_argument("--skip-existing", action="store_true", help="skip files whose outputs all exist")

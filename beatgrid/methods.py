@@ -8,7 +8,8 @@ probabilities at ``fps``:
 - decoders: ``peaks``, local maxima above a threshold with a minimum distance, downbeats
   snapped to beats; ``dbn``, Viterbi decoding over (tempo, beat phase, bar position), which
   follows tempo changes; ``grid``, one constant-tempo beatgrid (BPM + downbeat offset), the DJ
-  label format; ``online``, causal peak picking, as a live stream would.
+  label format; ``online``, causal peak picking, as a live stream would; ``online_dbn``, causal
+  forward filtering over the DBN's (tempo, beat phase, bar position) model, as a live stream would.
 
 :data:`METHODS` is the catalogue that the workflow (variants and the store each prediction job
 reads), :mod:`beatgrid.inference`, the config check, ``beatgrid predict --method`` and the
@@ -117,10 +118,17 @@ def _decode_online(activations: np.ndarray, fps: float, duration_s: float, setti
                                             bpm_max=settings.bpm_max))
 
 
+def _decode_online_dbn(activations: np.ndarray, fps: float, duration_s: float, settings: Settings) -> Prediction:
+    from .decoding.streaming import causal_dbn
+
+    return _prediction(*causal_dbn(activations, fps, bpm_min=settings.bpm_min, bpm_max=settings.bpm_max))
+
+
 PEAKS = Decoder("peaks", _decode_peaks, ("peak_threshold", "bpm_max"), calibrated=False)
 DBN = Decoder("dbn", _decode_dbn, ("bpm_min", "bpm_max"), calibrated=True)
 GRID = Decoder("grid", _decode_grid, ("bpm_min", "bpm_max"), calibrated=True)
 ONLINE = Decoder("online", _decode_online, ("online_threshold", "bpm_max"), calibrated=False)
+ONLINE_DBN = Decoder("online_dbn", _decode_online_dbn, ("bpm_min", "bpm_max"), calibrated=True)
 
 
 @dataclass(frozen=True)
@@ -145,8 +153,10 @@ METHODS: dict[str, Method] = {method.name: method for method in (
     Method("crnn_grid", "crnn", GRID, "CRNN + one constant-tempo beatgrid (BPM + downbeat offset), what DJ "
                                       "software uses"),
     Method("crnn_peaks", "crnn", PEAKS, "CRNN + peak picking above --threshold (no tempo model)"),
-    Method("ltm_online", "ltm", ONLINE, "causal: CRNN + learned temporal model + causal peak picking, as a "
-                                        "live stream would"),
+    Method("ltm_online", "ltm", ONLINE_DBN, "causal: CRNN + learned temporal model + forward filtering of tempo, "
+                                            "beat and bar position, as a live stream would"),
+    Method("ltm_online_peaks", "ltm", ONLINE, "causal: CRNN + learned temporal model + causal peak picking above "
+                                              "--threshold (no tempo model)"),
     Method("ltm_grid", "ltm", GRID, "CRNN + learned temporal model + constant-tempo beatgrid"),
     Method("ltm_peaks", "ltm", PEAKS, "CRNN + learned temporal model + peak picking above --threshold"),
 )}

@@ -98,3 +98,20 @@ def test_the_catalogue_is_read_without_heavy_imports():
             "print(sorted(m for m in ('torch', 'scipy', 'librosa', 'numba') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "[]"
+
+
+def test_ltm_online_decides_as_the_streaming_tracker_with_the_dbn_rule():
+    """The causal method's beats are those a live stream gives: calibrated probabilities,
+    forward filtering frame by frame (beatgrid.decoding.streaming.OnlineBeatTracker)."""
+    from beatgrid.decoding.streaming import OnlineBeatTracker
+    from beatgrid.inference import run_method
+
+    beats, positions = constant_tempo_beats(131.0, 20.0, 0.2, beats_per_bar=3)
+    track = make_track(beats, positions, 20.0, FPS, rng=1, noise=0.05)
+    activations = np.stack([track.beat_activation, track.downbeat_activation], axis=1)
+    pos_weight = (3.0, 6.0)
+    prediction = run_method("ltm_online", activations, FPS, 20.0, pos_weight=pos_weight, bpm_min=70.0)
+    events = OnlineBeatTracker(None, FPS, rule="dbn", pos_weight=pos_weight, bpm_min=70.0).process(activations)
+    assert len(events) > 30
+    np.testing.assert_allclose(prediction.beat_times, [event.time_s for event in events])
+    np.testing.assert_array_equal(prediction.beat_positions, [event.bar_position for event in events])

@@ -110,7 +110,7 @@ def test_the_shipped_model_finds_the_beats_and_tempo_of_a_synthetic_track(style)
     grid = run_method("crnn_grid", activations, mel_config.fps, track.duration_s, pos_weight=meta["pos_weight"]).grid
     assert grid.bpm == pytest.approx(track.bpm, rel=0.02)
     online = run_method("ltm_online", ltm_probabilities(ltm, activations), mel_config.fps, track.duration_s,
-                        online_threshold=0.5)
+                        pos_weight=ltm_meta["pos_weight"])
     assert evaluate_track(track.beat_times, None, online.beat_times, None)["beat_f"] >= 0.8
 
 

@@ -123,7 +123,7 @@ def test_demo_batches_are_stable_when_tracks_are_added():
 def test_inference_variants_expand_lists_only_for_methods_that_read_them():
     variants = inference_variants(
         {
-            "methods": ["crnn_peaks", "crnn_grid", "ltm_online"],
+            "methods": ["crnn_peaks", "crnn_grid", "ltm_online_peaks"],
             "bpm_min": [60, 80],
             "bpm_max": 200,
             "peak_threshold": [0.3, 0.5],
@@ -135,10 +135,10 @@ def test_inference_variants_expand_lists_only_for_methods_that_read_them():
         "crnn_peaks@peak_threshold=0.5",
         "crnn_grid@bpm_min=60",
         "crnn_grid@bpm_min=80",
-        "ltm_online",
+        "ltm_online_peaks",
     }
     assert variants["crnn_grid@bpm_min=80"]["settings"] == {"bpm_min": 80, "bpm_max": 200}
-    assert variants["ltm_online"]["source"] == "ltm"
+    assert variants["ltm_online_peaks"]["source"] == "ltm"
 
 
 def shard_members(tracks, shard):
