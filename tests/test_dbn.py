@@ -248,5 +248,7 @@ def test_forward_filter_without_downbeats_models_one_beat_bars():
     assert np.all(rows == 0) and np.all((beat_probability >= 0) & (beat_probability <= 1))
     with pytest.raises(ValueError, match="downbeat probability"):
         ForwardFilter(FPS).step(0.5)
+    with pytest.raises(ValueError, match="beat probability contains NaN"):
+        ForwardFilter(FPS).step(float("nan"), 0.0)
     with pytest.raises(ValueError, match="bpm_min"):
         ForwardFilter(FPS, bpm_min=200.0, bpm_max=100.0)

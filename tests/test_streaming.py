@@ -227,6 +227,23 @@ def test_online_crnn_tracker_equals_offline_chain():
         OnlineCRNNTracker(CRNN(n_mels=cfg.n_mels, conv_channels=(4,), causal=False), ltm, cfg)
 
 
+def test_online_crnn_tracker_with_the_dbn_rule_equals_offline_chain():
+    cfg = MelConfig()
+    torch.manual_seed(0)
+    crnn = CRNN(n_mels=cfg.n_mels, conv_channels=(4, 8), rnn_hidden=8, rnn_layers=1, causal=True).eval()
+    audio = _click_track(6.0, 128.0, cfg.sr)
+    with torch.no_grad():
+        crnn_probabilities = torch.sigmoid(crnn(torch.from_numpy(log_mel(audio, cfg))[None]))[0].numpy()
+    options = dict(rule="dbn", pos_weight=(1.0, 1.0), threshold=0.0)
+    expected_times, expected_positions = track_online(None, crnn_probabilities, cfg.fps, **options)
+    tracker = OnlineCRNNTracker(crnn, None, cfg, **options)
+    events = [event for block in _blocks(audio, 2) for event in tracker.process_block(block)]
+    events += tracker.flush()
+    assert events  # an untrained CRNN: few beats, but the same ones
+    np.testing.assert_allclose([e.time_s for e in events], expected_times)
+    np.testing.assert_array_equal([e.bar_position for e in events], expected_positions)
+
+
 def test_counting_follows_a_change_of_metre():
     """Bars of 4, then bars of 3 by downbeat evidence, then none: counting goes on in 3."""
     beats = list(range(10, 1000, 25))  # 40 beats

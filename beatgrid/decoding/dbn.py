@@ -368,12 +368,14 @@ class ForwardFilter:
         self.alpha = self._prior.copy()
 
     def _densities(self, beat: np.ndarray, downbeat: np.ndarray | None) -> np.ndarray:
-        beat = np.clip(np.asarray(beat, dtype=np.float64), 0.0, 1.0)
-        if self.downbeats:
-            if downbeat is None:
-                raise ValueError("this filter models downbeats: give a downbeat probability")
-            downbeat = np.clip(np.asarray(downbeat, dtype=np.float64), 0.0, 1.0)
-        return observation_densities(beat, downbeat if self.downbeats else None, self.observation_lambda)
+        """Observation densities of ``[T]`` probabilities; a ValueError for NaN, which would
+        poison the filter for the rest of the stream."""
+        beat = _validate(beat, "beat probability")
+        if not self.downbeats:
+            return observation_densities(beat, None, self.observation_lambda)
+        if downbeat is None:
+            raise ValueError("this filter models downbeats: give a downbeat probability")
+        return observation_densities(beat, _validate(downbeat, "downbeat probability"), self.observation_lambda)
 
     def _model(self) -> tuple:
         hmm = self.hmm
