@@ -54,3 +54,11 @@ def test_regenerating_a_section_keeps_the_hand_written_text(generator):
     page = "intro\n<!-- BEGIN GENERATED: modules -->\nold\n<!-- END GENERATED: modules -->\nkept\n"
     new = generator.replace_section(page, "modules", "| new |")
     assert new == "intro\n<!-- BEGIN GENERATED: modules -->\n| new |\n<!-- END GENERATED: modules -->\nkept\n"
+
+
+def test_the_module_table_is_current(generator):
+    """Docstrings, public names and imports on the page are the tree's: a changed module
+    without a regenerated page fails here, not only an added or removed one."""
+    page = generator.PAGE.read_text(encoding="utf-8")
+    current = generator.render_modules(generator.read_modules())
+    assert generator.section(page, "modules").strip() == current.strip(), f"regenerate the page: {generator.COMMAND}"
