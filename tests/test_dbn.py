@@ -5,7 +5,7 @@ from __future__ import annotations
 import mir_eval
 import numpy as np
 import pytest
-from beatgrid.decoding.dbn import ForwardFilter, beat_intervals, tempo_transitions, track_dbn
+from beatgrid.decoding.dbn import DBNSettings, ForwardFilter, beat_intervals, tempo_transitions, track_dbn
 from tests.synthetic_activations import constant_tempo_beats, make_track, ramp_beats, tempo_change_beats
 
 FPS = 50.0
@@ -212,7 +212,7 @@ def test_forward_filter_equals_the_textbook_forward_algorithm(seed):
     is_beat = np.concatenate([block[3] for block in blocks]) > 0
     row = np.array([b + (0 if n < sizes[0] else 3) for n, (b, _, _) in enumerate(blocks[0][0] + blocks[1][0])])
     alpha = np.concatenate([np.full(size, 0.5 / size) for size in sizes])
-    fwd = ForwardFilter(fps, bpm_min, bpm_max, (3, 4), transition_lambda=20.0)
+    fwd = ForwardFilter(fps, DBNSettings(bpm_min, bpm_max, (3, 4), transition_lambda=20.0))
     assert list(fwd.row_meter) == [3, 3, 3, 4, 4, 4, 4] and list(fwd.row_beat) == [0, 1, 2, 0, 1, 2, 3]
     for t in range(n_frames):
         alpha = (alpha @ trans) * obs[t]
@@ -251,4 +251,4 @@ def test_forward_filter_without_downbeats_models_one_beat_bars():
     with pytest.raises(ValueError, match="beat probability contains NaN"):
         ForwardFilter(FPS).step(float("nan"), 0.0)
     with pytest.raises(ValueError, match="bpm_min"):
-        ForwardFilter(FPS, bpm_min=200.0, bpm_max=100.0)
+        ForwardFilter(FPS, DBNSettings(bpm_min=200.0, bpm_max=100.0))

@@ -31,7 +31,7 @@ transitions) and :func:`observation_densities` are the model both read.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numba
@@ -43,6 +43,7 @@ __all__ = [
     "track_dbn",
     "beat_intervals",
     "tempo_transitions",
+    "DBNSettings",
     "BarPointerHMM",
     "observation_densities",
     "ForwardFilter",
@@ -82,19 +83,38 @@ def tempo_transitions(intervals: np.ndarray, transition_lambda: float) -> np.nda
         return np.log(prob)
 
 
-def _check_settings(fps: float, bpm_min: float, bpm_max: float, observation_lambda: float,
-                    beats_per_bar: Sequence[int] | int) -> tuple[int, ...]:
-    """The meters to model; ValueError naming the bad setting."""
-    if not (fps > 0 and math.isfinite(fps)):
-        raise ValueError(f"fps must be a positive number, got {fps}")
-    if not (0 < bpm_min < bpm_max):
-        raise ValueError(f"need 0 < bpm_min < bpm_max, got bpm_min={bpm_min}, bpm_max={bpm_max}")
-    if observation_lambda <= 1:
-        raise ValueError(f"observation_lambda must be > 1, got {observation_lambda}")
-    meters = (beats_per_bar,) if isinstance(beats_per_bar, (int, np.integer)) else tuple(beats_per_bar)
-    if not meters or min(int(m) for m in meters) < 1:
-        raise ValueError(f"beats_per_bar must hold positive ints, got {beats_per_bar}")
-    return tuple(int(m) for m in meters)
+@dataclass(frozen=True)
+class DBNSettings:
+    """The bar-pointer model's settings, one home for what the offline decoder
+    (:func:`track_dbn`) and the causal one (:class:`ForwardFilter`) share.
+
+    ``bpm_min``, ``bpm_max``: tempo range in BPM (beat intervals rounded to whole frames);
+    ``beats_per_bar``: meters to model; ``transition_lambda``: tempo-change penalty (higher
+    keeps the tempo steadier); ``observation_lambda``: a beat's first
+    ``1 / observation_lambda`` are beat states; ``num_tempi``: limit the number of modelled
+    intervals (log-spaced), None = all.
+    """
+
+    bpm_min: float = 60.0
+    bpm_max: float = 200.0
+    beats_per_bar: Sequence[int] | int = (3, 4)
+    transition_lambda: float = 100.0
+    observation_lambda: float = 16.0
+    num_tempi: int | None = None
+
+    def meters(self, fps: float) -> tuple[int, ...]:
+        """The meters to model at ``fps`` frames/s; ValueError naming the bad setting."""
+        if not (fps > 0 and math.isfinite(fps)):
+            raise ValueError(f"fps must be a positive number, got {fps}")
+        if not (0 < self.bpm_min < self.bpm_max):
+            raise ValueError(f"need 0 < bpm_min < bpm_max, got bpm_min={self.bpm_min}, bpm_max={self.bpm_max}")
+        if self.observation_lambda <= 1:
+            raise ValueError(f"observation_lambda must be > 1, got {self.observation_lambda}")
+        bars = self.beats_per_bar
+        meters = (bars,) if isinstance(bars, (int, np.integer)) else tuple(bars)
+        if not meters or min(int(m) for m in meters) < 1:
+            raise ValueError(f"beats_per_bar must hold positive ints, got {bars}")
+        return tuple(int(m) for m in meters)
 
 
 @dataclass(frozen=True)
@@ -115,17 +135,16 @@ class BarPointerHMM:
     border: np.ndarray
 
     @classmethod
-    def build(cls, fps: float, bpm_min: float, bpm_max: float, transition_lambda: float = 100.0,
-              observation_lambda: float = 16.0, num_tempi: int | None = None) -> "BarPointerHMM":
-        """The model at ``fps`` frames/s for tempi ``bpm_min..bpm_max`` (BPM)."""
-        intervals = beat_intervals(fps, bpm_min, bpm_max, num_tempi)
+    def build(cls, fps: float, settings: DBNSettings) -> "BarPointerHMM":
+        """The model at ``fps`` frames/s for the tempo range of ``settings``."""
+        intervals = beat_intervals(fps, settings.bpm_min, settings.bpm_max, settings.num_tempi)
         if len(intervals) > np.iinfo(np.int16).max:
             raise ValueError(f"too many beat intervals ({len(intervals)}); lower fps or set num_tempi")
-        log_trans = tempo_transitions(intervals, transition_lambda)
+        log_trans = tempo_transitions(intervals, settings.transition_lambda)
         finite = np.isfinite(log_trans)
         pred_lo = np.argmax(finite, axis=0).astype(np.int64)  # contiguous band around the diagonal
         pred_hi = (len(intervals) - 1 - np.argmax(finite[::-1], axis=0)).astype(np.int64)
-        border = np.ceil(intervals / observation_lambda).astype(np.int64)
+        border = np.ceil(intervals / settings.observation_lambda).astype(np.int64)
         return cls(intervals, log_trans, pred_lo, pred_hi, border)
 
 
@@ -327,28 +346,16 @@ class ForwardFilter:
 
     Args:
         fps: frames per second of the activations.
-        bpm_min, bpm_max: tempo range in BPM (beat intervals rounded to whole frames).
-        beats_per_bar: meters to model.
-        transition_lambda, observation_lambda, num_tempi: as in :func:`track_dbn`.
+        settings: the model (tempo range, meters, lambdas).
         downbeats: whether a downbeat probability is observed.
     """
 
-    def __init__(
-        self,
-        fps: float = 50.0,
-        bpm_min: float = 60.0,
-        bpm_max: float = 200.0,
-        beats_per_bar: Sequence[int] | int = (3, 4),
-        transition_lambda: float = 100.0,
-        observation_lambda: float = 16.0,
-        num_tempi: int | None = None,
-        downbeats: bool = True,
-    ) -> None:
-        meters = _check_settings(fps, bpm_min, bpm_max, observation_lambda, beats_per_bar if downbeats else 1)
+    def __init__(self, fps: float = 50.0, settings: DBNSettings = DBNSettings(), downbeats: bool = True) -> None:
+        meters = (replace(settings, beats_per_bar=1) if not downbeats else settings).meters(fps)
         self.fps = float(fps)
-        self.observation_lambda = float(observation_lambda)
+        self.observation_lambda = float(settings.observation_lambda)
         self.downbeats = downbeats
-        self.hmm = BarPointerHMM.build(fps, bpm_min, bpm_max, transition_lambda, observation_lambda, num_tempi)
+        self.hmm = BarPointerHMM.build(fps, settings)
         self._trans = np.exp(self.hmm.log_trans)
         #: beats per bar and beat in the bar (0 = downbeat) of each row of ``alpha``
         self.row_meter = np.concatenate([np.full(m, m) for m in meters]).astype(np.int64)
@@ -407,12 +414,12 @@ def track_dbn(
     beat_activation: np.ndarray,
     downbeat_activation: np.ndarray | None = None,
     fps: float = 50.0,
-    bpm_min: float = 60.0,
-    bpm_max: float = 200.0,
-    beats_per_bar: Sequence[int] | int = (3, 4),
-    transition_lambda: float = 100.0,
-    observation_lambda: float = 16.0,
-    num_tempi: int | None = None,
+    bpm_min: float = DBNSettings.bpm_min,
+    bpm_max: float = DBNSettings.bpm_max,
+    beats_per_bar: Sequence[int] | int = DBNSettings.beats_per_bar,
+    transition_lambda: float = DBNSettings.transition_lambda,
+    observation_lambda: float = DBNSettings.observation_lambda,
+    num_tempi: int | None = DBNSettings.num_tempi,
     correct: bool = True,
     threshold: float = 0.05,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -422,12 +429,10 @@ def track_dbn(
         beat_activation: [T] beat probability per frame (frame ``i`` at ``i / fps`` s).
         downbeat_activation: optional [T] downbeat probability.
         fps: frames per second.
-        bpm_min, bpm_max: tempo range in BPM (beat intervals rounded to whole frames).
-        beats_per_bar: meters to decode; the most likely one is returned (ignored
-            without a downbeat activation).
-        transition_lambda: tempo-change penalty; higher keeps the tempo steadier.
-        observation_lambda: a beat's first ``1 / observation_lambda`` are beat states.
-        num_tempi: limit the number of modelled intervals (log-spaced); None = all.
+        bpm_min, bpm_max, beats_per_bar, transition_lambda, observation_lambda, num_tempi:
+            the model, as :class:`DBNSettings` (defaults included); of the meters in
+            ``beats_per_bar`` the most likely one is returned (ignored without a
+            downbeat activation).
         correct: place each beat on the activation maximum within its beat states
             (as madmom does) instead of on the first beat state.
         threshold: decode only from the first to the last frame where the beat or
@@ -439,7 +444,8 @@ def track_dbn(
         (1 = downbeat); positions are 0 when no downbeat activation is given.
     """
     beat = _validate(beat_activation, "beat_activation")
-    meters = _check_settings(fps, bpm_min, bpm_max, observation_lambda, beats_per_bar)
+    settings = DBNSettings(bpm_min, bpm_max, beats_per_bar, transition_lambda, observation_lambda, num_tempi)
+    meters = settings.meters(fps)
     has_downbeats = downbeat_activation is not None
     if has_downbeats:
         down = _validate(downbeat_activation, "downbeat_activation")
@@ -453,7 +459,7 @@ def track_dbn(
     if has_downbeats:
         down = down[first_frame:end_frame]
 
-    hmm = BarPointerHMM.build(fps, bpm_min, bpm_max, transition_lambda, observation_lambda, num_tempi)
+    hmm = BarPointerHMM.build(fps, settings)
     log_obs = np.log(observation_densities(beat, down if has_downbeats else None, observation_lambda))
     if not has_downbeats:
         meters = (1,)

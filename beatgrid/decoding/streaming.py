@@ -53,7 +53,7 @@ import torch
 from torch import nn
 
 from ..features import MelConfig, mel_filterbank
-from .dbn import ForwardFilter
+from .dbn import DBNSettings, ForwardFilter
 from .peaks import activation_pair, calibrate
 
 __all__ = [
@@ -237,17 +237,17 @@ class CausalDBN:
     def __init__(
         self,
         fps: float,
-        bpm_min: float = 60.0,
-        bpm_max: float = 200.0,
-        beats_per_bar: Sequence[int] | int = (3, 4),
+        bpm_min: float = DBNSettings.bpm_min,
+        bpm_max: float = DBNSettings.bpm_max,
+        beats_per_bar: Sequence[int] | int = DBNSettings.beats_per_bar,
         *,
-        transition_lambda: float = 100.0,
-        observation_lambda: float = 16.0,
+        transition_lambda: float = DBNSettings.transition_lambda,
+        observation_lambda: float = DBNSettings.observation_lambda,
         threshold: float = 0.05,
         downbeats: bool = True,
     ) -> None:
-        self.filter = ForwardFilter(fps, bpm_min, bpm_max, beats_per_bar, transition_lambda,
-                                    observation_lambda, downbeats=downbeats)
+        settings = DBNSettings(bpm_min, bpm_max, beats_per_bar, transition_lambda, observation_lambda)
+        self.filter = ForwardFilter(fps, settings, downbeats=downbeats)
         self.fps = self.filter.fps
         self.threshold = float(threshold)
         #: minimum distance between beats in frames: the shortest modelled beat interval
