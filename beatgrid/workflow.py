@@ -209,11 +209,6 @@ def _candidate_source_files(source: dict[str, Any]) -> list[str]:
     return [str(p) for folder in folders if folder.is_dir() for p in folder.rglob("*") if p.suffix.lower() in suffixes]
 
 
-def dataset_source_files(source: dict[str, Any]) -> list[str]:
-    """Existing input files of an external dataset (sorted)."""
-    return sorted({p for p in _candidate_source_files(source) if os.path.isfile(p)})
-
-
 def dataset_source_inputs(source: dict[str, Any]) -> list[str]:
     """The files of an external dataset that the index declares as inputs: the index CSV
     (an ``index_csv`` dataset's own file); every other file is followed through
