@@ -9,7 +9,7 @@ ADAPTED_MODELS = f"{RESULTS}/models/adapted"
 ADAPT_STORES = dict(
     mels=per_shard(f"{RESULTS}/features/mels/{{shard}}.h5"),
     targets=per_shard(f"{RESULTS}/features/targets/{{shard}}.h5"),
-    tracks=f"{RESULTS}/index/tracks.csv",
+    tracks=TRACKS_CSV,
     # input functions: a missing starting model stops only the runs that adapt
     init_crnn=lambda wc: init_model_file("crnn", config["adapt"]["init_from"]),
     init_ltm=lambda wc: [p for p in [init_model_file("ltm", config["adapt"]["init_from"])] if os.path.isfile(p)],

@@ -38,6 +38,7 @@ except ValueError as error:
     raise WorkflowError(f"Invalid config: {error}") from None
 
 RESULTS = "results"
+TRACKS_CSV = f"{RESULTS}/index/tracks.csv"  # the index checkpoint's track list, read by every stage
 LOGS = "logs"
 BENCHMARKS = f"{LOGS}/benchmarks"  # per-job wall and CPU time, RSS (benchmarks/summarize_run.py tabulates them)
 INFERENCE_VARIANTS = inference_variants(config["inference"])

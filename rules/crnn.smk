@@ -10,7 +10,7 @@ rule train_crnn:
     input:
         mels=per_shard(f"{RESULTS}/features/mels/{{shard}}.h5"),
         targets=per_shard(f"{RESULTS}/features/targets/{{shard}}.h5"),
-        tracks=f"{RESULTS}/index/tracks.csv",
+        tracks=TRACKS_CSV,
         init_from=init_model_file("crnn"),
     output:
         model=f"{RESULTS}/models/{{crnn_model}}/model.pt",
@@ -68,7 +68,7 @@ rule crnn_oof_activations:
         model=f"{CRNN_DIR}/model.pt",
         fold_models=expand(f"{RESULTS}/models/crnn_fold{{fold}}/model.pt", fold=range(config["ltm"]["folds"])),
         mels=f"{RESULTS}/features/mels/{{shard}}.h5",
-        tracks=f"{RESULTS}/index/tracks.csv",
+        tracks=TRACKS_CSV,
     output:
         f"{RESULTS}/activations/crnn_oof/{{shard}}.h5",
     log:

@@ -28,7 +28,7 @@ checkpoint index:
     input:
         index_inputs,
     output:
-        tracks=f"{RESULTS}/index/tracks.csv",
+        tracks=TRACKS_CSV,
         rejected=f"{RESULTS}/index/rejected.csv",
     log:
         f"{LOGS}/index.log",

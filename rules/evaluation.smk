@@ -12,7 +12,7 @@ rule evaluate:
         predictions=PREDICTION_DIRS,
         targets=per_shard(f"{RESULTS}/features/targets/{{shard}}.h5"),
         mels=per_shard(f"{RESULTS}/features/mels/{{shard}}.h5"),  # for the tracks their jobs dropped
-        tracks=f"{RESULTS}/index/tracks.csv",
+        tracks=TRACKS_CSV,
     output:
         per_track=f"{RESULTS}/evaluation/per_track.csv",
         summary=report(
@@ -38,7 +38,7 @@ rule report:
     input:
         per_track=f"{RESULTS}/evaluation/per_track.csv",
         summary=f"{RESULTS}/evaluation/summary.csv",
-        tracks=f"{RESULTS}/index/tracks.csv",
+        tracks=TRACKS_CSV,
         rejected=f"{RESULTS}/index/rejected.csv",
         targets=per_shard(f"{RESULTS}/features/targets/{{shard}}.h5"),  # for the tracks their jobs dropped
         histories=[f"{RESULTS}/models/crnn/history.csv", f"{RESULTS}/models/ltm/history.csv"],

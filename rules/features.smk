@@ -8,7 +8,7 @@ rule mels:
     input:
         # ancient: the index's shard list is read in `params`; a re-indexed shard re-runs
         # only when its members or the versions of their files change
-        index=ancient(f"{RESULTS}/index/tracks.csv"),
+        index=ancient(TRACKS_CSV),
     output:
         f"{RESULTS}/features/mels/{{shard}}.h5",
     log:
@@ -29,7 +29,7 @@ rule targets:
     """The frame-target store of one shard's tracks (beat and downbeat, widened), from
     their annotations and the audio's frame count (header only)."""
     input:
-        index=ancient(f"{RESULTS}/index/tracks.csv"),  # as rule mels
+        index=ancient(TRACKS_CSV),  # as rule mels
     output:
         f"{RESULTS}/features/targets/{{shard}}.h5",
     log:

@@ -8,7 +8,7 @@ rule predict:
         activations=lambda wc: expand(
             f"{RESULTS}/activations/{INFERENCE_VARIANTS[wc.variant]['source']}/{{shard}}.h5", shard=shards()
         ),
-        tracks=f"{RESULTS}/index/tracks.csv",
+        tracks=TRACKS_CSV,
     output:
         directory(f"{RESULTS}/predictions/{{variant}}"),
     log:
@@ -30,7 +30,7 @@ rule reference_shard:
     """A peer from an installed library (librosa's beat_track) on one shard's tracks.
     It reads their audio, so new audio under the same name re-runs it (and only it)."""
     input:
-        index=ancient(f"{RESULTS}/index/tracks.csv"),  # as rules/features.smk
+        index=ancient(TRACKS_CSV),  # as rules/features.smk
     output:
         directory(f"{RESULTS}/reference/{{tracker}}/{{shard}}"),
     log:

@@ -9,7 +9,7 @@ rule train_ltm:
     input:
         activations=per_shard(f"{RESULTS}/activations/{CRNN_SOURCE}/{{shard}}.h5"),
         targets=per_shard(f"{RESULTS}/features/targets/{{shard}}.h5"),
-        tracks=f"{RESULTS}/index/tracks.csv",
+        tracks=TRACKS_CSV,
         init_from=init_model_file("ltm"),
     output:
         model=f"{LTM_DIR}/model.pt",
