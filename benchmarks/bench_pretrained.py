@@ -67,28 +67,35 @@ def demo_test_tracks(config: dict[str, Any]) -> list[int]:
     return [i for i, s in enumerate(tracks["split"]) if s == "test"]
 
 
-def evaluate_models(models: str, sets: dict[str, list], config: dict[str, Any], trim_seconds: float,
-                    device: str = "cpu") -> pd.DataFrame:
-    """One row per (set, clip, variant) with the evaluation metrics."""
+def clip_activations(models: str, clips: list, device: str = "cpu") -> Iterator[tuple[tuple, float, float, dict]]:
+    """Per clip of ``clips`` (as :func:`index_clips` gives them): ``(clip, fps, duration_s, outputs)``,
+    ``outputs`` mapping ``crnn`` (and ``ltm`` when the models have one) to ``(activations, model metadata)``."""
     crnn, crnn_meta = load_model(resolve_model_file(models, "crnn"))
     ltm_path = resolve_model_file(models, "ltm")
     ltm, ltm_meta = load_model(ltm_path) if ltm_path.is_file() else (None, {})
     mel_config = MelConfig.from_dict(crnn_meta["features"])
+    for clip in clips:
+        audio_or_path = clip[2]
+        audio = audio_or_path if isinstance(audio_or_path, np.ndarray) else load_audio(audio_or_path, mel_config.sr)
+        outputs = {"crnn": (compute_activations(crnn, log_mel(audio, mel_config), device=device), crnn_meta)}
+        if ltm is not None:
+            outputs["ltm"] = (ltm_probabilities(ltm, outputs["crnn"][0]), ltm_meta)
+        yield clip, mel_config.fps, len(audio) / mel_config.sr, outputs
+
+
+def evaluate_models(models: str, sets: dict[str, list], config: dict[str, Any], trim_seconds: float,
+                    device: str = "cpu") -> pd.DataFrame:
+    """One row per (set, clip, variant) with the evaluation metrics."""
     variants = inference_variants(config["inference"])
     rows = []
     for set_name, clips in sets.items():
-        for dataset, clip, audio_or_path, ref in clips:
-            audio = audio_or_path if isinstance(audio_or_path, np.ndarray) else load_audio(audio_or_path, mel_config.sr)
-            duration_s = len(audio) / mel_config.sr
-            outputs = {"crnn": (compute_activations(crnn, log_mel(audio, mel_config), device=device), crnn_meta)}
-            if ltm is not None:
-                outputs["ltm"] = (ltm_probabilities(ltm, outputs["crnn"][0]), ltm_meta)
+        for (dataset, clip, _, ref), fps, duration_s, outputs in clip_activations(models, clips, device):
             for variant, spec in variants.items():
                 if spec["source"] not in outputs:
                     continue
                 acts, meta = outputs[spec["source"]]
                 settings = {k: v for k, v in spec["settings"].items()}
-                pred = run_method(spec["method"], acts, mel_config.fps, duration_s,
+                pred = run_method(spec["method"], acts, fps, duration_s,
                                   pos_weight=meta.get("pos_weight"), **settings)
                 scores = evaluate_track(ref.beat_times, ref.downbeat_times, pred.beat_times,
                                         pred.downbeat_times, ref_bpm=ref.bpm,

@@ -5,7 +5,14 @@ from __future__ import annotations
 import mir_eval
 import numpy as np
 import pytest
-from beatgrid.decoding.dbn import DBNSettings, ForwardFilter, beat_intervals, tempo_transitions, track_dbn
+from beatgrid.decoding.dbn import (
+    DBNSettings,
+    ForwardFilter,
+    beat_intervals,
+    fixed_lag_viterbi,
+    tempo_transitions,
+    track_dbn,
+)
 from tests.synthetic_activations import constant_tempo_beats, make_track, ramp_beats, tempo_change_beats
 
 FPS = 50.0
@@ -252,3 +259,44 @@ def test_forward_filter_without_downbeats_models_one_beat_bars():
         ForwardFilter(FPS).step(float("nan"), 0.0)
     with pytest.raises(ValueError, match="bpm_min"):
         ForwardFilter(FPS, DBNSettings(bpm_min=200.0, bpm_max=100.0))
+
+
+@pytest.mark.parametrize("transition_lambda", [100.0, 5.0])
+@pytest.mark.parametrize("seed", range(3))
+def test_fixed_lag_viterbi_with_the_whole_track_as_lag_is_the_offline_path(seed, transition_lambda):
+    beat, down = _noisy_pulse(seed, 120, 10.0)
+    settings = DBNSettings(100.0, 200.0, (3, 4), transition_lambda=transition_lambda)
+    offline = track_dbn(beat, down, fps=10.0, bpm_min=100.0, bpm_max=200.0, beats_per_bar=(3, 4),
+                        transition_lambda=transition_lambda, correct=False, threshold=0.0)
+    lagged = fixed_lag_viterbi(beat, down, 10.0, lag_frames=len(beat), settings=settings, threshold=0.0)
+    np.testing.assert_array_equal(lagged[0], offline[0])
+    np.testing.assert_array_equal(lagged[1], offline[1])
+
+
+@pytest.mark.parametrize("lag_frames", [0, 7])
+def test_fixed_lag_viterbi_decides_each_frame_from_frames_up_to_its_lag(lag_frames):
+    beat, down = _noisy_pulse(5, 300, 10.0)
+    settings = DBNSettings(100.0, 200.0, (3, 4), transition_lambda=5.0)
+    whole = fixed_lag_viterbi(beat, down, 10.0, lag_frames, settings, threshold=0.0)
+    for end in (40, 151):  # frames decided before the stream ends, from beat[:end], are final
+        truncated = fixed_lag_viterbi(beat[:end], down[:end], 10.0, lag_frames, settings, threshold=0.0)
+        final = (end - 1 - lag_frames) / 10.0
+        np.testing.assert_array_equal(truncated[0][truncated[0] < final], whole[0][whole[0] < final])
+        np.testing.assert_array_equal(truncated[1][truncated[0] < final], whole[1][whole[0] < final])
+    # a longer lag sees more: it is not the lag-0 decoding
+    assert not np.array_equal(whole[0], fixed_lag_viterbi(beat, down, 10.0, 0 if lag_frames else 7, settings,
+                                                          threshold=0.0)[0])
+
+
+def test_fixed_lag_viterbi_tracks_a_clean_pulse_and_its_bars_without_delay():
+    beats, positions = constant_tempo_beats(93.27, 30.0, 0.2, 4, first_position=2)
+    track = make_track(beats, positions, 30.0, FPS, rng=3, noise=0.03)
+    times, est_positions = fixed_lag_viterbi(track.beat_activation, track.downbeat_activation, FPS, lag_frames=0)
+    assert mir_eval.beat.f_measure(mir_eval.beat.trim_beats(beats), mir_eval.beat.trim_beats(times)) > 0.95
+    matched = mir_eval.util.match_events(beats, times, 0.07)
+    settled = matched[len(matched) // 2:]  # the bar is known once a few bars have been heard
+    assert all(positions[i] == est_positions[j] for i, j in settled)
+    no_downbeats = fixed_lag_viterbi(track.beat_activation, None, FPS, lag_frames=0)
+    assert set(no_downbeats[1]) == {0}
+    with pytest.raises(ValueError, match="lag_frames"):
+        fixed_lag_viterbi(track.beat_activation, None, FPS, lag_frames=-1)

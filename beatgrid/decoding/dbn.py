@@ -47,6 +47,7 @@ __all__ = [
     "BarPointerHMM",
     "observation_densities",
     "ForwardFilter",
+    "fixed_lag_viterbi",
 ]
 
 _EPS = 1e-5  # probability floor, so a frame never rules a state out completely
@@ -479,3 +480,113 @@ def track_dbn(
         frames = window[np.arange(len(frames)), np.argmax(scores, axis=1)]
     positions = beat_index + 1 if has_downbeats else np.zeros(len(frames), dtype=int)
     return (frames + first_frame) / float(fps), positions.astype(int)
+
+
+def fixed_lag_viterbi(
+    beat_activation: np.ndarray,
+    downbeat_activation: np.ndarray | None = None,
+    fps: float = 50.0,
+    lag_frames: int = 0,
+    settings: DBNSettings = DBNSettings(),
+    threshold: float = 0.05,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Beats decided ``lag_frames`` frames late: online Viterbi decoding with a fixed lag.
+
+    Frame ``s`` is decided at frame ``s + lag_frames``, from the most likely path through
+    the bar-pointer HMM (the meters of ``settings`` in one model, as :class:`ForwardFilter`)
+    that ends there; a beat is placed where that path enters one (no ``correct`` shift),
+    if that is frame ``s`` or, unseen by the previous decision, ``s - 1``, so no beat is
+    reported more than ``lag_frames + 1`` frames after it; beats keep at least the
+    shortest modelled beat interval apart. It reads
+    nothing later than ``s + lag_frames``; with ``lag_frames`` at least the track's length
+    it decodes the offline Viterbi path. This is the measure of what latency buys an online
+    tracker (``benchmarks/bench_online_gap.py``); ``ltm_online`` itself decides with one
+    frame of delay by forward filtering.
+
+    Args:
+        beat_activation, downbeat_activation: ``[T]`` probabilities per frame (frame ``i`` at ``i / fps`` s).
+        fps: frames per second.
+        lag_frames: decision delay in frames (>= 0).
+        settings: the model (tempo range, meters, lambdas).
+        threshold: decoding starts at the first frame whose beat or downbeat probability
+            reaches it (as :func:`track_dbn` and :class:`beatgrid.decoding.streaming.CausalDBN`).
+
+    Returns:
+        ``(beat_times, positions)`` in seconds and beats in the bar (1 = downbeat; 0 without
+        a downbeat activation).
+    """
+    if lag_frames < 0:
+        raise ValueError(f"lag_frames must be >= 0, got {lag_frames}")
+    beat = _validate(beat_activation, "beat_activation")
+    has_downbeats = downbeat_activation is not None
+    down = _validate(downbeat_activation, "downbeat_activation") if has_downbeats else None
+    if has_downbeats and down.shape != beat.shape:
+        raise ValueError(f"downbeat_activation has {down.shape[0]} frames but beat_activation has {beat.shape[0]}")
+    loud = np.flatnonzero(np.maximum(beat, down) >= threshold if has_downbeats else beat >= threshold)
+    if len(loud) == 0:
+        return np.empty(0), np.empty(0, dtype=int)
+    first_frame = int(loud[0])
+    beat = beat[first_frame:]
+    down = down[first_frame:] if has_downbeats else None
+
+    model = ForwardFilter(fps, settings, downbeats=has_downbeats)
+    hmm, prev_row, row_kind = model.hmm, model._prev_row, model._row_kind
+    intervals = hmm.intervals
+    n_rows, n_tempi, n_frames = len(prev_row), len(intervals), len(beat)
+    positions_in_beat = np.arange(intervals.max())[None, :]
+    valid = np.broadcast_to(positions_in_beat < intervals[:, None], (n_rows, n_tempi, intervals.max()))
+    in_beat = positions_in_beat < hmm.border[:, None]
+    log_obs = np.log(observation_densities(beat, down, model.observation_lambda))
+    with np.errstate(divide="ignore"):
+        delta = np.log(model._prior)
+    entries = np.zeros((n_frames, n_rows, n_tempi), dtype=np.int16)  # best previous interval at a beat entry
+    tempo_rows = np.arange(n_tempi)
+    decided: list[tuple[int, int, int]] = []  # (frame, row, position in beat) of each decided frame
+
+    def trace(frame: int, state: tuple[int, int, int], until: int) -> list[tuple[int, int, int]]:
+        """The path's (frame, row, phi) from ``frame`` back to ``until``, latest first."""
+        row, tempo, phi = state
+        path = []
+        while frame >= until:
+            path.append((frame, row, phi))
+            if phi > 0:
+                frame, phi = frame - 1, phi - 1
+            else:
+                previous_tempo = int(entries[frame, row, tempo])
+                frame, row, tempo, phi = frame - 1, prev_row[row], previous_tempo, intervals[previous_tempo] - 1
+        return path
+
+    for t in range(n_frames):
+        if t:
+            last = delta[:, tempo_rows, intervals - 1]  # [rows, tempi]: the last position of each beat
+            shifted = np.full_like(delta, -np.inf)
+            shifted[:, :, 1:] = delta[:, :, :-1]
+            candidates = last[prev_row][:, :, None] + hmm.log_trans[None, :, :]  # [rows, from, to]
+            best_from = np.argmax(candidates, axis=1)
+            shifted[:, :, 0] = np.take_along_axis(candidates, best_from[:, None, :], axis=1)[:, 0, :]
+            entries[t] = best_from
+            delta = np.where(valid, shifted, -np.inf)
+        delta = delta + np.where(in_beat[None], log_obs[t, row_kind][:, None, None], log_obs[t, 0])
+        delta -= delta.max()
+        if t < lag_frames and t < n_frames - 1:
+            continue
+        state = np.unravel_index(int(np.argmax(delta)), delta.shape)
+        if t < n_frames - 1:
+            decided.append(trace(t, state, t - lag_frames)[-1])
+        else:  # the stream ends: the last path decides every frame still open
+            open_from = decided[-1][0] + 1 if decided else 0
+            decided.extend(reversed(trace(t, state, open_from)))
+
+    beat_frames, beat_rows = [], []
+    previous_phi = None
+    for frame, row, phi in decided:
+        # a beat began at this frame, or (paths of successive decisions may disagree) at the
+        # frame before, unseen by the previous decision: at most ``lag_frames + 1`` frames late
+        if phi == 0 or (phi == 1 and previous_phi is not None and previous_phi >= 1):
+            entry = frame - phi
+            if not beat_frames or entry - beat_frames[-1] >= intervals[0]:
+                beat_frames.append(entry)
+                beat_rows.append(row)
+        previous_phi = phi
+    positions = model.row_beat[beat_rows] + 1 if has_downbeats else np.zeros(len(beat_frames), dtype=np.int64)
+    return (np.asarray(beat_frames, dtype=np.int64) + first_frame) / float(fps), np.asarray(positions, dtype=int)
