@@ -356,6 +356,31 @@ def test_freeze_parameters_names_what_it_cannot_find():
         freeze_parameters(model, ["conv"])
 
 
+def test_frozen_layers_keep_their_weights_and_normalisation_statistics(tmp_path):
+    """A frozen convolutional front end is fixed, BatchNorm running statistics included
+    (they are buffers, not parameters: train mode alone would move them towards the
+    fine-tuning tracks); the layers that train still update theirs."""
+    ids, mels, targets = _data(n_tracks=3, n_frames=300)
+    for t in ids:
+        mels[t] = 3.0 * mels[t] + 1.0  # other statistics than the model's start
+    model = _model()
+    before = _weights(model)
+    train(model, FrameDataset(mels, targets, ids, crop_frames=200), None, _cfg(epochs=1, freeze=["blocks"]),
+          tmp_path, val_fps=FPS, progress=False)
+    after = model.state_dict()
+    frozen = [k for k in before if k.startswith("blocks.")]
+    assert any(k.endswith("running_mean") for k in frozen)
+    assert all(torch.equal(before[k], after[k]) for k in frozen)
+    assert not torch.equal(before["head.weight"], after["head.weight"])
+
+    unfrozen = _model()
+    before = _weights(unfrozen)
+    train(unfrozen, FrameDataset(mels, targets, ids, crop_frames=200), None, _cfg(epochs=1), tmp_path / "all",
+          val_fps=FPS, progress=False)
+    moved = [k for k in before if k.endswith("running_mean") and not torch.equal(before[k], unfrozen.state_dict()[k])]
+    assert moved
+
+
 def test_loader_workers_default_by_data_path_and_never_exceed_the_cpus(monkeypatch):
     from beatgrid import threads
     from beatgrid.training import loader_workers

@@ -40,9 +40,9 @@ from .config import HISTORY_COLUMNS, TrainConfig, TrainResult
 from .epoch import evaluate
 from .loop import MODEL_NAME, train
 from .outputs import plot_curves
-from .runtime import freeze_parameters, loader_workers, lr_factor, seed_everything
+from .runtime import freeze_parameters, loader_workers, lr_factor, seed_everything, train_mode
 from .selection import selection_score
 
 __all__ = ["TrainConfig", "TrainResult", "train", "evaluate", "selection_score", "seed_everything",
-           "resolve_device", "lr_factor", "freeze_parameters", "loader_workers", "plot_curves",
+           "resolve_device", "lr_factor", "freeze_parameters", "train_mode", "loader_workers", "plot_curves",
            "export_best_model", "HISTORY_COLUMNS", "CHECKPOINT_NAME", "CHECKPOINT_VERSION", "MODEL_NAME"]

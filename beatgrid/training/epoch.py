@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..targets import target_event_frames
 from .config import TrainConfig
-from .runtime import lr_factor
+from .runtime import lr_factor, train_mode
 
 __all__ = ["Optimization", "train_epoch", "evaluate", "accepts_lengths", "has_downbeats", "dataset_targets"]
 
@@ -123,7 +123,7 @@ def train_epoch(model: nn.Module, batches: Iterable, loss_fn: nn.Module, optimiz
     Raises FloatingPointError on a non-finite loss, naming the epoch.
     """
     with_lengths = accepts_lengths(model)
-    model.train()
+    train_mode(model)
     loss_sum, frames = 0.0, 0
     for x, y, track_ids, lengths in batches:
         x = x.to(device, non_blocking=True)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["seed_everything", "lr_factor", "freeze_parameters", "loader_workers"]
+__all__ = ["seed_everything", "lr_factor", "freeze_parameters", "train_mode", "loader_workers"]
 
 
 def seed_everything(seed: int) -> None:
@@ -46,6 +46,19 @@ def freeze_parameters(model: nn.Module, prefixes: Sequence[str]) -> list[str]:
             parameter.requires_grad_(False)
             frozen.append(name)
     return frozen
+
+
+def train_mode(model: nn.Module) -> nn.Module:
+    """``model.train()``, except that normalisation layers whose parameters are all frozen
+    (:func:`freeze_parameters`) stay in eval mode: their running statistics are weights
+    too, and a frozen layer must not drift towards the few tracks it is fine-tuned on."""
+    model.train()
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            parameters = list(module.parameters(recurse=False))
+            if parameters and not any(parameter.requires_grad for parameter in parameters):
+                module.eval()
+    return model
 
 
 def loader_workers(requested: int | None, on_demand: bool = False) -> int:
