@@ -75,7 +75,7 @@ class AdaptConfig:
 
     init_from: str = "pretrained:synth-v2"
     crnn: dict[str, Any] = field(default_factory=lambda: {
-        "epochs": 20, "lr": 5e-4, "warmup_epochs": 0, "batch_size": 8, "crop_frames": 400,
+        "epochs": 12, "lr": 5e-4, "warmup_epochs": 0, "batch_size": 8, "crop_frames": 400,
         "patience": 0, "augment": True, "freeze": [], "seed": 0, "device": "auto"})
     ltm: dict[str, Any] = field(default_factory=lambda: {
         "epochs": 20, "lr": 1e-3, "warmup_epochs": 0, "batch_size": 4, "crop_frames": 500,
