@@ -359,7 +359,8 @@ def test_freeze_parameters_names_what_it_cannot_find():
 def test_frozen_layers_keep_their_weights_and_normalisation_statistics(tmp_path):
     """A frozen convolutional front end is fixed, BatchNorm running statistics included
     (they are buffers, not parameters: train mode alone would move them towards the
-    fine-tuning tracks); the layers that train still update theirs."""
+    fine-tuning tracks); the layers that train still update theirs, unless
+    ``keep_norm_statistics`` keeps every layer's."""
     ids, mels, targets = _data(n_tracks=3, n_frames=300)
     for t in ids:
         mels[t] = 3.0 * mels[t] + 1.0  # other statistics than the model's start
@@ -379,6 +380,15 @@ def test_frozen_layers_keep_their_weights_and_normalisation_statistics(tmp_path)
           val_fps=FPS, progress=False)
     moved = [k for k in before if k.endswith("running_mean") and not torch.equal(before[k], unfrozen.state_dict()[k])]
     assert moved
+
+    kept = _model()
+    before = _weights(kept)
+    train(kept, FrameDataset(mels, targets, ids, crop_frames=200), None, _cfg(epochs=1, keep_norm_statistics=True),
+          tmp_path / "kept", val_fps=FPS, progress=False)
+    after = kept.state_dict()
+    statistics = [k for k in before if "running_" in k or k.endswith("num_batches_tracked")]
+    assert statistics and all(torch.equal(before[k], after[k]) for k in statistics)
+    assert not torch.equal(before["blocks.0.conv.weight"], after["blocks.0.conv.weight"])  # the weights still train
 
 
 def test_loader_workers_default_by_data_path_and_never_exceed_the_cpus(monkeypatch):

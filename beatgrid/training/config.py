@@ -25,7 +25,9 @@ class TrainConfig:
     None (1). ``loss``: ``bce`` or ``shift_tolerant`` (with ``shift_tolerance_frames``).
     ``peak_threshold``: threshold of the validation peak picking. ``freeze``: prefixes of
     parameter names kept fixed (fine-tuning; e.g. ``["blocks"]``, the CRNN's convolutional
-    front end); each must name at least one parameter. An epoch is one pass
+    front end); each must name at least one parameter. ``keep_norm_statistics``: keep every
+    BatchNorm layer's running statistics as they are (fine-tuning on a few tracks, where
+    updating them towards those tracks costs accuracy). An epoch is one pass
     over the training set's items (``FrameDataset(crops_per_track=...)`` sets how many
     crops of each track that is).
     """
@@ -48,6 +50,7 @@ class TrainConfig:
     amp: bool = True
     num_workers: int | None = None  #: DataLoader workers; None: automatic (:func:`loader_workers`)
     freeze: list[str] = field(default_factory=list)
+    keep_norm_statistics: bool = False
 
     #: Keys that do not change the result of a run (ignored when matching a checkpoint).
     RUNTIME_KEYS = ("device", "num_workers")

@@ -116,14 +116,15 @@ class Optimization:
 
 def train_epoch(model: nn.Module, batches: Iterable, loss_fn: nn.Module, optimization: Optimization,
                 device: torch.device, *, use_amp: bool, downbeats_known: Mapping[str, bool] | None,
-                epoch: int) -> tuple[float, int]:
+                epoch: int, keep_norm_statistics: bool = False) -> tuple[float, int]:
     """One pass over ``batches`` (``collate_padded`` batches); returns the mean training
-    loss per valid frame and the number of valid frames.
+    loss per valid frame and the number of valid frames. Normalisation layers train as
+    :func:`beatgrid.training.runtime.train_mode` says.
 
     Raises FloatingPointError on a non-finite loss, naming the epoch.
     """
     with_lengths = accepts_lengths(model)
-    train_mode(model)
+    train_mode(model, keep_norm_statistics)
     loss_sum, frames = 0.0, 0
     for x, y, track_ids, lengths in batches:
         x = x.to(device, non_blocking=True)

@@ -109,7 +109,8 @@ def _run_epoch(model: nn.Module, run: _Run, train_set: Dataset, val_set: Dataset
                         pin_memory=run.device.type == "cuda")
     batches = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not show, total=run.steps_per_epoch)
     train_loss, frames = epochs.train_epoch(model, batches, run.loss_fn, run.optimization, run.device,
-                                            use_amp=run.use_amp, downbeats_known=run.has_downbeats, epoch=epoch)
+                                            use_amp=run.use_amp, downbeats_known=run.has_downbeats, epoch=epoch,
+                                            keep_norm_statistics=cfg.keep_norm_statistics)
     train_seconds = time.perf_counter() - started
     if run.validated:
         metrics = epochs.evaluate(model, val_set, val_fps, run.loss_fn, run.device, cfg.batch_size,

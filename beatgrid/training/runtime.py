@@ -48,15 +48,16 @@ def freeze_parameters(model: nn.Module, prefixes: Sequence[str]) -> list[str]:
     return frozen
 
 
-def train_mode(model: nn.Module) -> nn.Module:
+def train_mode(model: nn.Module, keep_norm_statistics: bool = False) -> nn.Module:
     """``model.train()``, except that normalisation layers whose parameters are all frozen
-    (:func:`freeze_parameters`) stay in eval mode: their running statistics are weights
-    too, and a frozen layer must not drift towards the few tracks it is fine-tuned on."""
+    (:func:`freeze_parameters`), or all of them with ``keep_norm_statistics``, stay in eval
+    mode: their running statistics are weights too, and a frozen layer must not drift
+    towards the few tracks it is fine-tuned on."""
     model.train()
     for module in model.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             parameters = list(module.parameters(recurse=False))
-            if parameters and not any(parameter.requires_grad for parameter in parameters):
+            if keep_norm_statistics or (parameters and not any(parameter.requires_grad for parameter in parameters)):
                 module.eval()
     return model
 
