@@ -411,6 +411,18 @@ def _validate(activation, name: str) -> np.ndarray:
     return np.clip(frame_activation(activation, name), 0.0, 1.0)
 
 
+def _loud_activations(beat_activation, downbeat_activation, threshold: float
+                      ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """The validated ``[T]`` beat and (or None) downbeat probabilities, and the frames where
+    either reaches ``threshold`` (the decoders start at the first, no beats in a silent intro)."""
+    beat = _validate(beat_activation, "beat_activation")
+    down = None if downbeat_activation is None else _validate(downbeat_activation, "downbeat_activation")
+    if down is not None and down.shape != beat.shape:
+        raise ValueError(f"downbeat_activation has {down.shape[0]} frames but beat_activation has {beat.shape[0]}")
+    loud = np.flatnonzero((beat if down is None else np.maximum(beat, down)) >= threshold)
+    return beat, down, loud
+
+
 def track_dbn(
     beat_activation: np.ndarray,
     downbeat_activation: np.ndarray | None = None,
@@ -444,15 +456,10 @@ def track_dbn(
         ``(beat_times, positions)``: beat times in seconds and positions in the bar
         (1 = downbeat); positions are 0 when no downbeat activation is given.
     """
-    beat = _validate(beat_activation, "beat_activation")
     settings = DBNSettings(bpm_min, bpm_max, beats_per_bar, transition_lambda, observation_lambda, num_tempi)
     meters = settings.meters(fps)
-    has_downbeats = downbeat_activation is not None
-    if has_downbeats:
-        down = _validate(downbeat_activation, "downbeat_activation")
-        if down.shape != beat.shape:
-            raise ValueError(f"downbeat_activation has {down.shape[0]} frames but beat_activation has {beat.shape[0]}")
-    loud = np.flatnonzero(np.maximum(beat, down) >= threshold if has_downbeats else beat >= threshold)
+    beat, down, loud = _loud_activations(beat_activation, downbeat_activation, threshold)
+    has_downbeats = down is not None
     if len(loud) == 0:
         return np.empty(0), np.empty(0, dtype=int)
     first_frame, end_frame = int(loud[0]), int(loud[-1]) + 1
@@ -461,7 +468,7 @@ def track_dbn(
         down = down[first_frame:end_frame]
 
     hmm = BarPointerHMM.build(fps, settings)
-    log_obs = np.log(observation_densities(beat, down if has_downbeats else None, observation_lambda))
+    log_obs = np.log(observation_densities(beat, down, observation_lambda))
     if not has_downbeats:
         meters = (1,)
 
@@ -517,12 +524,8 @@ def fixed_lag_viterbi(
     """
     if lag_frames < 0:
         raise ValueError(f"lag_frames must be >= 0, got {lag_frames}")
-    beat = _validate(beat_activation, "beat_activation")
-    has_downbeats = downbeat_activation is not None
-    down = _validate(downbeat_activation, "downbeat_activation") if has_downbeats else None
-    if has_downbeats and down.shape != beat.shape:
-        raise ValueError(f"downbeat_activation has {down.shape[0]} frames but beat_activation has {beat.shape[0]}")
-    loud = np.flatnonzero(np.maximum(beat, down) >= threshold if has_downbeats else beat >= threshold)
+    beat, down, loud = _loud_activations(beat_activation, downbeat_activation, threshold)
+    has_downbeats = down is not None
     if len(loud) == 0:
         return np.empty(0), np.empty(0, dtype=int)
     first_frame = int(loud[0])
