@@ -330,7 +330,7 @@ class OnlineBeatTracker:
             ``GRUTemporalModel``), or None to decide on the input activations directly.
         fps: frame rate of the activations (frames per second).
         rule: the decision rule (:data:`DECISION_RULES`): ``peaks`` (:class:`CausalPeakPicker`,
-            decides one frame late) or ``dbn`` (:class:`CausalDBN`, decides at the frame).
+            decides one frame late) or ``dbn`` (:class:`CausalDBN`, also one frame late, with a tempo and bar model).
         pos_weight: the positive weight the LTM (or, without one, the CRNN) was trained
             with; the ``dbn`` rule reads probabilities calibrated with it
             (:func:`beatgrid.decoding.peaks.calibrate`), as the offline DBN does.
@@ -532,8 +532,8 @@ class OnlineCRNNTracker:
     size) and returns the beats confirmed meanwhile; ``flush()`` ends the stream. The
     beats equal those of the offline chain ``log_mel`` -> ``CRNN.forward`` ->
     :func:`track_online`. A beat at time ``b`` is reported once the audio up to
-    ``b + delay + n_fft / 2 / sr`` seconds has been pushed (``delay``: one frame,
-    ``1 / fps``, for the ``peaks`` rule, none for ``dbn``).
+    ``b + 1 / fps + n_fft / 2 / sr`` seconds has been pushed (both rules decide one frame
+    after the beat; the ``dbn`` rule later only on a flat-topped peak).
     """
 
     def __init__(
