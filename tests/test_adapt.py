@@ -133,6 +133,18 @@ def test_replay_share_and_dataset_selection(setup):
         AdaptConfig(replay=1.0)
 
 
+def test_library_defaults_equal_the_package_config():
+    """AdaptConfig() (library callers) means what the config's adapt: block means (workflow and CLI)."""
+    from dataclasses import fields
+
+    from beatgrid.workflow import load_config
+
+    library, configured = AdaptConfig(), AdaptConfig.from_config(load_config())
+    for name in (f.name for f in fields(AdaptConfig)):
+        if name != "inference":  # from_config adds the inference: block's settings, the library none
+            assert getattr(library, name) == getattr(configured, name), f"adapt default {name!r} differs"
+
+
 def test_adaptation_to_an_unseen_style_beats_the_unadapted_model(setup, tmp_path):
     root, stores = setup
     mine = adapt_tracks(stores.tracks, ["mine"])
