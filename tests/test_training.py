@@ -344,6 +344,15 @@ def test_history_values_are_finite(tmp_path):
         assert all(math.isfinite(row[c]) for c in HISTORY_COLUMNS)
 
 
+def test_epoch_log_without_a_validation_set_shows_what_was_measured(tmp_path, caplog):
+    ids, mels, targets = _data(n_tracks=2, n_frames=300)
+    with caplog.at_level("INFO", logger="beatgrid.training.loop"):
+        train(_model(), FrameDataset(mels, targets, ids, crop_frames=120), None, _cfg(epochs=1), tmp_path,
+              val_fps=FPS, progress=False)
+    epoch_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch 1/1")]
+    assert len(epoch_lines) == 1 and "nan" not in epoch_lines[0] and "last epoch is kept" in epoch_lines[0]
+
+
 def test_freeze_parameters_names_what_it_cannot_find():
     from beatgrid.models import build_model
     from beatgrid.training import freeze_parameters

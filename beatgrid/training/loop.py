@@ -191,9 +191,10 @@ def train(
             state.history.append(row)
             improved = state.best.record(row, model, validated=run.validated)
             state.finished = state.epoch == cfg.epochs or state.best.patience_exhausted
-            _log_epoch(row, cfg.epochs, improved)
+            _log_epoch(row, cfg.epochs, improved, run.validated)
             bar.update()
-            bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_f=f"{row['val_beat_f']:.3f}")
+            bar.set_postfix(loss=f"{row['train_loss']:.4f}",
+                            **({"val_f": f"{row['val_beat_f']:.3f}"} if run.validated else {}))
             checkpoint.save(model, run.optimization.parts(), state,
                             _model_file_meta(model_meta, cfg, val_fps, state, run.pos_weight))
             write_history(out_dir, state.history)
@@ -217,7 +218,13 @@ def train(
     )
 
 
-def _log_epoch(row: Mapping[str, float], n_epochs: int, improved: bool) -> None:
+def _log_epoch(row: Mapping[str, float], n_epochs: int, improved: bool, validated: bool = True) -> None:
+    """One line per epoch; without a validation set only what was measured (the last epoch is kept)."""
+    if not validated:
+        log.info("epoch %d/%d: train loss %.4f, lr %.2e, %.1f s, %.0f frames/s (no validation set: "
+                 "the last epoch is kept)", row["epoch"], n_epochs, row["train_loss"], row["lr"], row["seconds"],
+                 row["frames_per_s"])
+        return
     log.info("epoch %d/%d: train loss %.4f, val loss %.4f, val beat F %.3f, downbeat F %.3f, lr %.2e, "
              "%.1f s, %.0f frames/s%s", row["epoch"], n_epochs, row["train_loss"], row["val_loss"],
              row["val_beat_f"], row["val_downbeat_f"], row["lr"], row["seconds"], row["frames_per_s"],
