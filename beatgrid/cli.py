@@ -188,9 +188,10 @@ def run_train_crnn(args: argparse.Namespace) -> int:
     from .training.stores import TrainingStores
     from .workflow import load_config
 
+    _user_config(args.config)  # its keys are checked; its crnn: block is used as it is
     config = load_config(args.config)
     if "crnn" not in config:
-        raise UsageError(f"{args.config}: no crnn: block")
+        raise UsageError(f"--config {args.config}: no crnn: block")
     tracks_csv = _concat_tracks(args.tracks, args.out)
     train_crnn(TrainingStores(args.mels, args.targets, tracks_csv), config["crnn"], args.out)
     return EXIT_OK
@@ -262,6 +263,23 @@ def _merged(base: dict, update: dict) -> dict:
     return merged
 
 
+def _user_config(path: str | None) -> dict:
+    """The package's config.yaml with the file at ``path`` laid over it, checked against the
+    workflow's schema (UsageError naming the file and the key: a misspelt key is never ignored)."""
+    from .workflow import load_config, validate_config
+
+    if not path:
+        return load_config()
+    if not Path(path).is_file():
+        raise UsageError(f"--config {path}: file not found")
+    config = _merged(load_config(), load_config(path))
+    try:
+        validate_config(config, path)
+    except ValueError as error:
+        raise UsageError(f"--config {error}") from None
+    return config
+
+
 def run_adapt(args: argparse.Namespace) -> int:
     from .adapt import REPLAY_DATASET, AdaptConfig, Adaptation, adapt_tracks, prepare_stores
     from .pretrained import resolve_model_file
@@ -272,9 +290,7 @@ def run_adapt(args: argparse.Namespace) -> int:
         raise UsageError("--audio needs --annotations DIR (.beats) or --labels DIR (label JSON)")
     if (args.annotations or args.labels) and not args.audio:
         raise UsageError("--annotations/--labels go with --audio DIR")
-    config = load_config()
-    if args.config:
-        config = _merged(config, load_config(args.config))
+    config = _user_config(args.config)
     if args.init:
         config["adapt"] = {**config.get("adapt", {}), "init_from": args.init}
     if args.folds is not None:

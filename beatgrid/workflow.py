@@ -40,6 +40,28 @@ def default_config_path() -> Path:
     return Path(str(resources.files("beatgrid") / "config.yaml"))
 
 
+def config_schema_path() -> Path:
+    """The JSON Schema of the config (``config.schema.yaml``), shipped inside the package as
+    :func:`default_config_path` is (a link to the repository's file in a checkout)."""
+    from importlib import resources
+
+    return Path(str(resources.files("beatgrid") / "config.schema.yaml"))
+
+
+def validate_config(config: dict[str, Any], source: str | os.PathLike) -> None:
+    """Check a whole config against the schema, as the Snakefile does, for the command line's
+    ``--config`` (an unknown or misspelt key must not be ignored). ValueError: one line that
+    names ``source`` (the user's file), the key, its value and what is allowed."""
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load(config_schema_path().read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is not None:
+        raise ValueError(f"{source}: {config_error_line(error, schema)}")
+
+
 def load_config(path: str | Path | None = None) -> dict[str, Any]:
     """The YAML config at ``path`` (default: :func:`default_config_path`) as a dict."""
     import yaml

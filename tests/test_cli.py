@@ -165,6 +165,16 @@ def test_adapt_checks_its_inputs_before_reading_any_audio(tmp_path, capsys, monk
     assert rc == EXIT_USAGE and "no crnn/model.pt" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # one input form only
         main(["adapt", "--index", "x.csv", "--audio", str(tmp_path), "--out", "o"])
+    (tmp_path / "typo.yaml").write_text("adapt:\n  crnn: {epoch: 3}\n")  # a misspelt key is never ignored
+    rc = main(["adapt", "--audio", str(tmp_path), "--labels", str(tmp_path), "--out", str(tmp_path / "out"),
+               "--config", str(tmp_path / "typo.yaml")])
+    err = capsys.readouterr().err
+    assert rc == EXIT_USAGE and f"{tmp_path / 'typo.yaml'}: adapt.crnn.epoch: unknown key (value 3)" in err
+    (tmp_path / "range.yaml").write_text("adapt: {replay: 1.5}\n")
+    rc = main(["adapt", "--audio", str(tmp_path), "--labels", str(tmp_path), "--out", str(tmp_path / "out"),
+               "--config", str(tmp_path / "range.yaml")])
+    assert rc == EXIT_USAGE and "adapt.replay = 1.5: must be" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_without_models_the_shipped_model_predicts(tmp_path, capsys):

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.install
 
 REPO = Path(__file__).resolve().parents[1]
 #: Files of the tree that the package build reads.
-BUILD_INPUTS = ("pyproject.toml", "README.md", "config.yaml", "beatgrid")
+BUILD_INPUTS = ("pyproject.toml", "README.md", "config.yaml", "config.schema.yaml", "beatgrid")
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +66,7 @@ def run(bin_dir: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_the_wheel_holds_the_package_data(installed, tmp_path):
     code = ("import beatgrid, beatgrid.workflow as w, beatgrid.pretrained as p, beatgrid.report.html as h; "
             "print(beatgrid.__file__); print(w.default_config_path()); print(w.load_config()['crnn']['epochs']); "
+            "w.validate_config(w.load_config(), 'config.yaml'); "
             "print(p.available()); print(len(h.render('page.html.j2', title='t', sections=[])))")
     out = subprocess.run([str(installed / "python"), "-c", code], cwd=tmp_path, env=_clean_env(),
                          capture_output=True, text=True, check=True).stdout.splitlines()

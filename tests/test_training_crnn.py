@@ -148,3 +148,7 @@ def test_cli_train_crnn_uses_the_config_block(stores, tmp_path):
     assert meta["model_config"]["conv_channels"] == [4] and meta["train_config"]["epochs"] == 1
     assert main(["train-crnn", "--mels", str(stores / "mels.h5"), "--targets", str(stores / "targets.h5"),
                  "--tracks", str(stores / "tracks.csv"), "--out", str(tmp_path / "x"), "--config", str(tmp_path / "none.yaml")]) == 2
+    (tmp_path / "typo.yaml").write_text(yaml.safe_dump({"crnn": {**CFG, "epoch": 1}}))  # a misspelt key
+    assert main(["train-crnn", "--mels", str(stores / "mels.h5"), "--targets", str(stores / "targets.h5"),
+                 "--tracks", str(stores / "tracks.csv"), "--out", str(tmp_path / "y"), "--config", str(tmp_path / "typo.yaml")]) == 2
+    assert not (tmp_path / "y").exists()
