@@ -73,6 +73,30 @@ def test_train_crnn_writes_a_self_contained_model(stores, tmp_path):
     assert len(result.history) == 2
 
 
+def test_augment_takes_true_false_or_the_transforms_settings():
+    from beatgrid.data.augment import MelAugment
+    from beatgrid.training.crnn import mel_augment
+
+    targets = {"widen_frames": 2, "widen_value": 0.25}
+    assert mel_augment(False, targets) is None
+    default = mel_augment(True, targets)
+    assert default == MelAugment(widen_frames=2, widen_value=0.25)
+    strong = mel_augment({"p_tempo": 0.9, "tempo_rate": [0.7, 1.4], "tilt_db": 12.0}, targets)
+    assert strong == MelAugment(p_tempo=0.9, tempo_rate=(0.7, 1.4), tilt_db=12.0, widen_frames=2, widen_value=0.25)
+    with pytest.raises(ValueError, match="p_temp"):
+        mel_augment({"p_temp": 0.9}, targets)
+    with pytest.raises(ValueError, match="widen_frames"):  # the labels' widening belongs to the targets
+        mel_augment({"widen_frames": 3}, targets)
+
+
+def test_the_augment_settings_reach_the_model_file(stores, tmp_path):
+    torch.set_num_threads(1)
+    train_crnn(_training(stores), {**CFG, "epochs": 1, "augment": {"p_tempo": 0.9, "p_noise": 0.0}}, tmp_path,
+               progress=False)
+    _, meta = load_model(tmp_path / "model.pt")
+    assert meta["augment"]["p_tempo"] == 0.9 and meta["augment"]["p_noise"] == 0.0
+
+
 def test_stores_over_the_memory_budget_train_the_same_model_on_demand(stores, tmp_path, caplog):
     """Crops read from the stores give the weights of the in-memory run. (With DataLoader
     workers the batches are the same too, tests/test_dataset.py, but batches in shared

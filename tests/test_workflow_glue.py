@@ -30,6 +30,10 @@ def test_default_config_is_valid(default_config):
     schema = yaml.safe_load((REPO / "config.schema.yaml").read_text())
     jsonschema.validate(default_config, schema)
     check_config(default_config)
+    tuned = copy.deepcopy(default_config)  # augmentation settings instead of true/false
+    tuned["crnn"]["augment"] = {"p_tempo": 0.7, "tempo_rate": [0.7, 1.4], "tilt_db": 12}
+    tuned["adapt"]["crnn"] = {**tuned["adapt"]["crnn"], "augment": {"p_noise": 0.0}}
+    jsonschema.validate(tuned, schema)
 
 
 @pytest.mark.parametrize(
@@ -42,6 +46,9 @@ def test_default_config_is_valid(default_config):
         (("datasets", "demo", "n_tracks"), 0),
         (("datasets", "demo", "bogus"), 1),
         (("ltm", "kind"), "transformer"),
+        (("crnn", "augment"), {"p_tempo": 1.5}),
+        (("crnn", "augment"), {"tempo_rate": [0.8]}),
+        (("adapt", "crnn"), {"augment": {"bogus": 1}}),
     ],
 )
 def test_schema_rejects_bad_values(default_config, path, value):

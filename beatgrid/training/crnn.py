@@ -78,13 +78,7 @@ def train_crnn(
     fps = float(features["fps"])
     train_cfg = TrainConfig.from_dict(cfg)
     target_attrs = read_attrs(stores.targets[0])
-    augment = (
-        MelAugment(
-            widen_frames=int(target_attrs.get("widen_frames", 1)), widen_value=float(target_attrs.get("widen_value", 0.5))
-        )
-        if cfg.get("augment", True)
-        else None
-    )
+    augment = mel_augment(cfg.get("augment", True), target_attrs)
     budget = float(cfg.get("memory_budget_gb", DEFAULT_MEMORY_BUDGET_GB))
     train_set, val_set = stores.datasets("mel", train_ids, val_ids, train_cfg, budget, augment)
 
@@ -110,6 +104,20 @@ def train_crnn(
         "augment": None if augment is None else {k: v for k, v in vars(augment).items()},
     }
     return train(model, train_set, val_set, train_cfg, Path(out_dir), val_fps=fps, progress=progress, model_meta=meta)
+
+
+def mel_augment(setting: bool | Mapping[str, Any] | None, target_attrs: Mapping[str, Any]) -> MelAugment | None:
+    """The training crops' augmentation for the ``augment`` key of a ``crnn:`` block: ``true`` (the
+    default transforms), ``false``/None (none), or a mapping of :class:`MelAugment` settings laid
+    over the defaults. The label widening always follows the target store's (``target_attrs``)."""
+    if not setting:
+        return None
+    settings = dict(setting) if isinstance(setting, Mapping) else {}
+    for key in ("widen_frames", "widen_value"):
+        if key in settings:
+            raise ValueError(f"crnn.augment.{key}: set by the targets: block, not here")
+    return MelAugment.from_dict({**settings, "widen_frames": int(target_attrs.get("widen_frames", 1)),
+                                 "widen_value": float(target_attrs.get("widen_value", 0.5))})
 
 
 def _pretrained(spec: str | os.PathLike, features: Mapping[str, Any], requested: Mapping[str, Any]):
