@@ -37,6 +37,23 @@ def test_default_config_is_valid(default_config):
 
 
 @pytest.mark.parametrize(
+    "overlays",
+    [[path] for path in sorted((REPO / "configs").glob("*.yaml")) + sorted((REPO / "benchmarks" / "configs").glob("*.yaml"))]
+    + [[REPO / "configs" / "pretrain.yaml", path] for path in sorted((REPO / "benchmarks" / "configs" / "pretrain_sweep").glob("*.yaml"))],
+    ids=lambda overlays: "+".join(p.name for p in overlays),
+)
+def test_the_repository_configs_pass_the_schema(overlays):
+    """Every config the README and RESULTS.md tell people to run is valid over config.yaml."""
+    from beatgrid.cli import _merged
+    from beatgrid.workflow import load_config, validate_config
+
+    config = load_config()
+    for path in overlays:
+        config = _merged(config, load_config(path))
+    validate_config(config, overlays[-1])
+
+
+@pytest.mark.parametrize(
     "path, value",
     [
         (("crnn", "not_a_key"), 1),
