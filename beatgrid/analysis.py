@@ -14,6 +14,7 @@ a grid whose confidence is below ``min_confidence``; ``Analysis.reason`` then sa
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from .errors import UsageError
 from .decoding.grid import Beatgrid
 from .inference import beats_label, run_method
 from .methods import DEFAULT_METHOD, GRID, Prediction, Settings, get_method
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # torch is imported when models are loaded
     import torch
@@ -63,6 +66,11 @@ class Models:
     folder: Path  #: the models folder (``<folder>/crnn/model.pt``)
     crnn_pos_weight: list[float] | None = None
     ltm_pos_weight: list[float] | None = None
+
+    @property
+    def crnn_causal(self) -> bool:
+        """Whether the CRNN looks only at past frames (``crnn.causal: true``; the shipped one is bidirectional)."""
+        return bool(getattr(self.crnn, "causal", False))
 
     @property
     def fps(self) -> float:
@@ -244,6 +252,15 @@ def decode(
                     reason=reason, label=label)
 
 
+@lru_cache(maxsize=None)
+def _warn_not_causal_from_audio(method: str, folder: str) -> None:
+    """Once per method and models folder: the beats are decided causally, but from the
+    activations of a CRNN that has seen the whole track."""
+    log.warning("%s decides each beat causally, but the CRNN in %s is bidirectional: its activations use the "
+                "whole track, so these beats are not what a live stream would give (that needs a CRNN trained "
+                "with crnn.causal: true)", method, folder)
+
+
 @lru_cache(maxsize=4)
 def _cached_models(models: str | None, device: str) -> Models:
     """:func:`load_models` once per (models, device), for ``analyze`` calls that name the models."""
@@ -315,6 +332,8 @@ def analyze(
     reads_ltm = get_method(method).source == "ltm"
     if reads_ltm and models.ltm is None:
         raise UsageError(f"{method} needs the LTM, and {models.folder} has no ltm/model.pt")
+    if get_method(method).decoder.causal and not models.crnn_causal:
+        _warn_not_causal_from_audio(method, str(models.folder))
     cfg = models.mel_config
     signal, name = _signal(audio, sr, cfg.sr)
     duration_s = len(signal) / cfg.sr

@@ -77,12 +77,15 @@ class Decoder:
     methods whose decoder lists it; one it does not list would stay at its default).
     ``calibrated``: the decoder reads the activations as probabilities, so the training loss's
     positive weight is undone first (:func:`beatgrid.decoding.peaks.calibrate`).
+    ``causal``: each beat is decided from the frames up to it (a live stream's decisions); the
+    method is causal from audio only when the network under it is too.
     """
 
     name: str
     decode: DecodeFunction
     settings: tuple[str, ...]
     calibrated: bool
+    causal: bool = False
 
 
 def _prediction(beat_times: Any, positions: Any, grid: Beatgrid | None = None) -> Prediction:
@@ -127,8 +130,8 @@ def _decode_online_dbn(activations: np.ndarray, fps: float, duration_s: float, s
 PEAKS = Decoder("peaks", _decode_peaks, ("peak_threshold", "bpm_max"), calibrated=False)
 DBN = Decoder("dbn", _decode_dbn, ("bpm_min", "bpm_max"), calibrated=True)
 GRID = Decoder("grid", _decode_grid, ("bpm_min", "bpm_max"), calibrated=True)
-ONLINE = Decoder("online", _decode_online, ("online_threshold", "bpm_max"), calibrated=False)
-ONLINE_DBN = Decoder("online_dbn", _decode_online_dbn, ("bpm_min", "bpm_max"), calibrated=True)
+ONLINE = Decoder("online", _decode_online, ("online_threshold", "bpm_max"), calibrated=False, causal=True)
+ONLINE_DBN = Decoder("online_dbn", _decode_online_dbn, ("bpm_min", "bpm_max"), calibrated=True, causal=True)
 
 
 @dataclass(frozen=True)
@@ -153,10 +156,10 @@ METHODS: dict[str, Method] = {method.name: method for method in (
     Method("crnn_grid", "crnn", GRID, "CRNN + one constant-tempo beatgrid (BPM + downbeat offset), what DJ "
                                       "software uses"),
     Method("crnn_peaks", "crnn", PEAKS, "CRNN + peak picking above --threshold (no tempo model)"),
-    Method("ltm_online", "ltm", ONLINE_DBN, "causal: CRNN + learned temporal model + forward filtering of tempo, "
-                                            "beat and bar position, as a live stream would"),
-    Method("ltm_online_peaks", "ltm", ONLINE, "causal: CRNN + learned temporal model + causal peak picking above "
-                                              "--threshold (no tempo model)"),
+    Method("ltm_online", "ltm", ONLINE_DBN, "online: CRNN + causal LTM + forward filtering of tempo, beat and bar "
+                                            "position (live only with a causal CRNN; the shipped one is not)"),
+    Method("ltm_online_peaks", "ltm", ONLINE, "online: CRNN + causal LTM + causal peak picking above --threshold "
+                                              "(no tempo model)"),
     Method("ltm_grid", "ltm", GRID, "CRNN + learned temporal model + constant-tempo beatgrid"),
     Method("ltm_peaks", "ltm", PEAKS, "CRNN + learned temporal model + peak picking above --threshold"),
 )}

@@ -68,6 +68,30 @@ def test_analyze_loads_models_by_folder_and_reuses_loaded_ones(models_dir):
                                   by_folder.beats)
 
 
+def test_online_methods_say_when_the_crnn_under_them_is_not_causal(tmp_path, caplog):
+    from beatgrid.analysis import _warn_not_causal_from_audio
+    from beatgrid.models import build_model, save_model
+    from tests.tiny_models import TINY_CRNN
+
+    bidirectional = load_models(write_tiny_models(tmp_path / "bi"), "ltm_online", "cpu")
+    causal_dir = write_tiny_models(tmp_path / "causal")
+    meta = torch.load(causal_dir / "crnn" / "model.pt", weights_only=False)
+    save_model(causal_dir / "crnn" / "model.pt", build_model("crnn", {**TINY_CRNN, "causal": True}),
+               {k: meta[k] for k in ("features", "pos_weight")})
+    causal = load_models(causal_dir, "ltm_online", "cpu")
+    assert not bidirectional.crnn_causal and causal.crnn_causal
+    _warn_not_causal_from_audio.cache_clear()
+    audio = click_track(2.0, 22050)
+    with caplog.at_level("WARNING", logger="beatgrid.analysis"):
+        analyze(audio, sr=22050, models=bidirectional, method="crnn_dbn")  # offline: nothing to say
+        analyze(audio, sr=22050, models=causal, method="ltm_online")  # causal from audio
+        assert not caplog.records
+        for _ in range(2):
+            analyze(audio, sr=22050, models=bidirectional, method="ltm_online")
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "bidirectional" in warnings[0] and str(tmp_path / "bi") in warnings[0]
+
+
 def test_one_load_serves_every_method_and_ltm_methods_need_the_ltm(models, models_dir, tmp_path):
     audio = click_track(2.0)
     assert models.ltm is not None  # loaded for crnn_dbn, usable for ltm_* too
