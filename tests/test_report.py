@@ -277,6 +277,28 @@ def test_adapt_report_puts_pretrained_adapted_and_librosa_side_by_side(tmp_path)
     assert html.count("<img") == 2 and (tmp_path / "report" / "figures" / "learning_curve.png").is_file()
 
 
+def test_f_distribution_puts_each_method_beside_its_adapted_self_and_the_legend_outside():
+    from beatgrid.report.figures import figure_f_distribution
+
+    rng = np.random.default_rng(0)
+    order = ["crnn_peaks (pretrained)", "crnn_dbn (pretrained)", "crnn_peaks (adapted, 5-fold CV)",
+             "crnn_dbn (adapted, 5-fold CV)", "librosa"]  # the summary's order: pretrained first
+    per_track = pd.DataFrame([
+        {"method": method, "track_id": f"t{i}", "dataset": ("gtzan", "jtd")[i % 2], "split": "cv",
+         "beat_f": rng.uniform(0, 1), "downbeat_f": rng.uniform(0, 1)}
+        for method in order for i in range(4)])
+    fig = figure_f_distribution(per_track)
+    beat_axes, downbeat_axes = fig.axes[:2]
+    labels = [tick.get_text() for tick in beat_axes.get_xticklabels()]
+    assert labels == ["crnn_peaks (pretrained)", "crnn_peaks (adapted, 5-fold CV)", "crnn_dbn (pretrained)",
+                      "crnn_dbn (adapted, 5-fold CV)", "librosa"]
+    legend = downbeat_axes.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["gtzan", "jtd"]
+    fig.canvas.draw()
+    legend_box = legend.get_window_extent()
+    assert legend_box.x0 >= downbeat_axes.get_window_extent().x1  # beside the axes, over no score
+
+
 def test_inputs_left_out_by_the_index_and_by_shard_jobs_are_listed(run, tmp_path):
     from beatgrid.data.store import atomic_h5, record_dropped
 

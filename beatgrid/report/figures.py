@@ -80,9 +80,19 @@ def _plot_rows(per_track: pd.DataFrame, summary: pd.DataFrame | None) -> tuple[p
 
 
 def figure_f_distribution(per_track: pd.DataFrame, summary: pd.DataFrame | None = None) -> Figure:
-    """Box + strip plot of per-track beat F and downbeat F per method on the report split."""
+    """Box + strip plot of per-track beat F and downbeat F per method on the report split.
+
+    Methods that differ only in a parenthesised label (the adaptation report's
+    ``crnn_dbn (pretrained)`` and ``crnn_dbn (adapted, 5-fold CV)``) sit side by side; the
+    dataset legend stands outside the axes, so it never hides a score.
+    """
     rows, methods, split = _plot_rows(per_track, summary)
-    fig, axes = _subplots(1, 2, figsize=(9.5, 3.6), sharey=True)
+    first_of_base = {}
+    for method in methods:
+        first_of_base.setdefault(method.split(" (", 1)[0], len(first_of_base))
+    methods = sorted(methods, key=lambda m: first_of_base[m.split(" (", 1)[0]])  # stable: label order kept
+    width = max(9.5, 2.0 + 1.1 * len(methods))
+    fig, axes = _subplots(1, 2, figsize=(width, 4.2), sharey=True)
     datasets = list(dict.fromkeys(rows["dataset"])) if len(rows) else []
     rng = np.random.default_rng(0)
     for ax, metric, title in zip(axes, ("beat_f", "downbeat_f"), ("beat F-measure", "downbeat F-measure")):
@@ -111,7 +121,7 @@ def figure_f_distribution(per_track: pd.DataFrame, summary: pd.DataFrame | None 
                     i + jitter, vals, s=12, alpha=0.7, color=_COLORS[d % 10], zorder=3,
                     label=dataset if i == 0 or not ax.get_legend_handles_labels()[1].count(dataset) else None,
                 )  # fmt: skip
-        ax.set_xticks(positions, methods, rotation=20, ha="right")
+        ax.set_xticks(positions, methods, rotation=35, ha="right", rotation_mode="anchor", fontsize=8)
         ax.set_title(f"{title} ({split})")
         ax.set_ylim(-0.03, 1.03)
         ax.grid(axis="y", alpha=0.3)
@@ -119,7 +129,8 @@ def figure_f_distribution(per_track: pd.DataFrame, summary: pd.DataFrame | None 
     handles, labels = axes[0].get_legend_handles_labels()
     if len(datasets) > 1 and handles:
         unique = dict(zip(labels, handles))
-        axes[1].legend(unique.values(), unique.keys(), title="dataset", fontsize=8, loc="lower right")
+        axes[1].legend(unique.values(), unique.keys(), title="dataset", fontsize=8, loc="center left",
+                       bbox_to_anchor=(1.02, 0.5), frameon=False)
     return fig
 
 
