@@ -137,11 +137,50 @@ def test_works_as_a_dataset_augment():
     assert x.shape[0] == y.shape[0] and x.shape[1] == N_MELS
 
 
+def test_background_mixing_adds_the_other_track_on_the_magnitude_and_keeps_the_labels():
+    mel, targets, _, _ = _crop(0)
+    background = _crop(1)[0][:150]  # shorter than the crop: repeated
+    augment = _only(p_mix=1.0, mix_gain_db=(-6.0, -6.0))
+    assert augment.needs_background and not _only().needs_background
+    out_mel, out_targets = augment(mel, targets, np.random.default_rng(0), background=background)
+    repeated = np.resize(background, mel.shape)
+    expected = np.log1p(np.expm1(mel) + 10 ** (-6 / 20) * np.expm1(repeated))
+    np.testing.assert_allclose(out_mel, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(out_targets, targets)
+    long_background = _crop(2)[0]  # as long as the crop: used whole
+    out_mel, _ = augment(mel, targets, np.random.default_rng(0), background=long_background)
+    np.testing.assert_allclose(out_mel, np.log1p(np.expm1(mel) + 10 ** (-6 / 20) * np.expm1(long_background)),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_background_mixing_off_leaves_every_other_draw_as_it_was():
+    mel, targets, _, _ = _crop()
+    plain = MelAugment()(mel, targets, np.random.default_rng(5))
+    ignored = MelAugment()(mel, targets, np.random.default_rng(5), background=_crop(1)[0])
+    np.testing.assert_array_equal(plain[0], ignored[0])  # p_mix 0: the same random stream
+
+
+def test_the_dataset_mixes_in_another_track():
+    silent = np.zeros((300, N_MELS), np.float32)
+    loud = np.full((300, N_MELS), 3.0, np.float32)
+    no_targets = np.zeros((300, 2), np.float32)
+    data = FrameDataset({"silent": silent, "loud": loud}, {"silent": no_targets, "loud": no_targets},
+                        ["silent", "loud"], crop_frames=100, augment=_only(p_mix=1.0, mix_gain_db=(0.0, 0.0)))
+    x, _, track_id = data[0]
+    assert track_id == "silent" and np.allclose(x.numpy(), 3.0)  # the loud track, never itself
+    x, _, track_id = data[1]
+    assert track_id == "loud" and np.allclose(x.numpy(), np.log1p(np.expm1(3.0)))  # plus silence
+
+
 def test_bad_settings_raise():
     with pytest.raises(ValueError, match="p_gain"):
         MelAugment(p_gain=1.5)
     with pytest.raises(ValueError, match="tempo_rate"):
         MelAugment(tempo_rate=(1.2, 0.8))
+    with pytest.raises(ValueError, match="mix_gain_db"):
+        MelAugment(mix_gain_db=(-6.0, -20.0))
+    with pytest.raises(ValueError, match="p_mix"):
+        MelAugment(p_mix=2.0)
     with pytest.raises(ValueError, match="unknown"):
         MelAugment.from_dict({"gain": 3})
     assert MelAugment.from_dict({"tempo_rate": [0.9, 1.1]}).tempo_rate == (0.9, 1.1)

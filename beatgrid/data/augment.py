@@ -13,7 +13,11 @@ compressed again. The transforms, each applied with its own probability:
   not equally spaced in pitch below ~1 kHz), the vacated edge filled with the edge band;
 - gain, spectral tilt and a few random EQ bumps (in dB, on the magnitude);
 - additive noise at a random signal-to-noise ratio;
-- frequency masks and short time masks (SpecAugment), set to silence (0).
+- frequency masks and short time masks (SpecAugment), set to silence (0);
+- background mixing (off by default, ``p_mix``): another training track's crop, given by the
+  dataset, added on the magnitude at a random lower level while the targets stay the main
+  track's, so the network learns to follow one pulse among onsets that are not its beats
+  (real mixes are full of them; a synthesizer's are not).
 
 Beat targets are never moved by anything but the tempo change.
 """
@@ -72,6 +76,8 @@ class MelAugment:
     p_time_mask: float = 0.3
     time_mask_frames: int = 6
     time_masks: int = 2
+    p_mix: float = 0.0
+    mix_gain_db: tuple[float, float] = (-20.0, -8.0)  # level of the background crop against the track
     widen_frames: int = 1
     widen_value: float = 0.5
 
@@ -79,6 +85,8 @@ class MelAugment:
         low, high = self.tempo_rate
         if not 0 < low <= high:
             raise ValueError(f"tempo_rate must be 0 < low <= high, got {self.tempo_rate}")
+        if not self.mix_gain_db[0] <= self.mix_gain_db[1]:
+            raise ValueError(f"mix_gain_db must be (low, high) with low <= high, got {self.mix_gain_db}")
         for name, value in asdict(self).items():
             if name.startswith("p_") and not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
@@ -92,12 +100,19 @@ class MelAugment:
             raise ValueError(f"unknown MelAugment settings: {unknown}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
 
-    def __call__(self, mel: np.ndarray, targets: np.ndarray,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    @property
+    def needs_background(self) -> bool:
+        """Whether a call wants ``background``: another track's mels to mix in
+        (:class:`beatgrid.data.dataset.FrameDataset` passes one then)."""
+        return self.p_mix > 0
+
+    def __call__(self, mel: np.ndarray, targets: np.ndarray, rng: np.random.Generator,
+                 background: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Augmented copies of ``mel [T, F]`` and ``targets [T, C]`` (float32).
 
         The tempo change alters T (both outputs keep equal length); every other
-        transform keeps shapes.
+        transform keeps shapes. ``background``: ``[T', F]`` mels of another track, mixed in
+        with probability ``p_mix`` (:meth:`mix_background`); ignored when ``p_mix`` is 0.
         """
         mel = np.array(mel, dtype=np.float32)
         targets = np.array(targets, dtype=np.float32)
@@ -147,7 +162,26 @@ class MelAugment:
                 width = int(rng.integers(1, min(self.time_mask_frames, n_frames) + 1))
                 start = int(rng.integers(0, n_frames - width + 1))
                 mel[start:start + width] = 0.0
+        if self.p_mix and background is not None and rng.random() < self.p_mix:
+            mel = self.mix_background(mel, background, rng)
         return mel, targets
+
+    def mix_background(self, mel: np.ndarray, background: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``mel [T, F]`` with ``background [T', F]`` (same mel scale) added on the magnitude at a
+        level drawn from ``mix_gain_db``: a random ``T``-frame window of it, or it repeated when
+        shorter."""
+        n_frames = mel.shape[0]
+        background = np.asarray(background, dtype=np.float32)
+        if background.shape[1] != mel.shape[1]:
+            raise ValueError(f"background has {background.shape[1]} bands, the mels {mel.shape[1]}")
+        if background.shape[0] >= n_frames:
+            start = int(rng.integers(0, background.shape[0] - n_frames + 1))
+            background = background[start:start + n_frames]
+        else:
+            background = np.resize(background, (n_frames, background.shape[1]))  # repeats its rows
+        gain = 10.0 ** (rng.uniform(*self.mix_gain_db) / 20.0)
+        magnitude = np.expm1(np.maximum(mel, 0.0)) + gain * np.expm1(np.maximum(background, 0.0))
+        return np.log1p(magnitude).astype(np.float32)
 
     def change_tempo(self, mel: np.ndarray, targets: np.ndarray,
                      rate: float) -> tuple[np.ndarray, np.ndarray]:

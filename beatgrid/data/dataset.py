@@ -44,7 +44,8 @@ DEFAULT_MEMORY_BUDGET_GB = 4.0
 
 #: ``augment(inputs [T, F] float32, targets [T, 2] float32, rng) -> (inputs, targets)``:
 #: may modify its (private) arrays in place and may change T (e.g. a tempo change),
-#: as long as inputs and targets keep the same number of frames.
+#: as long as inputs and targets keep the same number of frames. One whose
+#: ``needs_background`` is true also gets ``background=`` another track's inputs.
 Augment = Callable[[np.ndarray, np.ndarray, np.random.Generator], "tuple[np.ndarray, np.ndarray]"]
 
 
@@ -156,13 +157,29 @@ class FrameDataset(Dataset):
         """``(track_id, start_frame, stop_frame)`` that item ``index`` serves this epoch."""
         return self._bounds(index, self._rng(index))
 
+    def _background(self, own: int, rng: np.random.Generator) -> np.ndarray:
+        """Float32 inputs of a random other track than ``track_ids[own]`` (that one when it is
+        the only one): a random window of twice the crop length (room for a tempo change), or
+        the whole track."""
+        n_tracks = len(self.track_ids)
+        pick = own if n_tracks == 1 else int(rng.integers(0, n_tracks - 1))
+        pick += int(n_tracks > 1 and pick >= own)
+        other = self.track_ids[pick]
+        total = self.n_frames(other)
+        length = total if self.crop_frames is None else min(total, 2 * self.crop_frames)
+        start = int(rng.integers(0, total - length + 1))
+        return np.array(self.inputs[other][start:start + length], dtype=np.float32)
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, str]:
         rng = self._rng(index)
         track_id, start, stop = self._bounds(index, rng)
         inputs = np.array(self.inputs[track_id][start:stop], dtype=np.float32)
         targets = np.array(self.targets[track_id][start:stop], dtype=np.float32)
         if self.augment is not None:
-            inputs, targets = self.augment(inputs, targets, rng)
+            extra = {}
+            if getattr(self.augment, "needs_background", False):  # e.g. MelAugment(p_mix > 0)
+                extra["background"] = self._background(index // self.crops_per_track, rng)
+            inputs, targets = self.augment(inputs, targets, rng, **extra)
             if inputs.shape[0] != targets.shape[0]:
                 raise ValueError(
                     f"augment returned {inputs.shape[0]} input frames but {targets.shape[0]} "
