@@ -47,7 +47,7 @@ from .methods import SETTING_NAMES
 __all__ = [
     "AdaptConfig", "TrackStores", "Adaptation", "adapt_tracks", "fold_of_tracks", "fold_train_ids", "replay_ids",
     "summarize_cv", "learning_curve_table", "curve_plan", "CurvePlan", "combine_cv",
-    "CV_LABEL", "PRETRAINED_LABEL", "REPLAY_DATASET", "prepare_stores", "n_replay_tracks",
+    "CV_LABEL", "PRETRAINED_LABEL", "REPLAY_DATASET", "prepare_stores", "n_replay_tracks", "unlabelled_method",
 ]
 
 log = logging.getLogger(__name__)
@@ -225,6 +225,11 @@ def _settings_fingerprint(settings: Mapping[str, Any]) -> str:
 
 def _method_name(method: str, label: str) -> str:
     return f"{method} ({label})"
+
+
+def unlabelled_method(name: str) -> str:
+    """The method of a labelled name (``crnn_dbn (pretrained)`` -> ``crnn_dbn``); other names as they are."""
+    return name.split(" (", 1)[0]
 
 
 @dataclass

@@ -86,11 +86,11 @@ def figure_f_distribution(per_track: pd.DataFrame, summary: pd.DataFrame | None 
     ``crnn_dbn (pretrained)`` and ``crnn_dbn (adapted, 5-fold CV)``) sit side by side; the
     dataset legend stands outside the axes, so it never hides a score.
     """
+    from ..adapt import unlabelled_method
+
     rows, methods, split = _plot_rows(per_track, summary)
-    first_of_base = {}
-    for method in methods:
-        first_of_base.setdefault(method.split(" (", 1)[0], len(first_of_base))
-    methods = sorted(methods, key=lambda m: first_of_base[m.split(" (", 1)[0]])  # stable: label order kept
+    group = {base: i for i, base in enumerate(dict.fromkeys(map(unlabelled_method, methods)))}
+    methods = sorted(methods, key=lambda m: group[unlabelled_method(m)])  # stable: label order kept
     width = max(9.5, 2.0 + 1.1 * len(methods))
     fig, axes = _subplots(1, 2, figsize=(width, 4.2), sharey=True)
     datasets = list(dict.fromkeys(rows["dataset"])) if len(rows) else []
