@@ -188,7 +188,8 @@ def run_train_crnn(args: argparse.Namespace) -> int:
     from .training.stores import TrainingStores
     from .workflow import load_config
 
-    _user_config(args.config)  # its keys are checked; its crnn: block is used as it is
+    if args.config:
+        _user_config(args.config)  # its keys are checked; its crnn: block is used as it is
     config = load_config(args.config)
     if "crnn" not in config:
         raise UsageError(f"--config {args.config}: no crnn: block")
