@@ -172,6 +172,18 @@ def test_the_dataset_mixes_in_another_track():
     assert track_id == "loud" and np.allclose(x.numpy(), np.log1p(np.expm1(3.0)))  # plus silence
 
 
+def test_the_config_schema_lists_every_setting_a_config_may_give():
+    """crnn.augment's mapping is checked by the schema: it must offer exactly MelAugment's
+    settings (the label widening comes from the targets: block, not from here)."""
+    from pathlib import Path
+
+    import yaml
+
+    schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.schema.yaml").read_text())
+    mapping = next(option for option in schema["$defs"]["mel_augment"]["oneOf"] if option.get("type") == "object")
+    assert set(mapping["properties"]) == set(MelAugment.__dataclass_fields__) - {"widen_frames", "widen_value"}
+
+
 def test_bad_settings_raise():
     with pytest.raises(ValueError, match="p_gain"):
         MelAugment(p_gain=1.5)
