@@ -268,8 +268,7 @@ def extract_oof_shard(
     """
     from tqdm.auto import tqdm
 
-    from .data.dataset import split_track_ids
-    from .data.folds import assign_folds
+    from .data.dataset import training_folds
     from .data.store import list_track_ids, read_attrs, read_track_array
     from .device import resolve_device
     from .models import load_model
@@ -277,7 +276,7 @@ def extract_oof_shard(
     fold_models = [Path(p) for p in fold_models]
     if len(fold_models) != folds:
         raise ValueError(f"expected {folds} fold models, got {len(fold_models)}")
-    fold_of = assign_folds(split_track_ids(tracks_csv)["train"], folds, fold_seed)
+    fold_of = training_folds(tracks_csv, folds, fold_seed)
     torch_device = resolve_device(device)
     models = {None: load_model(main_model, map_location=torch_device)[0]}
     models.update({k: load_model(p, map_location=torch_device)[0] for k, p in enumerate(fold_models)})

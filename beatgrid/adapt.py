@@ -12,7 +12,8 @@ like any dataset. Adaptation then reuses the training stages:
 
 The estimate of how well the adapted model does on tracks it has not seen is a K-fold
 cross-validation over the adapt tracks (:func:`fold_of_tracks`, by a hash of
-``track_id``): the model of fold ``k`` adapts on every other fold and predicts fold ``k``.
+``track_id``; the tracks of one index ``group``, such as two mixes of a piece, share a
+fold): the model of fold ``k`` adapts on every other fold and predicts fold ``k``.
 Its per-track scores sit beside those of the unadapted model and of librosa on the same
 tracks (``summary.csv``, columns of the evaluation's summary). A learning curve repeats
 the folds with only ``n`` of the training tracks. The final model adapts on all tracks.
@@ -183,20 +184,22 @@ def adapt_tracks(tracks: pd.DataFrame, datasets: Sequence[str] | None = None) ->
     return sorted(tracks.loc[chosen, "track_id"])
 
 
-def fold_of_tracks(track_ids: Iterable[str], folds: int, seed: int = 0) -> dict[str, int]:
-    """Cross-validation fold of every adapt track (by a hash of ``track_id``, as
-    :func:`beatgrid.data.folds.assign_folds` deals the LTM's folds)."""
-    return assign_folds(track_ids, folds, seed)
+def fold_of_tracks(track_ids: Iterable[str], folds: int, seed: int = 0,
+                   groups: Mapping[str, str] | None = None) -> dict[str, int]:
+    """Cross-validation fold of every adapt track (by a hash of ``track_id``, or of its
+    ``groups`` entry, as :func:`beatgrid.data.folds.assign_folds` deals the LTM's folds)."""
+    return assign_folds(track_ids, folds, seed, groups)
 
 
 def fold_train_ids(track_ids: Sequence[str], fold: int | None, folds: int, seed: int = 0,
-                   n_tracks: int | None = None) -> list[str]:
+                   n_tracks: int | None = None, groups: Mapping[str, str] | None = None) -> list[str]:
     """The tracks fold model ``fold`` adapts on (all tracks for ``fold=None``, the final model).
 
-    Never a track of fold ``fold`` itself. ``n_tracks``: only the first ``n_tracks`` of them
-    by hash rank (nested: the 5 are among the 10), for the learning curve.
+    Never a track of fold ``fold`` itself, nor one of a group (``groups``) in it.
+    ``n_tracks``: only the first ``n_tracks`` of them by hash rank (nested: the 5 are among
+    the 10), for the learning curve.
     """
-    kept = list(track_ids) if fold is None else without_fold(track_ids, fold, folds, seed)
+    kept = list(track_ids) if fold is None else without_fold(track_ids, fold, folds, seed, groups)
     if n_tracks is not None:
         kept = hash_ranked(kept, seed)[: int(n_tracks)]
     return sorted(kept)
@@ -248,6 +251,13 @@ class Adaptation:
     cfg: AdaptConfig
     replay_pool: Sequence[str] = ()
     progress: bool = True
+
+    @property
+    def groups(self) -> dict[str, str]:
+        """``{track_id: group}`` of the indexed tracks that have one: they share a CV fold."""
+        from .data.tracks import track_groups
+
+        return track_groups(self.stores.tracks)
 
     def adapt_models(self, train_ids: Sequence[str], out_dir: str | os.PathLike) -> Path:
         """Fine-tune the CRNN, then the LTM, of ``cfg.init_from`` on ``train_ids`` plus the replayed
@@ -383,10 +393,10 @@ class Adaptation:
                  n_tracks: int | None = None) -> pd.DataFrame:
         """Adapt fold model ``fold`` (on ``n_tracks`` of its training tracks, default all) and
         score it on the fold's own tracks, which it never trained on. Returns per_track.csv's table."""
-        cfg = self.cfg
+        cfg, groups = self.cfg, self.groups
         out_dir = Path(out_dir)
-        train = fold_train_ids(track_ids, fold, cfg.folds, cfg.fold_seed, n_tracks)
-        held_out = [t for t, k in fold_of_tracks(track_ids, cfg.folds, cfg.fold_seed).items() if k == fold]
+        train = fold_train_ids(track_ids, fold, cfg.folds, cfg.fold_seed, n_tracks, groups)
+        held_out = [t for t, k in fold_of_tracks(track_ids, cfg.folds, cfg.fold_seed, groups).items() if k == fold]
         leaked = set(train) & set(held_out)
         if leaked:  # cannot happen by construction; a guard for the estimate's honesty
             raise AssertionError(f"fold {fold} would train on its own tracks {sorted(leaked)[:5]}")
@@ -416,13 +426,13 @@ class Adaptation:
 
         cv_dir = Path(cv_dir)
         track_ids = sorted(track_ids)
-        plan = curve_plan(track_ids, self.cfg)
+        plan = curve_plan(track_ids, self.cfg, self.groups)
         jobs = [(k, None) for k in range(self.cfg.folds)] + [(k, n) for n in plan.sizes for k in plan.folds]
         self.evaluate_baselines(track_ids, cv_dir)
         for fold, n_tracks in tqdm(jobs, desc="adapting fold models", unit="model", disable=not self.progress):
             out = cv_dir / f"fold{fold}" if n_tracks is None else cv_dir / "curve" / f"n{n_tracks}" / f"fold{fold}"
             self.run_fold(track_ids, fold, out, n_tracks=n_tracks)
-        return combine_cv(cv_dir, track_ids, self.cfg)
+        return combine_cv(cv_dir, track_ids, self.cfg, self.groups)
 
 
 # ----------------------------------------------------------------------------- tables
@@ -479,10 +489,10 @@ class CurvePlan:
     n_full: int
 
 
-def curve_plan(track_ids: Sequence[str], cfg: AdaptConfig) -> CurvePlan:
+def curve_plan(track_ids: Sequence[str], cfg: AdaptConfig, groups: Mapping[str, str] | None = None) -> CurvePlan:
     """The learning curve's numbers of tracks (below the folds' training size) and folds."""
     folds = list(range(min(int(cfg.learning_curve_folds), int(cfg.folds))))
-    n_full = min(len(fold_train_ids(track_ids, k, cfg.folds, cfg.fold_seed)) for k in folds) if folds else 0
+    n_full = min(len(fold_train_ids(track_ids, k, cfg.folds, cfg.fold_seed, groups=groups)) for k in folds) if folds else 0
     return CurvePlan(folds, sorted({int(n) for n in cfg.learning_curve if 0 < int(n) < n_full}), n_full)
 
 
@@ -495,8 +505,10 @@ def _write_table(table: pd.DataFrame, path: Path) -> None:
     atomic_write(path, partial(table.to_csv, index=False, float_format="%.6g"))
 
 
-def combine_cv(cv_dir: str | os.PathLike, track_ids: Sequence[str], cfg: AdaptConfig) -> dict[str, pd.DataFrame]:
-    """Gather the pieces under ``cv_dir`` into ``per_track.csv``, ``summary.csv`` and ``learning_curve.csv``.
+def combine_cv(cv_dir: str | os.PathLike, track_ids: Sequence[str], cfg: AdaptConfig,
+               groups: Mapping[str, str] | None = None) -> dict[str, pd.DataFrame]:
+    """Gather the pieces under ``cv_dir`` into ``per_track.csv``, ``summary.csv`` and ``learning_curve.csv``
+    (``groups``: the adapt tracks' groups, as the folds were dealt).
 
     ``learning_curve.csv`` has the mean scores on the first folds' tracks for 0 tracks (the
     unadapted model), every curve size, and the folds' full training size.
@@ -511,7 +523,7 @@ def combine_cv(cv_dir: str | os.PathLike, track_ids: Sequence[str], cfg: AdaptCo
     if not counts.all():  # each track exactly once, from the model that did not see it
         raise ValueError(f"{cv_dir}: the fold models do not score every adapt track once: {counts.to_dict()}")
     summary = summarize_cv(per_track)
-    plan = curve_plan(track_ids, cfg)
+    plan = curve_plan(track_ids, cfg, groups)
     held_out = set(pd.concat([folds[k] for k in plan.folds])["track_id"]) if plan.folds else set()
     points = {0: pretrained[pretrained["track_id"].isin(held_out)]}
     for n in plan.sizes:

@@ -241,8 +241,8 @@ def add_adapt_arguments(adapt: argparse.ArgumentParser) -> None:
     the adapt: block of --config over the package's config.yaml. Re-running after a kill resumes.
     """
     source = adapt.add_mutually_exclusive_group(required=True)
-    source.add_argument("--index", help="dataset_index.csv (dataset,audio_path,beats_path,has_downbeats; "
-                        "paths relative to the CSV)")
+    source.add_argument("--index", help="dataset_index.csv (dataset,audio_path,beats_path,has_downbeats[,group]; "
+                        "paths relative to the CSV; tracks of one group share a fold)")
     source.add_argument("--audio", help="folder of audio files (with --annotations or --labels)")
     labels = adapt.add_mutually_exclusive_group()
     labels.add_argument("--annotations", help="folder of .beats files paired with --audio by name")

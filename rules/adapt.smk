@@ -111,6 +111,7 @@ rule adapt_summary:
     params:
         adapt=adapt_params("folds", "fold_seed", "learning_curve", "learning_curve_folds"),
         track_ids=lambda wc: adapt_track_ids(),
+        groups=lambda wc: adapt_track_groups(),
         cv_dir=lambda wc, output: os.path.dirname(output.summary),
     script:
         "../workflow_scripts/adapt_summary.py"

@@ -146,6 +146,15 @@ def adapt_track_ids():
         raise WorkflowError(f"Invalid config: {error}") from None
 
 
+def adapt_track_groups():
+    """The adapt tracks' groups (the index's `group` column): a group's tracks share a CV fold."""
+    from beatgrid.data.tracks import read_index, track_groups
+
+    ids = set(adapt_track_ids())
+    groups = track_groups(read_index(checkpoints.index.get().output.tracks))
+    return {track_id: group for track_id, group in groups.items() if track_id in ids}
+
+
 def adapt_replay_pool():
     """Synthetic training tracks (datasets of format synth, not adapting) to replay."""
     from beatgrid.data.tracks import read_index
@@ -156,5 +165,5 @@ def adapt_replay_pool():
 
 
 def adapt_curve_outputs(wildcards):
-    plan = curve_plan(adapt_track_ids(), AdaptConfig.from_dict(ADAPT))
+    plan = curve_plan(adapt_track_ids(), AdaptConfig.from_dict(ADAPT), adapt_track_groups())
     return [f"{ADAPT_CV}/curve/n{n}/fold{k}/heldout/per_track.csv" for n in plan.sizes for k in plan.folds]

@@ -7,14 +7,16 @@ user's tracks are an unseen style, beats in the high bands, 3/4 at ~160 BPM.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from beatgrid.adapt import (
-    AdaptConfig, Adaptation, TrackStores, adapt_tracks, fold_of_tracks, fold_train_ids, learning_curve_table,
-    replay_ids,
+    AdaptConfig, Adaptation, TrackStores, adapt_tracks, curve_plan, fold_of_tracks, fold_train_ids,
+    learning_curve_table, replay_ids,
 )
 from beatgrid.training.crnn import train_crnn
 from beatgrid.data.store import atomic_h5, write_track
@@ -119,6 +121,28 @@ def test_folds_never_leak_a_track_into_its_own_model():
         assert len(five) == 5 and set(five) <= set(ten) <= set(train)  # nested subsets of the fold's own
     assert fold_train_ids(ids, None, 5) == sorted(ids)
     assert fold_of_tracks(list(reversed(ids)), 5, seed=3) == fold_of  # the hash, not the order
+
+
+def test_the_tracks_of_one_group_share_a_fold(setup, tmp_path, monkeypatch):
+    """Two mixes of one piece (the index's ``group``) are never one in training and one held out."""
+    root, stores = setup
+    mine = adapt_tracks(stores.tracks, ["mine"])
+    pieces = {t: f"piece{i // 2}" for i, t in enumerate(mine)}
+    grouped = replace(stores, tracks=stores.tracks.assign(group=stores.tracks["track_id"].map(pieces).fillna("")))
+    adaptation = Adaptation(grouped, _cfg(root, folds=5), progress=False)
+    assert adaptation.groups == pieces
+    assert curve_plan(mine, adaptation.cfg, pieces).n_full == 8  # whole pieces leave each fold
+    seen = []
+    monkeypatch.setattr(Adaptation, "adapt_models", lambda self, ids, out: seen.append(("train", list(ids))))
+    monkeypatch.setattr(Adaptation, "evaluate_models", lambda self, models, ids, out, label:
+                        seen.append(("held out", list(ids))) or pd.DataFrame({"track_id": list(ids)}))
+    for fold in range(5):
+        seen.clear()
+        adaptation.run_fold(mine, fold, tmp_path / f"fold{fold}")
+        (_, train), (_, held_out) = seen
+        assert len(held_out) == 2 and {pieces[t] for t in train}.isdisjoint({pieces[t] for t in held_out})
+    assert any(fold_of_tracks(mine, 5, 0)[a] != fold_of_tracks(mine, 5, 0)[b]  # without groups they would straddle
+               for a, b in zip(mine[::2], mine[1::2]))
 
 
 def test_replay_share_and_dataset_selection(setup):

@@ -29,6 +29,14 @@ def test_has_downbeats_is_optional(tmp_path):
     assert [row.has_downbeats for row in read_dataset_index(csv)] == [""]
 
 
+def test_group_is_optional_and_stripped(tmp_path):
+    csv = tmp_path / "index.csv"
+    csv.write_text("dataset,audio_path,beats_path,group\nx,a.wav,a.beats, piece1 \nx,b.wav,b.beats,\n")
+    assert [row.group for row in read_dataset_index(csv)] == ["piece1", ""]
+    csv.write_text("dataset,audio_path,beats_path\nx,a.wav,a.beats\n")
+    assert [row.group for row in read_dataset_index(csv)] == [""]
+
+
 def test_bad_files_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="none.csv.*does not exist"):
         read_dataset_index(tmp_path / "none.csv")

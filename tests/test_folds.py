@@ -38,3 +38,22 @@ def test_without_fold_keeps_the_order_and_leaves_out_exactly_that_fold():
     for fold, folds in ((3, 3), (-1, 3), (0, None)):
         with pytest.raises(ValueError, match="fold must be in 0.."):
             without_fold(ids, fold, folds)
+
+
+def test_a_group_shares_one_fold_and_singletons_deal_as_before():
+    ids = [f"t{i}" for i in range(20)]
+    groups = {"t0": "piece1", "t1": "piece1", "t2": "piece1", "t5": "piece2", "t6": "piece2", "t7": ""}
+    folds = assign_folds(ids, 4, seed=3, groups=groups)
+    assert folds["t0"] == folds["t1"] == folds["t2"] and folds["t5"] == folds["t6"]
+    assert sorted(np.bincount(list(folds.values()))) == [5, 5, 5, 5]  # greedy fill stays balanced here
+    # without groups (or with every track its own group) the deal is the round robin of the ranks
+    plain = {t: rank % 4 for rank, t in enumerate(hash_ranked(ids, 3))}
+    assert assign_folds(ids, 4, seed=3) == plain
+    assert assign_folds(ids, 4, seed=3, groups={t: "" for t in ids}) == plain
+    # fold models never train on a member of a group they are scored on
+    for fold in range(4):
+        trained = without_fold(ids, fold, 4, 3, groups)
+        held_out = [t for t in ids if folds[t] == fold]
+        assert not {groups.get(t) for t in trained if groups.get(t)} & {groups.get(t) for t in held_out if groups.get(t)}
+    with pytest.raises(ValueError, match="cannot split 4 training track.s. in 2 group.s. into 3 folds"):
+        assign_folds(["a", "b", "c", "d"], 3, groups={"a": "x", "b": "x", "c": "y", "d": "y"})

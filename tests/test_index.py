@@ -150,6 +150,32 @@ def test_index_csv_paths_are_relative_to_the_csv_and_rows_name_their_dataset(tmp
     assert _reason(rejected, "missing.wav") == "audio file missing"
 
 
+def test_index_csv_groups_share_a_split_and_reach_tracks_csv(tmp_path):
+    """Two mixes of one piece (the CSV's ``group``) are never split between training and test."""
+    rows = ["dataset,audio_path,beats_path,group"]
+    for piece in range(12):
+        for mix in ("bass", "piano"):
+            _wav(tmp_path / f"p{piece}_{mix}.wav")
+            _beats(tmp_path / f"p{piece}_{mix}.beats")
+            rows.append(f"jazz,p{piece}_{mix}.wav,p{piece}_{mix}.beats,piece{piece}")
+    _wav(tmp_path / "alone.wav")
+    _beats(tmp_path / "alone.beats")
+    rows.append("jazz,alone.wav,alone.beats,")
+    (tmp_path / "index.csv").write_text("\n".join(rows) + "\n")
+    split = {**SPLIT, "val_fraction": 0.3, "test_fraction": 0.3}
+    tracks, rejected = build_index({"jazz": {"format": "index_csv", "path": str(tmp_path / "index.csv")}}, split, 16)
+    assert rejected.empty and len(tracks) == 25
+    by_id = tracks.set_index("track_id")
+    assert by_id.loc["jazz_alone", "group"] == ""
+    for piece in range(12):
+        assert by_id.loc[f"jazz_p{piece}_bass", "group"] == f"piece{piece}"
+        assert by_id.loc[f"jazz_p{piece}_bass", "split"] == by_id.loc[f"jazz_p{piece}_piano", "split"]
+        assert by_id.loc[f"jazz_p{piece}_bass", "split"] == split_of(f"piece{piece}", 0, 0.3, 0.3)
+    assert tracks["split"].nunique() == 3  # the groups do spread over the splits
+    write_index(tracks, rejected, tmp_path / "tracks.csv", tmp_path / "rejected.csv")
+    assert read_index(tmp_path / "tracks.csv").set_index("track_id")["group"].to_dict() == by_id["group"].to_dict()
+
+
 def test_missing_folders_and_unknown_test_datasets_stop_with_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="audio_dir"):
         build_index({"x": {"format": "beats_dir", "audio_dir": str(tmp_path / "no"),

@@ -15,6 +15,7 @@ from beatgrid.data.tracks import (
     TRACK_COLUMNS,
     TRUE_WORDS,
     read_index,
+    track_groups,
     truthy,
     write_index,
 )
@@ -26,7 +27,7 @@ def index_rows() -> pd.DataFrame:
         "annotation_path": ["a.beats", "b.beats"], "annotation_format": ["beats", "beats"],
         "has_downbeats": ["yes", "F"], "duration_s": ["30", "12.5"], "split": ["train", "test"],
         "shard": ["000", "007"], "n_beats": [60, ""], "bpm": [120.0, ""], "beats_per_bar": [4, ""],
-        "source": ["demo", "demo"],
+        "source": ["demo", "demo"], "group": ["NA", ""],
     })
 
 
@@ -41,6 +42,9 @@ def test_read_index_restores_types_and_keeps_ids_as_written(tmp_path):
     assert tracks["duration_s"].tolist() == [30.0, 12.5]
     assert tracks["beats_per_bar"].iloc[0] == 4 and pd.isna(tracks["beats_per_bar"].iloc[1])
     assert math.isnan(tracks["bpm"].iloc[1])
+    assert tracks["group"].tolist() == ["NA", ""]  # a name, and empty for none
+    assert track_groups(tracks) == {"001": "NA"}
+    assert track_groups(tracks.drop(columns="group")) == {}  # an index from before the column
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rejected.csv", "tracks.csv"]  # no temp files
 
 

@@ -50,15 +50,27 @@ def _training(root):
     return TrainingStores([root / "mels.h5"], [root / "targets.h5"], root / "tracks.csv")
 
 
-def test_fold_train_ids_leave_out_exactly_one_fold():
+def test_fold_train_ids_leave_out_exactly_one_fold_dealt_over_the_whole_split(tmp_path):
     ids = [f"t{i}" for i in range(10)]
-    fold_of = assign_folds(ids, 3, 7)
-    assert fold_train_ids(ids, None, None) == ids
+    index_table(ids, ["train"] * 9 + ["val"]).to_csv(tmp_path / "tracks.csv", index=False)
+    fold_of = assign_folds(ids[:9], 3, 7)
+    assert fold_train_ids(ids[:9], tmp_path / "tracks.csv", None, None) == ids[:9]
     for fold in range(3):
-        kept = fold_train_ids(ids, fold, 3, 7)
-        assert set(kept) == {t for t in ids if fold_of[t] != fold}
+        kept = fold_train_ids(ids[:9], tmp_path / "tracks.csv", fold, 3, 7)
+        assert set(kept) == {t for t in ids[:9] if fold_of[t] != fold}
+        # a track a shard job dropped moves no other track's fold (the oof activations' deal)
+        assert fold_train_ids(ids[1:9], tmp_path / "tracks.csv", fold, 3, 7) == [t for t in kept if t != "t0"]
     with pytest.raises(ValueError, match="fold"):
-        fold_train_ids(ids, 3, 3)
+        fold_train_ids(ids[:9], tmp_path / "tracks.csv", 3, 3)
+
+
+def test_fold_models_keep_a_group_together(tmp_path):
+    ids = [f"t{i}" for i in range(8)]
+    table = index_table(ids, ["train"] * 8).assign(group=["a", "a", "a", "", "", "", "", ""])
+    table.to_csv(tmp_path / "tracks.csv", index=False)
+    for fold in range(2):
+        kept = set(fold_train_ids(ids, tmp_path / "tracks.csv", fold, 2, 0))
+        assert {"t0", "t1", "t2"} <= kept or not {"t0", "t1", "t2"} & kept
 
 
 def test_train_crnn_writes_a_self_contained_model(stores, tmp_path):

@@ -214,6 +214,18 @@ def collate_padded(
     return inputs, targets, [item[2] for item in batch], lengths
 
 
+def training_folds(tracks_csv: str | os.PathLike, folds: int, seed: int = 0) -> dict[str, int]:
+    """Fold of every ``train`` track of a track table (:func:`beatgrid.data.folds.assign_folds`
+    with the table's ``group`` column): the one deal that the CRNN's fold models train by
+    and the out-of-fold activations read, dealt over the whole split so that a track a
+    shard job dropped moves no other track's fold."""
+    from beatgrid.data.folds import assign_folds
+    from beatgrid.data.tracks import read_index, track_groups
+
+    tracks = read_index(tracks_csv, required=("track_id", "split"))
+    return assign_folds(tracks.loc[tracks["split"] == "train", "track_id"], folds, seed, track_groups(tracks))
+
+
 def split_track_ids(tracks_csv: str | os.PathLike) -> dict[str, list[str]]:
     """``split`` -> track ids (in file order) of a track table with ``track_id`` and ``split``
     columns (``tracks.csv``, or one written for training outside the workflow)."""

@@ -1,7 +1,8 @@
 """The seed-000 ``dataset_index.csv``: one row per track, and its one reader.
 
-Columns ``dataset,audio_path,beats_path[,has_downbeats]``; paths are relative to the CSV's
-folder (absolute ones are kept). :func:`beatgrid.data.index.scan_index_csv` indexes the
+Columns ``dataset,audio_path,beats_path[,has_downbeats][,group]``; paths are relative to the
+CSV's folder (absolute ones are kept). Rows with the same ``group`` (e.g. two mixes or edits
+of one piece) always share a split and a cross-validation fold (:mod:`beatgrid.data.folds`). :func:`beatgrid.data.index.scan_index_csv` indexes the
 rows, and the workflow follows the files they list (``dataset_sources_digest``) without
 reading any audio, so this module imports neither the audio stack nor the annotations.
 """
@@ -16,7 +17,7 @@ import pandas as pd
 
 __all__ = ["REQUIRED_COLUMNS", "DatasetIndexRow", "read_dataset_index"]
 
-#: Columns every ``dataset_index.csv`` has; ``has_downbeats`` is optional.
+#: Columns every ``dataset_index.csv`` has; ``has_downbeats`` and ``group`` are optional.
 REQUIRED_COLUMNS = ("dataset", "audio_path", "beats_path")
 
 
@@ -25,7 +26,7 @@ class DatasetIndexRow:
     """One row, its cells stripped of surrounding spaces.
 
     ``audio_path`` and ``beats_path`` are resolved against the CSV's folder (POSIX), ``""``
-    where the cell is empty; ``dataset`` and ``has_downbeats`` are ``""`` where empty or absent.
+    where the cell is empty; ``dataset``, ``has_downbeats`` and ``group`` are ``""`` where empty or absent.
     ``line`` is the row's line in the file (the header is line 1).
     """
 
@@ -34,6 +35,7 @@ class DatasetIndexRow:
     audio_path: str
     beats_path: str
     has_downbeats: str
+    group: str = ""
 
 
 def read_dataset_index(path: str | os.PathLike) -> list[DatasetIndexRow]:
@@ -63,10 +65,11 @@ def read_dataset_index(path: str | os.PathLike) -> list[DatasetIndexRow]:
         return _posix_path(value if value.startswith("/") else f"{root}/{value}") if value else ""
 
     flags = table["has_downbeats"] if "has_downbeats" in table.columns else [""] * len(table)
+    groups = table["group"] if "group" in table.columns else [""] * len(table)
     return [
-        DatasetIndexRow(line, dataset.strip(), resolve(audio), resolve(beats), str(flag).strip())
-        for line, dataset, audio, beats, flag in zip(
-            range(2, len(table) + 2), table["dataset"], table["audio_path"], table["beats_path"], flags
+        DatasetIndexRow(line, dataset.strip(), resolve(audio), resolve(beats), str(flag).strip(), str(group).strip())
+        for line, dataset, audio, beats, flag, group in zip(
+            range(2, len(table) + 2), table["dataset"], table["audio_path"], table["beats_path"], flags, groups
         )
     ]
 

@@ -6,7 +6,8 @@ annotation, checks both, and returns two tables:
 ``tracks`` (``results/index/tracks.csv``, written and read by :mod:`beatgrid.data.tracks`)
     one row per usable track, columns :data:`~beatgrid.data.tracks.TRACK_COLUMNS` then
     :data:`~beatgrid.data.tracks.EXTRA_COLUMNS` (``n_beats``, ``bpm`` = median tempo of the
-    annotation, ``beats_per_bar``, ``source`` = the config dataset the row came from).
+    annotation, ``beats_per_bar``, ``source`` = the config dataset the row came from,
+    ``group`` = an index CSV's ``group``, empty elsewhere).
 ``rejected`` (``results/index/rejected.csv``)
     every input that was not indexed, columns :data:`~beatgrid.data.tracks.REJECTED_COLUMNS`, with a
     human-readable ``reason``. A bad file never stops the others.
@@ -27,8 +28,9 @@ Dataset formats (``datasets.<name>.format`` in config.yaml):
     ``*.labels.json`` paired with audio as seed 001 does: the label's ``fileName``,
     else its base name with the common audio extensions (also searched recursively).
 ``index_csv`` (``path``)
-    a seed-000 ``dataset_index.csv`` (``dataset,audio_path,beats_path[,has_downbeats]``,
-    paths relative to the CSV's folder); each row's ``dataset`` is the track's dataset.
+    a seed-000 ``dataset_index.csv`` (``dataset,audio_path,beats_path[,has_downbeats][,group]``,
+    paths relative to the CSV's folder); each row's ``dataset`` is the track's dataset; rows
+    of one ``group`` (mixes or edits of one piece) share a split and a fold.
 
 Paths: relative paths in the config are relative to the current working directory
 (the workflow's working directory). Stored paths are the config's path joined with
@@ -109,6 +111,7 @@ class TrackCandidate:
     annotation_path: str
     annotation_format: str  #: ``"beats"`` or ``"label_json"``
     has_downbeats_hint: bool = True  #: False when the source says downbeats are unusable
+    group: str = ""  #: tracks of one group (index_csv's ``group``) share a split and a fold
 
 
 @dataclass(frozen=True)
@@ -218,8 +221,10 @@ def assign_splits(
 
     Tracks whose ``dataset`` (or ``source``, the config dataset) is in
     ``test_datasets`` are all ``test``; every other track gets :func:`split_of` its
-    ``track_id``. A track's split depends only on its id, its dataset's membership of
-    ``test_datasets``, the seed and the fractions, never on the other tracks.
+    ``group`` where the ``group`` column has one (the tracks of a group share a split, so
+    no near-copy of a test track is trained on), else its ``track_id``. A track's split
+    depends only on its id or group, its dataset's membership of ``test_datasets``, the
+    seed and the fractions, never on the other tracks.
     """
     for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0.0 <= value < 1.0:
@@ -234,9 +239,10 @@ def assign_splits(
     whole_test = tracks["dataset"].isin(held_out)
     if "source" in tracks:
         whole_test |= tracks["source"].isin(held_out)
+    groups = tracks["group"].fillna("") if "group" in tracks else [""] * len(tracks)
     split = [
-        "test" if held else split_of(track_id, seed, val_fraction, test_fraction)
-        for track_id, held in zip(tracks["track_id"], whole_test)
+        "test" if held else split_of(group or track_id, seed, val_fraction, test_fraction)
+        for track_id, group, held in zip(tracks["track_id"], groups, whole_test)
     ]
     tracks["split"] = pd.Series(split, index=tracks.index, dtype=object)
     return tracks
@@ -490,6 +496,7 @@ def scan_index_csv(source: str, path: str | os.PathLike) -> ScanResult:
     A row's ``dataset`` column names the track's dataset (``source`` when empty). A
     ``has_downbeats`` of false marks the row's downbeats as unusable even when its
     file has bar positions. A ``beats_path`` ending in ``.json`` is read as label JSON.
+    Rows of one ``group`` share a split and a cross-validation fold.
 
     Raises:
         FileNotFoundError: the CSV does not exist.
@@ -519,6 +526,7 @@ def scan_index_csv(source: str, path: str | os.PathLike) -> ScanResult:
                 annotation_path=row.beats_path,
                 annotation_format=annotation_format,
                 has_downbeats_hint=row.has_downbeats.lower() not in FALSE_WORDS,
+                group=row.group,
             )
         )
     return result
@@ -578,6 +586,7 @@ def check_candidate(candidate: TrackCandidate, min_duration_s: float = 0.0) -> d
         "bpm": round(float(bpm), 3) if np.isfinite(bpm) else float("nan"),
         "beats_per_bar": beats_per_bar,
         "source": candidate.source,
+        "group": candidate.group,
         "_stem": candidate.stem,
     }
 

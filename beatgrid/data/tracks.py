@@ -18,7 +18,7 @@ import pandas as pd
 from beatgrid.io import atomic_write
 
 __all__ = ["TRACK_COLUMNS", "EXTRA_COLUMNS", "REJECTED_COLUMNS", "TRUE_WORDS", "FALSE_WORDS",
-           "truthy", "read_index", "write_index"]
+           "truthy", "read_index", "write_index", "track_groups"]
 
 #: Columns every ``tracks.csv`` has, in order.
 TRACK_COLUMNS = [
@@ -33,8 +33,9 @@ TRACK_COLUMNS = [
     "shard",
 ]
 #: Columns the index adds after :data:`TRACK_COLUMNS`: ``n_beats``, ``bpm`` (median tempo
-#: of the annotation), ``beats_per_bar``, ``source`` (the config dataset of the row).
-EXTRA_COLUMNS = ["n_beats", "bpm", "beats_per_bar", "source"]
+#: of the annotation), ``beats_per_bar``, ``source`` (the config dataset of the row),
+#: ``group`` (tracks of one group share a split and a fold; empty: the track alone).
+EXTRA_COLUMNS = ["n_beats", "bpm", "beats_per_bar", "source", "group"]
 #: Columns of ``rejected.csv``: every input that was not indexed, and why.
 REJECTED_COLUMNS = ["dataset", "audio_path", "annotation_path", "reason"]
 
@@ -75,7 +76,7 @@ def read_index(tracks_csv: str | os.PathLike, required: Sequence[str] = TRACK_CO
     tracks = pd.read_csv(
         tracks_csv,
         dtype={"track_id": str, "dataset": str, "audio_path": str, "annotation_path": str,
-               "annotation_format": str, "split": str, "shard": str, "source": str},
+               "annotation_format": str, "split": str, "shard": str, "source": str, "group": str},
         keep_default_na=False,
         na_values={"bpm": [""], "beats_per_bar": [""], "n_beats": [""]},
     )  # fmt: skip
@@ -89,3 +90,12 @@ def read_index(tracks_csv: str | os.PathLike, required: Sequence[str] = TRACK_CO
     if "beats_per_bar" in tracks:
         tracks["beats_per_bar"] = tracks["beats_per_bar"].astype("Int64")
     return tracks
+
+
+def track_groups(tracks: pd.DataFrame) -> dict[str, str]:
+    """``{track_id: group}`` of the tracks that have a ``group`` (none for a table without
+    the column), as :func:`beatgrid.data.folds.assign_folds` takes it."""
+    if "group" not in tracks:
+        return {}
+    groups = tracks["group"].fillna("").astype(str).str.strip()
+    return dict(zip(tracks.loc[groups != "", "track_id"], groups[groups != ""]))

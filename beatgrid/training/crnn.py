@@ -5,7 +5,7 @@ per-band input normalisation on the training tracks, and hands random crops with
 on-the-fly mel augmentation to the shared trainer (:func:`beatgrid.training.train`).
 
 Fold models (``fold=k``) train on the training tracks outside fold ``k``
-(:func:`beatgrid.data.folds.assign_folds`) and validate on the same val split; their
+(:func:`beatgrid.data.dataset.training_folds`) and validate on the same val split; their
 activations of fold ``k``'s tracks are what the LTM sees for those tracks with
 ``ltm.input_source: oof`` (:func:`beatgrid.activations.extract_oof_shard`).
 """
@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ..data.augment import MelAugment
-from ..data.dataset import DEFAULT_MEMORY_BUDGET_GB, MelNormalizer
+from ..data.dataset import DEFAULT_MEMORY_BUDGET_GB, MelNormalizer, training_folds
 from ..data.store import read_attrs
-from ..data.folds import without_fold
 from ..models import build_model, warn_ignored_sizes
 from .config import TrainConfig, TrainResult
 from .loop import train
@@ -43,9 +42,17 @@ def crnn_model_config(cfg: Mapping[str, Any], n_mels: int) -> dict[str, Any]:
     return {"n_mels": int(n_mels), **config}
 
 
-def fold_train_ids(train_ids: list[str], fold: int | None, folds: int | None, fold_seed: int = 0) -> list[str]:
-    """The training tracks of the main model (``fold=None``) or of fold model ``fold``."""
-    return train_ids if fold is None else without_fold(train_ids, fold, folds, fold_seed)
+def fold_train_ids(train_ids: list[str], tracks_csv: str | os.PathLike, fold: int | None, folds: int | None,
+                   fold_seed: int = 0) -> list[str]:
+    """The training tracks of the main model (``fold=None``: ``train_ids``) or of fold model
+    ``fold``: those of ``train_ids`` outside fold ``fold`` of ``tracks_csv``'s
+    :func:`~beatgrid.data.dataset.training_folds`."""
+    if fold is None:
+        return train_ids
+    if folds is None or not 0 <= fold < folds:
+        raise ValueError(f"fold must be in 0..{'folds - 1' if folds is None else folds - 1}, got {fold}")
+    fold_of = training_folds(tracks_csv, folds, fold_seed)
+    return [t for t in train_ids if fold_of[t] != fold]
 
 
 def train_crnn(
@@ -70,7 +77,7 @@ def train_crnn(
     """
     cfg = dict(cfg)
     splits = stores.split_ids()
-    train_ids, val_ids = fold_train_ids(splits["train"], fold, folds, fold_seed), splits["val"]
+    train_ids, val_ids = fold_train_ids(splits["train"], stores.tracks_csv, fold, folds, fold_seed), splits["val"]
     if not train_ids:
         raise ValueError(f"{stores.tracks_csv}: no track has split 'train'; nothing to train the CRNN on")
     mel_attrs = read_attrs(stores.inputs[0])
