@@ -47,7 +47,7 @@ from .methods import SETTING_NAMES
 
 __all__ = [
     "AdaptConfig", "TrackStores", "Adaptation", "adapt_tracks", "fold_of_tracks", "fold_train_ids", "replay_ids",
-    "summarize_cv", "learning_curve_table", "curve_plan", "CurvePlan", "combine_cv",
+    "summarize_cv", "adaptation_gain", "GAIN_COLUMNS", "learning_curve_table", "curve_plan", "CurvePlan", "combine_cv",
     "CV_LABEL", "PRETRAINED_LABEL", "REPLAY_DATASET", "prepare_stores", "n_replay_tracks", "unlabelled_method",
 ]
 
@@ -420,7 +420,7 @@ class Adaptation:
 
         Writes under ``cv_dir``: ``pretrained/``, ``reference/``, ``fold<k>/``,
         ``curve/n<n>/fold<k>/``, then :func:`combine_cv`'s tables. Fold models already adapted
-        are not redone (a killed run resumes). Returns ``per_track``, ``summary``, ``learning_curve``.
+        are not redone (a killed run resumes). Returns ``per_track``, ``summary``, ``learning_curve``, ``gain``.
         """
         from tqdm.auto import tqdm
 
@@ -442,8 +442,9 @@ _SPREAD_COLUMNS = ("beat_f", "downbeat_f", "tempo_acc1")
 def summarize_cv(per_track: pd.DataFrame) -> pd.DataFrame:
     """One row per method x dataset (and ``all``): the evaluation's summary columns, plus the
     per-track spread (``<metric>_std``, ``<metric>_q25``, ``<metric>_q75``) of beat F,
-    downbeat F and Acc1."""
-    from .evaluation import summarize
+    downbeat F and Acc1, and the 95 % bootstrap interval of their mean over tracks
+    (``<metric>_ci_low``, ``<metric>_ci_high``; :func:`beatgrid.evaluation.mean_ci`)."""
+    from .evaluation import mean_ci, summarize
 
     methods = list(dict.fromkeys(per_track["method"]))
     summary = summarize(per_track, variants={m: m for m in methods})
@@ -459,8 +460,44 @@ def summarize_cv(per_track: pd.DataFrame) -> pd.DataFrame:
             extra[f"{metric}_std"] = float(np.std(values)) if len(values) else math.nan
             extra[f"{metric}_q25"] = float(np.quantile(values, 0.25)) if len(values) else math.nan
             extra[f"{metric}_q75"] = float(np.quantile(values, 0.75)) if len(values) else math.nan
+            extra[f"{metric}_ci_low"], extra[f"{metric}_ci_high"] = mean_ci(values)
         spread.append(extra)
     return pd.concat([summary, pd.DataFrame(spread, index=summary.index)], axis=1)
+
+
+#: Columns of :func:`adaptation_gain` (``gain.csv``).
+GAIN_COLUMNS = ["dataset", "method", "n_tracks", *(f"{metric}_{part}" for metric in ("beat_f", "downbeat_f")
+                                                   for part in ("gain", "gain_ci_low", "gain_ci_high"))]
+
+
+def adaptation_gain(per_track: pd.DataFrame) -> pd.DataFrame:
+    """What adaptation changed, track by track: for every method scored both unadapted
+    (``(pretrained)``) and cross-validated (``(adapted, K-fold CV)``), per dataset and
+    ``all``, the mean of adapted minus pretrained beat F and downbeat F over the tracks
+    both scored, with its 95 % paired bootstrap interval (:func:`beatgrid.evaluation.mean_ci`
+    of the differences). An interval that holds 0 means these tracks cannot tell the
+    two models apart. Columns :data:`GAIN_COLUMNS`.
+    """
+    from .evaluation import mean_ci
+
+    labels = per_track["method"].str.extract(r"^(?P<base>.*) \((?P<label>[^()]*)\)$")
+    records = []
+    for base in dict.fromkeys(labels["base"].dropna()):
+        pretrained = per_track[(labels["base"] == base) & (labels["label"] == PRETRAINED_LABEL)]
+        adapted = per_track[(labels["base"] == base) & labels["label"].str.endswith("-fold CV", na=False)]
+        if pretrained.empty or adapted.empty:
+            continue
+        pairs = pretrained.merge(adapted, on=["track_id", "dataset"], suffixes=("_pretrained", "_adapted"))
+        for dataset in [*dict.fromkeys(pairs["dataset"]), "all"]:
+            rows = pairs if dataset == "all" else pairs[pairs["dataset"] == dataset]
+            record: dict[str, Any] = {"dataset": dataset, "method": base, "n_tracks": len(rows)}
+            for metric in ("beat_f", "downbeat_f"):
+                change = (rows[f"{metric}_adapted"] - rows[f"{metric}_pretrained"]).to_numpy(dtype=float)
+                finite = change[np.isfinite(change)]
+                record[f"{metric}_gain"] = float(finite.mean()) if finite.size else math.nan
+                record[f"{metric}_gain_ci_low"], record[f"{metric}_gain_ci_high"] = mean_ci(finite)
+            records.append(record)
+    return pd.DataFrame.from_records(records, columns=GAIN_COLUMNS)
 
 
 def learning_curve_table(points: Mapping[int, pd.DataFrame]) -> pd.DataFrame:
@@ -507,8 +544,9 @@ def _write_table(table: pd.DataFrame, path: Path) -> None:
 
 def combine_cv(cv_dir: str | os.PathLike, track_ids: Sequence[str], cfg: AdaptConfig,
                groups: Mapping[str, str] | None = None) -> dict[str, pd.DataFrame]:
-    """Gather the pieces under ``cv_dir`` into ``per_track.csv``, ``summary.csv`` and ``learning_curve.csv``
-    (``groups``: the adapt tracks' groups, as the folds were dealt).
+    """Gather the pieces under ``cv_dir`` into ``per_track.csv``, ``summary.csv``, ``learning_curve.csv``
+    and ``gain.csv`` (:func:`adaptation_gain`); ``groups``: the adapt tracks' groups, as the
+    folds were dealt.
 
     ``learning_curve.csv`` has the mean scores on the first folds' tracks for 0 tracks (the
     unadapted model), every curve size, and the folds' full training size.
@@ -532,9 +570,11 @@ def combine_cv(cv_dir: str | os.PathLike, track_ids: Sequence[str], cfg: AdaptCo
     if plan.folds:
         points[plan.n_full] = pd.concat([folds[k] for k in plan.folds], ignore_index=True)
     curve = learning_curve_table(points)
-    for table, name in ((per_track, "per_track.csv"), (summary, "summary.csv"), (curve, "learning_curve.csv")):
+    gain = adaptation_gain(per_track)
+    for table, name in ((per_track, "per_track.csv"), (summary, "summary.csv"), (curve, "learning_curve.csv"),
+                        (gain, "gain.csv")):
         _write_table(table, cv_dir / name)
-    return {"per_track": per_track, "summary": summary, "learning_curve": curve}
+    return {"per_track": per_track, "summary": summary, "learning_curve": curve, "gain": gain}
 
 
 # ----------------------------------------------------------------------------- outside the workflow

@@ -59,7 +59,7 @@ import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping, Sequence
 
 import mir_eval
 import numpy as np
@@ -86,6 +86,7 @@ __all__ = [
     "select_best_variants",
     "variant_table",
     "summarize",
+    "mean_ci",
     "summary_markdown",
     "evaluate_run",
 ]
@@ -524,6 +525,30 @@ def select_best_variants(per_track: pd.DataFrame, metric: str = "beat_f", split:
 
 def _split_key(split: str) -> tuple[int, str]:
     return (SPLIT_ORDER.index(split) if split in SPLIT_ORDER else len(SPLIT_ORDER), split)
+
+
+def mean_ci(values: Sequence[float] | np.ndarray, level: float = 0.95, n_resamples: int = 4000,
+            seed: int = 0) -> tuple[float, float]:
+    """Bootstrap confidence interval of the mean of per-track scores (NaN dropped).
+
+    The percentile interval of the means of ``n_resamples`` resamples of the tracks (drawn
+    with replacement, seeded): how far the mean could move on other tracks of the same
+    kind. For paired differences (adapted minus pretrained on the same tracks) pass the
+    differences. ``(nan, nan)`` for fewer than two scores. NumPy, not
+    ``scipy.stats.bootstrap``: its seeding keyword changed between the SciPy versions the
+    project allows.
+    """
+    scores = np.asarray(values, dtype=float)
+    scores = scores[np.isfinite(scores)]
+    if scores.size < 2:
+        return math.nan, math.nan
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    rng = np.random.default_rng(seed)
+    means = scores[rng.integers(0, scores.size, (int(n_resamples), scores.size))].mean(axis=1)
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return float(low), float(high)
 
 
 def _aggregate(rows: pd.DataFrame) -> dict[str, float]:

@@ -93,7 +93,7 @@ rule adapt_baselines:
 
 
 rule adapt_summary:
-    """per_track.csv, summary.csv (columns of the evaluation's summary) and learning_curve.csv."""
+    """per_track.csv, summary.csv (columns of the evaluation's summary), learning_curve.csv and gain.csv."""
     input:
         baselines=rules.adapt_baselines.output,
         folds=lambda wc: expand(f"{ADAPT_CV}/fold{{fold}}/heldout/per_track.csv", fold=range(config["adapt"]["folds"])),
@@ -102,6 +102,7 @@ rule adapt_summary:
         per_track=f"{ADAPT_CV}/per_track.csv",
         summary=report(f"{ADAPT_CV}/summary.csv", caption="report/summary.rst", category="Adaptation"),
         curve=f"{ADAPT_CV}/learning_curve.csv",
+        gain=f"{ADAPT_CV}/gain.csv",
     log:
         f"{LOGS}/adapt/summary.log",
     benchmark:

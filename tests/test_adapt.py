@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from beatgrid.adapt import (
-    AdaptConfig, Adaptation, TrackStores, adapt_tracks, curve_plan, fold_of_tracks, fold_train_ids,
-    learning_curve_table, replay_ids,
+    GAIN_COLUMNS, AdaptConfig, Adaptation, TrackStores, adapt_tracks, adaptation_gain, curve_plan, fold_of_tracks,
+    fold_train_ids, learning_curve_table, replay_ids, summarize_cv,
 )
 from beatgrid.training.crnn import train_crnn
 from beatgrid.data.store import atomic_h5, write_track
@@ -225,7 +225,34 @@ def test_cross_validation_summary_and_learning_curve(setup, tmp_path):
     assert sorted(cv_rows["track_id"]) == mine  # every track scored once, by the model that did not see it
     curve = result["learning_curve"]
     assert list(curve["n_tracks"]) == [0, 3, 5]
+    assert (tmp_path / "gain.csv").is_file() and set(result["gain"]["method"]) == {"crnn_peaks"}
     assert curve.groupby("n_tracks")["n_eval_tracks"].nunique().eq(1).all()
+
+
+def test_adaptation_gain_pairs_each_track_with_itself():
+    """The gain is the mean of per-track differences, its interval paired: a constant +0.1 on
+    every track is certain however spread the scores are; a mixed change holds 0."""
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.2, 0.8, 20)
+    rows = []
+    for i, score in enumerate(base):
+        dataset = "gtzan" if i < 15 else "jazz"
+        rows += [{"method": "crnn_dbn (pretrained)", "track_id": f"t{i}", "dataset": dataset, "beat_f": score,
+                  "downbeat_f": score, "tempo_acc1": 1.0},
+                 {"method": "crnn_dbn (adapted, 5-fold CV)", "track_id": f"t{i}", "dataset": dataset,
+                  "beat_f": score + 0.1, "downbeat_f": score + (0.3 if i % 2 else -0.3), "tempo_acc1": 1.0},
+                 {"method": "librosa", "track_id": f"t{i}", "dataset": dataset, "beat_f": 0.5, "downbeat_f": np.nan,
+                  "tempo_acc1": 0.0}]
+    per_track = pd.DataFrame(rows).assign(split="cv").sample(frac=1.0, random_state=1)  # pairs found by track, not by order
+    gain = adaptation_gain(per_track).set_index("dataset")
+    assert list(gain.reset_index().columns) == GAIN_COLUMNS and set(gain["method"]) == {"crnn_dbn"}
+    assert gain.loc["all", "n_tracks"] == 20 and gain.loc["jazz", "n_tracks"] == 5
+    assert gain.loc["all", "beat_f_gain"] == pytest.approx(0.1)
+    assert gain.loc["all", "beat_f_gain_ci_low"] == pytest.approx(0.1)  # the same change on every track
+    assert gain.loc["all", "downbeat_f_gain_ci_low"] < 0 < gain.loc["all", "downbeat_f_gain_ci_high"]
+    summary = summarize_cv(per_track).set_index(["method", "dataset"])
+    low, high = summary.loc[("crnn_dbn (pretrained)", "all"), ["beat_f_ci_low", "beat_f_ci_high"]]
+    assert low < base.mean() < high and high - low > 0.05  # unpaired: the scores' own spread
 
 
 def test_learning_curve_table_joins_labels():

@@ -388,3 +388,18 @@ def test_evaluate_run_leaves_out_the_tracks_a_shard_job_dropped(fixture_run, tmp
     assert set(got["track_id"]) == set(tracks["track_id"]) - {"t2"}
     with pytest.raises(FileNotFoundError, match="t2.beats"):  # without the record, a missing file is an error
         ev.evaluate_run(tmp_path / "tracks.csv", methods.values(), [tmp_path / "targets.h5"])
+
+
+def test_mean_ci_brackets_the_mean_narrows_with_more_tracks_and_is_seeded():
+    rng = np.random.default_rng(3)
+    few, many = rng.uniform(0, 1, 10), rng.uniform(0, 1, 400)
+    mean_ci = ev.mean_ci
+    low, high = mean_ci(few)
+    assert low < few.mean() < high
+    many_low, many_high = mean_ci(many)
+    assert many_high - many_low < (high - low) / 3  # about 1 / sqrt(40) as wide
+    assert mean_ci(few) == mean_ci(few) and mean_ci(few, seed=1) != mean_ci(few)
+    assert mean_ci([0.4, np.nan, 0.4, 0.4]) == pytest.approx((0.4, 0.4))  # NaN dropped; no spread, no width
+    assert all(np.isnan(mean_ci([0.7])))
+    with pytest.raises(ValueError, match="level"):
+        mean_ci(few, level=1.0)

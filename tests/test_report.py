@@ -256,7 +256,7 @@ def test_report_renders_in_headless_chromium(built_report, tmp_path, run):
 
 
 def test_adapt_report_puts_pretrained_adapted_and_librosa_side_by_side(tmp_path):
-    from beatgrid.adapt import learning_curve_table, summarize_cv
+    from beatgrid.adapt import adaptation_gain, learning_curve_table, summarize_cv
     from beatgrid.report import write_adapt_report
 
     rng = np.random.default_rng(0)
@@ -272,7 +272,11 @@ def test_adapt_report_puts_pretrained_adapted_and_librosa_side_by_side(tmp_path)
                                   4: per_track[per_track["method"].str.contains("CV")]})
     curve.to_csv(tmp_path / "learning_curve.csv", index=False)
     html = write_adapt_report(tmp_path, tmp_path / "report").read_text()
-    for text in ("crnn_dbn (pretrained)", "crnn_dbn (adapted, 5-fold CV)", "librosa", "gtzan", "jtd", "Learning curve"):
+    assert "What adaptation changed" not in html  # no gain.csv (a run from before it): no such section
+    adaptation_gain(per_track).to_csv(tmp_path / "gain.csv", index=False)
+    html = write_adapt_report(tmp_path, tmp_path / "report").read_text()
+    for text in ("crnn_dbn (pretrained)", "crnn_dbn (adapted, 5-fold CV)", "librosa", "gtzan", "jtd", "Learning curve",
+                 "What adaptation changed", "beat_f_gain_ci_low", "beat_f_ci_high"):
         assert text in html, text
     assert html.count("<img") == 2 and (tmp_path / "report" / "figures" / "learning_curve.png").is_file()
 

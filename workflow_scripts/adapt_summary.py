@@ -1,4 +1,4 @@
-"""Gather the cross-validation: per_track.csv, summary.csv and learning_curve.csv."""
+"""Gather the cross-validation: per_track.csv, summary.csv, learning_curve.csv and gain.csv."""
 from beatgrid.workflow import workflow_job
 
 with workflow_job(snakemake):

@@ -168,17 +168,20 @@ def write_adapt_report(cv_dir: str | Path, out_dir: str | Path, title: str = "be
 
     Per dataset: the unadapted model, the adapted one estimated by K-fold cross-validation
     (each track scored by the model that did not train on it) and librosa, side by side; the
-    per-track spread; the learning curve. Figures are also written as PNG to ``out_dir/figures``.
+    per-track spread and 95 % intervals of the means; what adaptation changed on the same
+    tracks (``gain.csv``); the learning curve. Figures are also written as PNG to ``out_dir/figures``.
     """
     cv_dir, out_dir = Path(cv_dir), Path(out_dir)
     per_track = pd.read_csv(cv_dir / "per_track.csv", dtype={"track_id": str})
     summary = pd.read_csv(cv_dir / "summary.csv")
     curve = pd.read_csv(cv_dir / "learning_curve.csv") if (cv_dir / "learning_curve.csv").is_file() else pd.DataFrame()
+    gain = pd.read_csv(cv_dir / "gain.csv") if (cv_dir / "gain.csv").is_file() else pd.DataFrame()
     figures = out_dir / "figures"
     spread = save_figure(figure_f_distribution(per_track, summary), figures / "adapt_f_distribution.png")
     curve_png = save_figure(figure_learning_curve(curve), figures / "learning_curve.png")
-    spread_columns = ["dataset", "method", "n_tracks", "beat_f", "beat_f_std", "beat_f_q25", "beat_f_q75",
-                      "downbeat_f", "downbeat_f_std", "tempo_acc1"]
+    spread_columns = ["dataset", "method", "n_tracks", "beat_f", "beat_f_ci_low", "beat_f_ci_high", "beat_f_std",
+                      "beat_f_q25", "beat_f_q75", "downbeat_f", "downbeat_f_ci_low", "downbeat_f_ci_high",
+                      "downbeat_f_std", "tempo_acc1"]
     curve_columns = ["method", "n_tracks", "n_eval_tracks", "beat_f", "downbeat_f", "tempo_acc1"]
     page = render(
         "sections/adapt.html.j2", title=title,
@@ -189,5 +192,6 @@ def write_adapt_report(cv_dir: str | Path, out_dir: str | Path, title: str = "be
         curve_figure=figure_html(curve_png, "learning curve", "Mean scores on the first folds' held-out tracks "
                                  "against the number of annotated tracks the model adapted on (0: the unadapted model)."),
         curve_table=None if curve.empty else html_table(curve, curve_columns),
+        gain_table=None if gain.empty else html_table(gain, list(gain.columns), group_by="dataset"),
     )  # fmt: skip
     return write_page(out_dir, title, [page])

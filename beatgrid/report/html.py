@@ -44,6 +44,13 @@ METRIC_HELP = {
     "n_downbeat_tracks": "tracks with downbeat annotation and estimate",
     "n_grid_tracks": "tracks with a beatgrid",
 }
+for _metric in ("beat_f", "downbeat_f", "tempo_acc1"):  # the adaptation report's spread and gain columns
+    METRIC_HELP[f"{_metric}_ci_low"] = f"{_metric}: low end of the 95 % bootstrap interval of the mean over tracks"
+    METRIC_HELP[f"{_metric}_ci_high"] = f"{_metric}: high end of the 95 % bootstrap interval of the mean over tracks"
+    METRIC_HELP[f"{_metric}_std"] = f"{_metric}: standard deviation over tracks"
+    METRIC_HELP[f"{_metric}_gain"] = f"{_metric}: mean of adapted minus pretrained over the same tracks"
+    METRIC_HELP[f"{_metric}_gain_ci_low"] = f"{_metric} gain: low end of its 95 % paired bootstrap interval"
+    METRIC_HELP[f"{_metric}_gain_ci_high"] = f"{_metric} gain: high end of its 95 % paired bootstrap interval"
 TEXT_COLUMNS = ("method", "dataset", "split", "track_id", "variant")
 MISSING = "–"
 
