@@ -47,7 +47,7 @@ from .methods import SETTING_NAMES
 
 __all__ = [
     "AdaptConfig", "TrackStores", "Adaptation", "adapt_tracks", "fold_of_tracks", "fold_train_ids", "replay_ids",
-    "summarize_cv", "adaptation_gain", "GAIN_COLUMNS", "learning_curve_table", "curve_plan", "CurvePlan", "combine_cv",
+    "summarize_cv", "adaptation_gain", "adaptation_losses", "GAIN_COLUMNS", "learning_curve_table", "curve_plan", "CurvePlan", "combine_cv",
     "CV_LABEL", "PRETRAINED_LABEL", "REPLAY_DATASET", "prepare_stores", "n_replay_tracks", "unlabelled_method",
 ]
 
@@ -516,6 +516,22 @@ def learning_curve_table(points: Mapping[int, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=["n_tracks", "method", "n_eval_tracks", *_SPREAD_COLUMNS])
 
 
+def adaptation_losses(gain: pd.DataFrame) -> list[str]:
+    """One sentence per method x dataset of ``gain`` (:func:`adaptation_gain`) whose whole
+    paired interval lies below 0: music on which the adapted model scored lower than the one
+    it started from (the shared clips' Filosax jazz, for one). With a handful of tracks the
+    interval is optimistic, so the sentence asks for a check rather than claiming a loss."""
+    sentences = []
+    for record in gain.to_dict("records"):
+        for metric, name in (("beat_f", "beat F"), ("downbeat_f", "downbeat F")):
+            if record[f"{metric}_gain_ci_high"] < 0:  # NaN compares False
+                sentences.append(
+                    f"the adapted {record['method']} scored lower on {record['dataset']} ({record['n_tracks']} tracks): "
+                    f"{name} {record[f'{metric}_gain']:+.3f} (95 % CI {record[f'{metric}_gain_ci_low']:+.3f} to "
+                    f"{record[f'{metric}_gain_ci_high']:+.3f}); check such music before replacing the pretrained model")
+    return sentences
+
+
 # ----------------------------------------------------------------------------- the learning curve, the whole estimate
 @dataclass(frozen=True)
 class CurvePlan:
@@ -545,8 +561,8 @@ def _write_table(table: pd.DataFrame, path: Path) -> None:
 def combine_cv(cv_dir: str | os.PathLike, track_ids: Sequence[str], cfg: AdaptConfig,
                groups: Mapping[str, str] | None = None) -> dict[str, pd.DataFrame]:
     """Gather the pieces under ``cv_dir`` into ``per_track.csv``, ``summary.csv``, ``learning_curve.csv``
-    and ``gain.csv`` (:func:`adaptation_gain`); ``groups``: the adapt tracks' groups, as the
-    folds were dealt.
+    and ``gain.csv`` (:func:`adaptation_gain`; a warning for each :func:`adaptation_losses`);
+    ``groups``: the adapt tracks' groups, as the folds were dealt.
 
     ``learning_curve.csv`` has the mean scores on the first folds' tracks for 0 tracks (the
     unadapted model), every curve size, and the folds' full training size.
@@ -571,6 +587,8 @@ def combine_cv(cv_dir: str | os.PathLike, track_ids: Sequence[str], cfg: AdaptCo
         points[plan.n_full] = pd.concat([folds[k] for k in plan.folds], ignore_index=True)
     curve = learning_curve_table(points)
     gain = adaptation_gain(per_track)
+    for sentence in adaptation_losses(gain):
+        log.warning(sentence)
     for table, name in ((per_track, "per_track.csv"), (summary, "summary.csv"), (curve, "learning_curve.csv"),
                         (gain, "gain.csv")):
         _write_table(table, cv_dir / name)

@@ -534,7 +534,8 @@ def mean_ci(values: Sequence[float] | np.ndarray, level: float = 0.95, n_resampl
     The percentile interval of the means of ``n_resamples`` resamples of the tracks (drawn
     with replacement, seeded): how far the mean could move on other tracks of the same
     kind. For paired differences (adapted minus pretrained on the same tracks) pass the
-    differences. ``(nan, nan)`` for fewer than two scores. NumPy, not
+    differences. ``(nan, nan)`` for fewer than two scores; with a handful of scores the
+    interval is too narrow (it knows only the scores it was given). NumPy, not
     ``scipy.stats.bootstrap``: its seeding keyword changed between the SciPy versions the
     project allows.
     """

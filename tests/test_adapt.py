@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from beatgrid.adapt import (
-    GAIN_COLUMNS, AdaptConfig, Adaptation, TrackStores, adapt_tracks, adaptation_gain, curve_plan, fold_of_tracks,
+    GAIN_COLUMNS, AdaptConfig, Adaptation, TrackStores, adapt_tracks, adaptation_gain, adaptation_losses, curve_plan, fold_of_tracks,
     fold_train_ids, learning_curve_table, replay_ids, summarize_cv,
 )
 from beatgrid.training.crnn import train_crnn
@@ -250,6 +250,11 @@ def test_adaptation_gain_pairs_each_track_with_itself():
     assert gain.loc["all", "beat_f_gain"] == pytest.approx(0.1)
     assert gain.loc["all", "beat_f_gain_ci_low"] == pytest.approx(0.1)  # the same change on every track
     assert gain.loc["all", "downbeat_f_gain_ci_low"] < 0 < gain.loc["all", "downbeat_f_gain_ci_high"]
+    assert adaptation_losses(gain.reset_index()) == []  # better beat F, unresolved downbeat F
+    worse = per_track.assign(beat_f=np.where(per_track["method"].str.contains("CV") & (per_track["dataset"] == "jazz"),
+                                             per_track["beat_f"] - 0.3, per_track["beat_f"]))
+    (sentence,) = adaptation_losses(adaptation_gain(worse))
+    assert sentence.startswith("the adapted crnn_dbn scored lower on jazz (5 tracks): beat F -0.200")
     summary = summarize_cv(per_track).set_index(["method", "dataset"])
     low, high = summary.loc[("crnn_dbn (pretrained)", "all"), ["beat_f_ci_low", "beat_f_ci_high"]]
     assert low < base.mean() < high and high - low > 0.05  # unpaired: the scores' own spread
