@@ -470,9 +470,9 @@ GAIN_COLUMNS = ["dataset", "method", "n_tracks", *(f"{metric}_{part}" for metric
                                                    for part in ("gain", "gain_ci_low", "gain_ci_high"))]
 
 
-def adaptation_gain(per_track: pd.DataFrame) -> pd.DataFrame:
+def adaptation_gain(per_track: pd.DataFrame, folds: int) -> pd.DataFrame:
     """What adaptation changed, track by track: for every method scored both unadapted
-    (``(pretrained)``) and cross-validated (``(adapted, K-fold CV)``), per dataset and
+    (``(pretrained)``) and cross-validated (``(adapted, <folds>-fold CV)``), per dataset and
     ``all``, the mean of adapted minus pretrained beat F and downbeat F over the tracks
     both scored, with its 95 % paired bootstrap interval (:func:`beatgrid.evaluation.mean_ci`
     of the differences). An interval that holds 0 means these tracks cannot tell the
@@ -480,11 +480,10 @@ def adaptation_gain(per_track: pd.DataFrame) -> pd.DataFrame:
     """
     from .evaluation import mean_ci
 
-    labels = per_track["method"].str.extract(r"^(?P<base>.*) \((?P<label>[^()]*)\)$")
     records = []
-    for base in dict.fromkeys(labels["base"].dropna()):
-        pretrained = per_track[(labels["base"] == base) & (labels["label"] == PRETRAINED_LABEL)]
-        adapted = per_track[(labels["base"] == base) & labels["label"].str.endswith("-fold CV", na=False)]
+    for base in dict.fromkeys(map(unlabelled_method, per_track["method"])):
+        pretrained = per_track[per_track["method"] == _method_name(base, PRETRAINED_LABEL)]
+        adapted = per_track[per_track["method"] == _method_name(base, CV_LABEL.format(folds=folds))]
         if pretrained.empty or adapted.empty:
             continue
         pairs = pretrained.merge(adapted, on=["track_id", "dataset"], suffixes=("_pretrained", "_adapted"))
@@ -586,7 +585,7 @@ def combine_cv(cv_dir: str | os.PathLike, track_ids: Sequence[str], cfg: AdaptCo
     if plan.folds:
         points[plan.n_full] = pd.concat([folds[k] for k in plan.folds], ignore_index=True)
     curve = learning_curve_table(points)
-    gain = adaptation_gain(per_track)
+    gain = adaptation_gain(per_track, cfg.folds)
     for sentence in adaptation_losses(gain):
         log.warning(sentence)
     for table, name in ((per_track, "per_track.csv"), (summary, "summary.csv"), (curve, "learning_curve.csv"),

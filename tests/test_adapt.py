@@ -244,7 +244,7 @@ def test_adaptation_gain_pairs_each_track_with_itself():
                  {"method": "librosa", "track_id": f"t{i}", "dataset": dataset, "beat_f": 0.5, "downbeat_f": np.nan,
                   "tempo_acc1": 0.0}]
     per_track = pd.DataFrame(rows).assign(split="cv").sample(frac=1.0, random_state=1)  # pairs found by track, not by order
-    gain = adaptation_gain(per_track).set_index("dataset")
+    gain = adaptation_gain(per_track, 5).set_index("dataset")
     assert list(gain.reset_index().columns) == GAIN_COLUMNS and set(gain["method"]) == {"crnn_dbn"}
     assert gain.loc["all", "n_tracks"] == 20 and gain.loc["jazz", "n_tracks"] == 5
     assert gain.loc["all", "beat_f_gain"] == pytest.approx(0.1)
@@ -253,7 +253,7 @@ def test_adaptation_gain_pairs_each_track_with_itself():
     assert adaptation_losses(gain.reset_index()) == []  # better beat F, unresolved downbeat F
     worse = per_track.assign(beat_f=np.where(per_track["method"].str.contains("CV") & (per_track["dataset"] == "jazz"),
                                              per_track["beat_f"] - 0.3, per_track["beat_f"]))
-    (sentence,) = adaptation_losses(adaptation_gain(worse))
+    (sentence,) = adaptation_losses(adaptation_gain(worse, 5))
     assert sentence.startswith("the adapted crnn_dbn scored lower on jazz (5 tracks): beat F -0.200")
     summary = summarize_cv(per_track).set_index(["method", "dataset"])
     low, high = summary.loc[("crnn_dbn (pretrained)", "all"), ["beat_f_ci_low", "beat_f_ci_high"]]

@@ -273,7 +273,7 @@ def test_adapt_report_puts_pretrained_adapted_and_librosa_side_by_side(tmp_path)
     curve.to_csv(tmp_path / "learning_curve.csv", index=False)
     html = write_adapt_report(tmp_path, tmp_path / "report").read_text()
     assert "What adaptation changed" not in html  # no gain.csv (a run from before it): no such section
-    adaptation_gain(per_track).to_csv(tmp_path / "gain.csv", index=False)
+    adaptation_gain(per_track, 5).to_csv(tmp_path / "gain.csv", index=False)
     html = write_adapt_report(tmp_path, tmp_path / "report").read_text()
     for text in ("crnn_dbn (pretrained)", "crnn_dbn (adapted, 5-fold CV)", "librosa", "gtzan", "jtd", "Learning curve",
                  "What adaptation changed", "beat_f_gain_ci_low", "beat_f_ci_high"):
