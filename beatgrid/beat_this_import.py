@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from beatgrid.data.tracks import TRACK_COLUMNS
+from beatgrid.data.tracks import REJECTED_COLUMNS, TRACK_COLUMNS
 from beatgrid.io import atomic_write
 from beatgrid.features import BEAT_THIS_MEL_CONFIG, MelConfig
 
@@ -167,7 +167,8 @@ def import_beat_this_bundle(
         dataset_name: defaults to the bundle's stem (``gtzan`` for ``gtzan.npz``).
         out_targets_path: optional target store (layout of
             :func:`beatgrid.features.compute_shard_targets`) from the annotations.
-        out_rejected_csv: optional table of the pieces left out and why.
+        out_rejected_csv: optional table of the pieces left out and why, in the columns of the
+            index's ``rejected.csv`` (``audio_path``: the piece's array in the bundle).
         cfg: the mel settings of the store being filled; must be Beat This!'s.
         split: split for every track; by default the dataset's ``single.split``
             (``train``/``val``), else ``train``. Use ``"test"`` for GTZAN.
@@ -208,9 +209,9 @@ def import_beat_this_bundle(
     target_attrs = {"fps": fps, "sr": cfg.sr, "hop_length": cfg.hop_length,
                     "widen_frames": int(widen_frames), "widen_value": float(widen_value), "source": source}
 
-    def reject(piece: str, reason: str) -> None:
-        rejected.append({"dataset": dataset, "piece": piece, "path": f"{npz_path}:{piece}/{UNAUGMENTED}",
-                         "reason": reason})
+    def reject(piece: str, reason: str) -> None:  # the index's rejected.csv columns; the array stands in for audio
+        rejected.append({"dataset": dataset, "audio_path": f"{npz_path}:{piece}/{UNAUGMENTED}",
+                         "annotation_path": str(beats_dir / f"{piece}.beats"), "reason": reason})
 
     target_store = atomic_h5(out_targets_path, attrs=target_attrs) if out_targets_path else nullcontext()
     with atomic_h5(out_mel_path, attrs=mel_attrs) as mel_h5, target_store as target_h5:
@@ -246,11 +247,11 @@ def import_beat_this_bundle(
             })
 
     tracks_df = pd.DataFrame(tracks, columns=TRACK_COLUMNS)
-    rejected_df = pd.DataFrame(rejected, columns=["dataset", "piece", "path", "reason"])
+    rejected_df = pd.DataFrame(rejected, columns=REJECTED_COLUMNS)
     _write_tables(tracks_df, rejected_df, out_tracks_csv, out_rejected_csv)
     if len(rejected_df):
         warnings.warn(f"{npz_path}: {len(rejected_df)} of {len(rejected_df) + len(tracks_df)} pieces "
-                      f"not imported (first: {rejected[0]['piece']}: {rejected[0]['reason']})", stacklevel=2)
+                      f"not imported (first: {rejected[0]['audio_path']}: {rejected[0]['reason']})", stacklevel=2)
     return tracks_df, rejected_df
 
 

@@ -17,6 +17,7 @@ from beatgrid.beat_this_import import (
 from beatgrid.data.dataset import load_frame_dataset
 from beatgrid.data.store import list_track_ids, read_attrs, read_track_array, read_track_attrs
 from beatgrid.features import MelConfig
+from beatgrid.data.tracks import REJECTED_COLUMNS
 
 PIECES = {  # piece -> frames
     "toy_a": 300,
@@ -84,7 +85,9 @@ def test_import_writes_mel_and_target_stores(tmp_path, bundle):
     assert (tracks["dataset"] == "toy").all() and (tracks["shard"] == "toy").all()
     pd.testing.assert_frame_equal(pd.read_csv(out / "tracks.csv", keep_default_na=False),
                                   tracks.astype({"audio_path": str}), check_dtype=False)
-    assert rejected["piece"].tolist() == ["toy_c"]
+    assert list(rejected.columns) == REJECTED_COLUMNS  # as the index's rejected.csv
+    assert rejected["audio_path"].str.endswith(":toy_c/track").tolist() == [True]
+    assert rejected["annotation_path"].str.endswith("toy_c.beats").tolist() == [True]
     assert "annotation file missing" in rejected["reason"].iloc[0]
     assert len(pd.read_csv(out / "rejected.csv")) == 1
 
