@@ -504,15 +504,22 @@ def learning_curve_table(points: Mapping[int, pd.DataFrame]) -> pd.DataFrame:
 
     ``points``: number of annotated tracks -> per-track table of the models adapted on that
     many (0: the unadapted model), all scored on the same held-out tracks. Method names lose
-    their ``(label)`` suffix so the curve joins them.
+    their ``(label)`` suffix so the curve joins them. ``<metric>_ci_low`` / ``_ci_high``: the
+    95 % bootstrap interval of each mean (:func:`beatgrid.evaluation.mean_ci`).
     """
+    from .evaluation import mean_ci
+
+    intervals = [f"{m}_{end}" for m in _SPREAD_COLUMNS for end in ("ci_low", "ci_high")]
     records = []
     for n_tracks, per_track in sorted(points.items()):
-        base = per_track["method"].str.replace(r" \(.*\)$", "", regex=True)
-        for method, rows in per_track.groupby(base, sort=False):
-            records.append({"n_tracks": int(n_tracks), "method": method, "n_eval_tracks": len(rows),
-                            **{m: float(rows[m].mean()) for m in _SPREAD_COLUMNS}})
-    return pd.DataFrame.from_records(records, columns=["n_tracks", "method", "n_eval_tracks", *_SPREAD_COLUMNS])
+        for method, rows in per_track.groupby(per_track["method"].map(unlabelled_method), sort=False):
+            record = {"n_tracks": int(n_tracks), "method": method, "n_eval_tracks": len(rows),
+                      **{m: float(rows[m].mean()) for m in _SPREAD_COLUMNS}}
+            for m in _SPREAD_COLUMNS:
+                record[f"{m}_ci_low"], record[f"{m}_ci_high"] = mean_ci(rows[m].to_numpy(dtype=float))
+            records.append(record)
+    return pd.DataFrame.from_records(records, columns=["n_tracks", "method", "n_eval_tracks", *_SPREAD_COLUMNS,
+                                                       *intervals])
 
 
 def adaptation_losses(gain: pd.DataFrame) -> list[str]:

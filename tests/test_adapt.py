@@ -265,6 +265,9 @@ def test_learning_curve_table_joins_labels():
                               "downbeat_f": [0.1, 0.1], "tempo_acc1": [0.0, 1.0]})
     table = learning_curve_table({0: per_track, 5: per_track.assign(method="m (adapted, 5-fold CV)")})
     assert list(table["method"]) == ["m", "m"] and table["beat_f"].tolist() == pytest.approx([0.3, 0.3])
+    assert (table["beat_f_ci_low"] < table["beat_f"]).all() and (table["beat_f"] < table["beat_f_ci_high"]).all()
+    assert table["downbeat_f_ci_low"].tolist() == pytest.approx([0.1, 0.1])  # the same score twice: no width
+
 
 
 def test_a_crnn_only_starting_model_adapts_with_a_new_ltm(setup, tmp_path):

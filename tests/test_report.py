@@ -281,6 +281,21 @@ def test_adapt_report_puts_pretrained_adapted_and_librosa_side_by_side(tmp_path)
     assert html.count("<img") == 2 and (tmp_path / "report" / "figures" / "learning_curve.png").is_file()
 
 
+def test_the_learning_curve_figure_bands_each_mean_with_its_interval():
+    from beatgrid.adapt import learning_curve_table
+    from beatgrid.report.figures import figure_learning_curve
+
+    per_track = pd.DataFrame({"method": ["m (pretrained)"] * 4, "beat_f": [0.2, 0.4, 0.6, 0.8],
+                              "downbeat_f": [0.1, 0.2, 0.3, 0.4], "tempo_acc1": [0.0, 1.0, 1.0, 0.0]})
+    table = learning_curve_table({0: per_track, 5: per_track.assign(method="m (adapted, 5-fold CV)")})
+    beat_axes = figure_learning_curve(table).axes[0]
+    (band,) = beat_axes.collections
+    low, high = band.get_paths()[0].vertices[:, 1].min(), band.get_paths()[0].vertices[:, 1].max()
+    assert low == pytest.approx(table["beat_f_ci_low"].min()) and high == pytest.approx(table["beat_f_ci_high"].max())
+    old = table.drop(columns=[c for c in table if "_ci_" in c])  # a curve written before the intervals
+    assert not figure_learning_curve(old).axes[0].collections
+
+
 def test_f_distribution_puts_each_method_beside_its_adapted_self_and_the_legend_outside():
     from beatgrid.report.figures import figure_f_distribution
 

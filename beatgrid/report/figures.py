@@ -371,7 +371,8 @@ def write_report_figures(
 
 
 def figure_learning_curve(curve: pd.DataFrame) -> Figure:
-    """Beat F, downbeat F and tempo Acc1 against the number of annotated tracks adapted on, per method."""
+    """Beat F, downbeat F and tempo Acc1 against the number of annotated tracks adapted on, per
+    method, each mean in the band of its 95 % interval where the table has one."""
     metrics = (("beat_f", "beat F-measure"), ("downbeat_f", "downbeat F-measure"), ("tempo_acc1", "tempo Acc1"))
     fig, axes = _subplots(1, 3, figsize=(11, 3.4), sharex=True)
     for ax, (metric, title) in zip(axes, metrics):
@@ -381,6 +382,9 @@ def figure_learning_curve(curve: pd.DataFrame) -> Figure:
         for i, (method, rows) in enumerate(curve.groupby("method", sort=False)):
             rows = rows.sort_values("n_tracks")
             ax.plot(rows["n_tracks"], rows[metric], "o-", color=_COLORS[i % 10], label=method)
+            if f"{metric}_ci_low" in rows:  # tables written before the intervals have none
+                ax.fill_between(rows["n_tracks"], rows[f"{metric}_ci_low"], rows[f"{metric}_ci_high"],
+                                color=_COLORS[i % 10], alpha=0.12, linewidth=0)
         ax.set_title(title)
         ax.set_xlabel("annotated tracks adapted on")
         ax.set_ylim(-0.02, 1.02)
