@@ -257,6 +257,10 @@ def add_adapt_arguments(adapt: argparse.ArgumentParser) -> None:
     adapt.add_argument("--folds", type=int, default=None, help="cross-validation folds (>= 2); none: no estimate")
     adapt.add_argument("--dataset", default="mine", help="dataset name of the tracks (of --index: where its "
                        "rows name none; track ids start with it)")
+    adapt.add_argument("--group-pattern", default=None, metavar="REGEX",
+                       help="regular expression searched in each audio file's stem; its first capture group "
+                            "names the track's group, and a group's tracks (a piece's mixes or edits) share a "
+                            "cross-validation fold, e.g. '^(.*?) \\(' for 'Song (Radio Edit)' / 'Song (Extended Mix)'")
     adapt.add_argument("--config", default=None, help="config file laid over the package's config.yaml")
 
 
@@ -309,6 +313,11 @@ def run_adapt(args: argparse.Namespace) -> int:
         datasets = {args.dataset: {"format": "beats_dir", "audio_dir": args.audio, "annotations_dir": args.annotations}}
     else:
         datasets = {args.dataset: {"format": "label_json", "audio_dir": args.audio, "labels_dir": args.labels}}
+    if args.group_pattern:
+        from .data.index import compile_group_pattern
+
+        compile_group_pattern(args.group_pattern, "--group-pattern")  # before any audio is read
+        datasets[args.dataset]["group_pattern"] = args.group_pattern
     out = Path(args.out)
     stores, _ = prepare_stores(datasets, config, out / "work", replay_share=cfg.replay)
     track_ids = adapt_tracks(stores.tracks, list(datasets))

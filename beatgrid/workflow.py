@@ -117,6 +117,10 @@ def check_config(config: dict[str, Any]) -> None:
         for key in ("audio_dir", "annotations_dir", "labels_dir"):
             if key in source and not Path(source[key]).is_dir():
                 raise ValueError(f"datasets.{name}.{key}: folder not found: {source[key]}")
+        if source.get("group_pattern"):
+            from .data.index import compile_group_pattern
+
+            compile_group_pattern(source["group_pattern"], f"datasets.{name}.group_pattern")
 
 
 def config_error_line(error: BaseException, schema: dict[str, Any] | None = None) -> str:

@@ -175,6 +175,9 @@ def test_adapt_checks_its_inputs_before_reading_any_audio(tmp_path, capsys, monk
     rc = main(["adapt", "--audio", str(tmp_path), "--labels", str(tmp_path), "--out", str(tmp_path / "out"),
                "--config", str(tmp_path / "range.yaml")])
     assert rc == EXIT_USAGE and "adapt.replay = 1.5: must be" in capsys.readouterr().err
+    rc = main(["adapt", "--audio", str(tmp_path), "--labels", str(tmp_path), "--out", str(tmp_path / "out"),
+               "--group-pattern", "^(song"])
+    assert rc == EXIT_USAGE and "--group-pattern: '^(song' is not a regular expression" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 

@@ -176,6 +176,29 @@ def test_index_csv_groups_share_a_split_and_reach_tracks_csv(tmp_path):
     assert read_index(tmp_path / "tracks.csv").set_index("track_id")["group"].to_dict() == by_id["group"].to_dict()
 
 
+def test_group_pattern_names_groups_from_the_audio_stem_and_an_index_group_wins(tmp_path):
+    for stem in ("Song A (Radio Edit)", "Song A (Extended Mix)", "Song B (Radio Edit)", "Intro"):
+        _wav(tmp_path / "audio" / f"{stem}.wav")
+        _beats(tmp_path / "ann" / f"{stem}.beats")
+    pattern = r"^(.*?) \("
+    tracks, _ = build_index({"cat": {"format": "beats_dir", "audio_dir": str(tmp_path / "audio"),
+                                     "annotations_dir": str(tmp_path / "ann"), "group_pattern": pattern}}, SPLIT, 16)
+    groups = dict(zip(tracks["audio_path"].map(lambda p: Path(p).stem), tracks["group"]))
+    assert groups == {"Song A (Radio Edit)": "Song A", "Song A (Extended Mix)": "Song A",
+                      "Song B (Radio Edit)": "Song B", "Intro": ""}  # no match: a group of its own
+    by_stem = dict(zip(tracks["audio_path"].map(lambda p: Path(p).stem), tracks["split"]))
+    assert by_stem["Song A (Radio Edit)"] == by_stem["Song A (Extended Mix)"] == split_of("Song A", 0, 0.15, 0.15)
+    (tmp_path / "index.csv").write_text("dataset,audio_path,beats_path,group\n"
+                                        "cat,audio/Song A (Radio Edit).wav,ann/Song A (Radio Edit).beats,album1\n"
+                                        "cat,audio/Song B (Radio Edit).wav,ann/Song B (Radio Edit).beats,\n")
+    tracks, _ = build_index({"cat": {"format": "index_csv", "path": str(tmp_path / "index.csv"),
+                                     "group_pattern": pattern}}, SPLIT, 16)
+    assert sorted(tracks["group"]) == ["Song B", "album1"]  # the CSV's own group wins over the pattern
+    with pytest.raises(ValueError, match=r"datasets.cat.group_pattern: '\^x' has no capture group"):
+        build_index({"cat": {"format": "index_csv", "path": str(tmp_path / "index.csv"), "group_pattern": "^x"}},
+                    SPLIT, 16)
+
+
 def test_missing_folders_and_unknown_test_datasets_stop_with_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="audio_dir"):
         build_index({"x": {"format": "beats_dir", "audio_dir": str(tmp_path / "no"),

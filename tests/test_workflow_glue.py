@@ -128,6 +128,11 @@ def test_check_config_names_the_key(default_config):
                                "styles": ["rock", "polka"]}
     with pytest.raises(ValueError, match="datasets.more.styles"):
         check_config(cfg)
+    for pattern, problem in (("(unclosed", "not a regular expression"), ("^no_group_", "no capture group")):
+        cfg = copy.deepcopy(default_config)
+        cfg["datasets"]["mine"] = {"format": "index_csv", "path": __file__, "group_pattern": pattern}
+        with pytest.raises(ValueError, match=rf"datasets.mine.group_pattern: .*{problem}"):
+            check_config(cfg)
     for block in ("inference", "adapt"):
         cfg = copy.deepcopy(default_config)
         cfg[block]["methods"] = ["crnn_dbn", "crnn_magic"]

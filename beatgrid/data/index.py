@@ -32,6 +32,11 @@ Dataset formats (``datasets.<name>.format`` in config.yaml):
     paths relative to the CSV's folder); each row's ``dataset`` is the track's dataset; rows
     of one ``group`` (mixes or edits of one piece) share a split and a fold.
 
+Any format takes ``group_pattern``: a regular expression searched in each audio file's
+stem whose first capture group names the track's group (tracks of one group, such as a
+piece's mixes or edits, share a split and a cross-validation fold; an index CSV's own
+``group`` column wins).
+
 Paths: relative paths in the config are relative to the current working directory
 (the workflow's working directory). Stored paths are the config's path joined with
 the file's path below it, neither resolved nor made absolute, so an index stays valid
@@ -52,6 +57,7 @@ import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,6 +88,7 @@ __all__ = [
     "scan_index_csv",
     "check_candidate",
     "build_index",
+    "compile_group_pattern",
     "make_track_id",
     "assign_splits",
     "split_of",
@@ -591,7 +598,40 @@ def check_candidate(candidate: TrackCandidate, min_duration_s: float = 0.0) -> d
     }
 
 
+def compile_group_pattern(pattern: str, where: str) -> re.Pattern:
+    """``datasets.<name>.group_pattern`` compiled; ValueError naming ``where`` when it is not a
+    regular expression or has no capture group to name the group by."""
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{where}: {pattern!r} is not a regular expression: {exc}") from None
+    if compiled.groups < 1:
+        raise ValueError(f"{where}: {pattern!r} has no capture group (...) to name the group by")
+    return compiled
+
+
+def _group_candidates(scan: ScanResult, pattern: str, where: str) -> ScanResult:
+    """``scan`` with each candidate's ``group`` = the first capture group of ``pattern``
+    searched in its audio file's stem (an explicit index CSV ``group`` wins; no match: no
+    group), so ``Song (Radio Edit)`` and ``Song (Extended Mix)`` can share a split and a fold."""
+    compiled = compile_group_pattern(pattern, where)
+    grouped = []
+    for candidate in scan.candidates:
+        match = None if candidate.group else compiled.search(candidate.stem)
+        grouped.append(dataclasses.replace(candidate, group=match.group(1)) if match and match.group(1) else candidate)
+    return ScanResult(grouped, scan.rejected)
+
+
 def _scan_dataset(
+    name: str, config: Mapping, synth_dirs: Mapping[str, Sequence[str | os.PathLike]] | None
+) -> ScanResult:
+    scan = _scan_dataset_files(name, config, synth_dirs)
+    if config.get("group_pattern"):
+        scan = _group_candidates(scan, config["group_pattern"], f"datasets.{name}.group_pattern")
+    return scan
+
+
+def _scan_dataset_files(
     name: str, config: Mapping, synth_dirs: Mapping[str, Sequence[str | os.PathLike]] | None
 ) -> ScanResult:
     fmt = config.get("format")
