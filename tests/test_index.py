@@ -453,6 +453,14 @@ def test_test_datasets_are_held_out_whole():
     assert demo.equals(assign_splits(_tracks(10, "demo"), 0.15, 0.15, seed=0).set_index("track_id")["split"])
 
 
+def test_a_group_with_a_track_in_a_test_dataset_is_held_out_whole():
+    tracks = pd.concat([_tracks(4, "live"), _tracks(6, "studio")], ignore_index=True)
+    tracks["group"] = ["p0", "", "", "", "p0", "p1", "", "", "", ""]  # p0: a live and a studio take
+    split = assign_splits(tracks, 0.0, 0.0, seed=0, test_datasets=["live"]).set_index("track_id")["split"]
+    assert (split[tracks["track_id"][:5]] == "test").all()  # the studio take of p0 too
+    assert (split[tracks["track_id"][5:]] == "train").all()
+
+
 def test_invalid_fractions():
     with pytest.raises(ValueError, match="< 1"):
         assign_splits(_tracks(5), 0.5, 0.5, seed=0)

@@ -227,7 +227,8 @@ def assign_splits(
     """Return a copy of ``tracks`` with a ``split`` column (train / val / test).
 
     Tracks whose ``dataset`` (or ``source``, the config dataset) is in
-    ``test_datasets`` are all ``test``; every other track gets :func:`split_of` its
+    ``test_datasets`` are all ``test``, and so is every track of a group one of them is in;
+    every other track gets :func:`split_of` its
     ``group`` where the ``group`` column has one (the tracks of a group share a split, so
     no near-copy of a test track is trained on), else its ``track_id``. A track's split
     depends only on its id or group, its dataset's membership of ``test_datasets``, the
@@ -246,7 +247,9 @@ def assign_splits(
     whole_test = tracks["dataset"].isin(held_out)
     if "source" in tracks:
         whole_test |= tracks["source"].isin(held_out)
-    groups = tracks["group"].fillna("") if "group" in tracks else [""] * len(tracks)
+    groups = tracks["group"].fillna("") if "group" in tracks else pd.Series("", index=tracks.index)
+    tested_groups = set(groups[whole_test.to_numpy()]) - {""}
+    whole_test |= groups.isin(tested_groups).to_numpy()  # a group with a held-out track is held out whole
     split = [
         "test" if held else split_of(group or track_id, seed, val_fraction, test_fraction)
         for track_id, group, held in zip(tracks["track_id"], groups, whole_test)
