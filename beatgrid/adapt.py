@@ -522,15 +522,19 @@ def learning_curve_table(points: Mapping[int, pd.DataFrame]) -> pd.DataFrame:
                                                        *intervals])
 
 
+#: Smallest mean loss of F that :func:`adaptation_losses` reports (a surer but smaller one is noise to a user).
+MIN_REPORTED_LOSS = 0.02
+
+
 def adaptation_losses(gain: pd.DataFrame) -> list[str]:
     """One sentence per method x dataset of ``gain`` (:func:`adaptation_gain`) whose whole
-    paired interval lies below 0: music on which the adapted model scored lower than the one
+    paired interval lies below 0 and whose mean loss is at least :data:`MIN_REPORTED_LOSS`: music on which the adapted model scored lower than the one
     it started from (the shared clips' Filosax jazz, for one). With a handful of tracks the
     interval is optimistic, so the sentence asks for a check rather than claiming a loss."""
     sentences = []
     for record in gain.to_dict("records"):
         for metric, name in (("beat_f", "beat F"), ("downbeat_f", "downbeat F")):
-            if record[f"{metric}_gain_ci_high"] < 0:  # NaN compares False
+            if record[f"{metric}_gain_ci_high"] < 0 and record[f"{metric}_gain"] <= -MIN_REPORTED_LOSS:  # NaN: False
                 sentences.append(
                     f"the adapted {record['method']} scored lower on {record['dataset']} ({record['n_tracks']} tracks): "
                     f"{name} {record[f'{metric}_gain']:+.3f} (95 % CI {record[f'{metric}_gain_ci_low']:+.3f} to "
