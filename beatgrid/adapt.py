@@ -47,7 +47,8 @@ from .methods import SETTING_NAMES
 
 __all__ = [
     "AdaptConfig", "TrackStores", "Adaptation", "adapt_tracks", "fold_of_tracks", "fold_train_ids", "replay_ids",
-    "summarize_cv", "adaptation_gain", "adaptation_losses", "GAIN_COLUMNS", "learning_curve_table", "curve_plan", "CurvePlan", "combine_cv",
+    "summarize_cv", "adaptation_gain", "adaptation_losses", "gain_lines", "GAIN_COLUMNS", "learning_curve_table",
+    "curve_plan", "CurvePlan", "combine_cv",
     "CV_LABEL", "PRETRAINED_LABEL", "REPLAY_DATASET", "prepare_stores", "n_replay_tracks", "unlabelled_method",
 ]
 
@@ -524,21 +525,39 @@ def learning_curve_table(points: Mapping[int, pd.DataFrame]) -> pd.DataFrame:
 
 #: Smallest mean loss of F that :func:`adaptation_losses` reports (a surer but smaller one is noise to a user).
 MIN_REPORTED_LOSS = 0.02
+_GAIN_METRICS = (("beat_f", "beat F"), ("downbeat_f", "downbeat F"))
+
+
+def _gain_text(record: Mapping[str, Any], metric: str, name: str) -> str:
+    """``beat F +0.045 (95 % CI -0.011 to +0.103)`` of one :func:`adaptation_gain` row."""
+    return (f"{name} {record[f'{metric}_gain']:+.3f} (95 % CI {record[f'{metric}_gain_ci_low']:+.3f} to "
+            f"{record[f'{metric}_gain_ci_high']:+.3f})")
+
+
+def gain_lines(gain: pd.DataFrame) -> list[str]:
+    """One line per method: what adaptation changed on all tracks (``gain``'s ``all`` rows),
+    each F with its 95 % interval."""
+    lines = []
+    for record in gain[gain["dataset"] == "all"].to_dict("records"):
+        parts = [_gain_text(record, metric, name) for metric, name in _GAIN_METRICS
+                 if not math.isnan(record[f"{metric}_gain"])]
+        lines.append(f"adapted - pretrained, {record['method']}, {record['n_tracks']} tracks: " + ", ".join(parts))
+    return lines
 
 
 def adaptation_losses(gain: pd.DataFrame) -> list[str]:
     """One sentence per method x dataset of ``gain`` (:func:`adaptation_gain`) whose whole
-    paired interval lies below 0 and whose mean loss is at least :data:`MIN_REPORTED_LOSS`: music on which the adapted model scored lower than the one
-    it started from (the shared clips' Filosax jazz, for one). With a handful of tracks the
-    interval is optimistic, so the sentence asks for a check rather than claiming a loss."""
+    paired interval lies below 0 and whose mean loss is at least :data:`MIN_REPORTED_LOSS`:
+    music on which the adapted model scored lower than the one it started from (the shared
+    clips' Filosax jazz, for one). With a handful of tracks the interval is optimistic, so
+    the sentence asks for a check rather than claiming a loss."""
     sentences = []
     for record in gain.to_dict("records"):
-        for metric, name in (("beat_f", "beat F"), ("downbeat_f", "downbeat F")):
+        for metric, name in _GAIN_METRICS:
             if record[f"{metric}_gain_ci_high"] < 0 and record[f"{metric}_gain"] <= -MIN_REPORTED_LOSS:  # NaN: False
-                sentences.append(
-                    f"the adapted {record['method']} scored lower on {record['dataset']} ({record['n_tracks']} tracks): "
-                    f"{name} {record[f'{metric}_gain']:+.3f} (95 % CI {record[f'{metric}_gain_ci_low']:+.3f} to "
-                    f"{record[f'{metric}_gain_ci_high']:+.3f}); check such music before replacing the pretrained model")
+                sentences.append(f"the adapted {record['method']} scored lower on {record['dataset']} "
+                                 f"({record['n_tracks']} tracks): {_gain_text(record, metric, name)}; "
+                                 "check such music before replacing the pretrained model")
     return sentences
 
 
@@ -555,7 +574,8 @@ class CurvePlan:
 def curve_plan(track_ids: Sequence[str], cfg: AdaptConfig, groups: Mapping[str, str] | None = None) -> CurvePlan:
     """The learning curve's numbers of tracks (below the folds' training size) and folds."""
     folds = list(range(min(int(cfg.learning_curve_folds), int(cfg.folds))))
-    n_full = min(len(fold_train_ids(track_ids, k, cfg.folds, cfg.fold_seed, groups=groups)) for k in folds) if folds else 0
+    n_full = min((len(fold_train_ids(track_ids, k, cfg.folds, cfg.fold_seed, groups=groups)) for k in folds),
+                 default=0)
     return CurvePlan(folds, sorted({int(n) for n in cfg.learning_curve if 0 < int(n) < n_full}), n_full)
 
 

@@ -18,13 +18,9 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import DeviceUnavailableError, ModelFileError, UsageError
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +286,7 @@ def _user_config(path: str | None) -> dict:
 
 
 def run_adapt(args: argparse.Namespace) -> int:
-    from .adapt import REPLAY_DATASET, AdaptConfig, Adaptation, adapt_tracks, prepare_stores
+    from .adapt import REPLAY_DATASET, AdaptConfig, Adaptation, adapt_tracks, gain_lines, prepare_stores
     from .pretrained import resolve_model_file
     from .report import write_adapt_report
     from .workflow import load_config
@@ -327,26 +323,13 @@ def run_adapt(args: argparse.Namespace) -> int:
     if args.folds is not None:
         estimate = adaptation.cross_validate(track_ids, out / "cv")
         write_adapt_report(out / "cv", out / "cv" / "report")
-        for line in _gain_lines(estimate["gain"]):
+        for line in gain_lines(estimate["gain"]):
             print(line)
     adaptation.adapt_models(track_ids, out)
     print(f"adapted models: {out / 'crnn' / 'model.pt'}, {out / 'ltm' / 'model.pt'}")
     if args.folds is not None:
         print(f"cross-validated estimate: {out / 'cv' / 'summary.csv'} (report: {out / 'cv' / 'report' / 'index.html'})")
     return EXIT_OK
-
-
-def _gain_lines(gain: pd.DataFrame) -> list[str]:
-    """One line per method: what adaptation changed on all tracks, with its 95 % interval."""
-    lines = []
-    for record in gain[gain["dataset"] == "all"].to_dict("records"):
-        parts = []
-        for metric, name in (("beat_f", "beat F"), ("downbeat_f", "downbeat F")):
-            if record[f"{metric}_gain"] == record[f"{metric}_gain"]:  # not NaN
-                parts.append(f"{name} {record[f'{metric}_gain']:+.3f} (95 % CI {record[f'{metric}_gain_ci_low']:+.3f}"
-                             f" to {record[f'{metric}_gain_ci_high']:+.3f})")
-        lines.append(f"adapted - pretrained, {record['method']}, {record['n_tracks']} tracks: " + ", ".join(parts))
-    return lines
 
 
 # --------------------------------------------------------------------------------- main

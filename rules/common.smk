@@ -20,6 +20,7 @@ _granted_cores = workflow.global_resources.get("_cores")
 wait_passively_if_oversubscribed(getattr(_granted_cores, "value", _granted_cores))
 
 from beatgrid.adapt import AdaptConfig, curve_plan  # noqa: E402
+from beatgrid.data.tracks import track_groups  # noqa: E402
 from beatgrid.pretrained import resolve_model_file  # noqa: E402
 from beatgrid.provenance import write_provenance  # noqa: E402
 from beatgrid.workflow import (  # noqa: E402
@@ -133,26 +134,27 @@ def adapt_params(*keys):
     return {key: ADAPT[key] for key in keys}
 
 
-def adapt_track_ids():
-    """The adapt tracks (every split of adapt.datasets), from the checkpoint's index."""
+def adapt_track_rows():
+    """The index rows of the adapt tracks (every split of adapt.datasets), from the checkpoint's index."""
     from beatgrid.adapt import adapt_tracks
     from beatgrid.data.tracks import read_index
 
     if not config["adapt"]["datasets"]:
         raise WorkflowError("Invalid config: adapt.datasets is empty; name the datasets to adapt to")
+    tracks = read_index(checkpoints.index.get().output.tracks)
     try:
-        return adapt_tracks(read_index(checkpoints.index.get().output.tracks), config["adapt"]["datasets"])
+        return tracks[tracks["track_id"].isin(adapt_tracks(tracks, config["adapt"]["datasets"]))]
     except ValueError as error:
         raise WorkflowError(f"Invalid config: {error}") from None
 
 
+def adapt_track_ids():
+    return sorted(adapt_track_rows()["track_id"])
+
+
 def adapt_track_groups():
     """The adapt tracks' groups (the index's `group` column): a group's tracks share a CV fold."""
-    from beatgrid.data.tracks import read_index, track_groups
-
-    ids = set(adapt_track_ids())
-    groups = track_groups(read_index(checkpoints.index.get().output.tracks))
-    return {track_id: group for track_id, group in groups.items() if track_id in ids}
+    return track_groups(adapt_track_rows())
 
 
 def adapt_replay_pool():
@@ -165,5 +167,6 @@ def adapt_replay_pool():
 
 
 def adapt_curve_outputs(wildcards):
-    plan = curve_plan(adapt_track_ids(), AdaptConfig.from_dict(ADAPT), adapt_track_groups())
+    rows = adapt_track_rows()
+    plan = curve_plan(sorted(rows["track_id"]), AdaptConfig.from_dict(ADAPT), track_groups(rows))
     return [f"{ADAPT_CV}/curve/n{n}/fold{k}/heldout/per_track.csv" for n in plan.sizes for k in plan.folds]

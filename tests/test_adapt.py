@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from beatgrid.adapt import (
-    GAIN_COLUMNS, AdaptConfig, Adaptation, TrackStores, adapt_tracks, adaptation_gain, adaptation_losses, curve_plan, fold_of_tracks,
-    fold_train_ids, learning_curve_table, replay_ids, summarize_cv,
+    GAIN_COLUMNS, AdaptConfig, Adaptation, TrackStores, adapt_tracks, adaptation_gain, adaptation_losses, curve_plan,
+    fold_of_tracks, fold_train_ids, gain_lines, learning_curve_table, replay_ids, summarize_cv,
 )
 from beatgrid.training.crnn import train_crnn
 from beatgrid.data.store import atomic_h5, write_track
@@ -243,7 +243,7 @@ def test_adaptation_gain_pairs_each_track_with_itself():
                   "beat_f": score + 0.1, "downbeat_f": score + (0.3 if i % 2 else -0.3), "tempo_acc1": 1.0},
                  {"method": "librosa", "track_id": f"t{i}", "dataset": dataset, "beat_f": 0.5, "downbeat_f": np.nan,
                   "tempo_acc1": 0.0}]
-    per_track = pd.DataFrame(rows).assign(split="cv").sample(frac=1.0, random_state=1)  # pairs found by track, not by order
+    per_track = pd.DataFrame(rows).assign(split="cv").sample(frac=1.0, random_state=1)  # paired by track, not order
     gain = adaptation_gain(per_track, 5).set_index("dataset")
     assert list(gain.reset_index().columns) == GAIN_COLUMNS and set(gain["method"]) == {"crnn_dbn"}
     assert gain.loc["all", "n_tracks"] == 20 and gain.loc["jazz", "n_tracks"] == 5
@@ -261,6 +261,18 @@ def test_adaptation_gain_pairs_each_track_with_itself():
     summary = summarize_cv(per_track).set_index(["method", "dataset"])
     low, high = summary.loc[("crnn_dbn (pretrained)", "all"), ["beat_f_ci_low", "beat_f_ci_high"]]
     assert low < base.mean() < high and high - low > 0.05  # unpaired: the scores' own spread
+
+
+def test_gain_lines_say_what_adaptation_changed_with_its_interval():
+    gain = pd.DataFrame([["all", "crnn_dbn", 42, 0.045, -0.011, 0.103, 0.166, 0.049, 0.293],
+                         ["gtzan", "crnn_dbn", 30, 0.056, 0.008, 0.111, 0.195, 0.037, 0.359],
+                         ["all", "crnn_peaks", 42, 0.017, -0.022, 0.057, float("nan"), float("nan"), float("nan")]],
+                        columns=GAIN_COLUMNS)
+    assert gain_lines(gain) == [
+        "adapted - pretrained, crnn_dbn, 42 tracks: beat F +0.045 (95 % CI -0.011 to +0.103), "
+        "downbeat F +0.166 (95 % CI +0.049 to +0.293)",
+        "adapted - pretrained, crnn_peaks, 42 tracks: beat F +0.017 (95 % CI -0.022 to +0.057)",
+    ]
 
 
 def test_learning_curve_table_joins_labels():

@@ -6,7 +6,6 @@ import json
 import re
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -194,18 +193,3 @@ def test_without_models_the_shipped_model_predicts(tmp_path, capsys):
     assert label["bpm"] is not None and label["duration"] == pytest.approx(8.0, abs=0.01)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "clicks.beats", "clicks.jams", "clicks.json", "rekordbox.xml"]
-
-
-def test_adapt_prints_what_adaptation_changed_with_its_interval():
-    from beatgrid.adapt import GAIN_COLUMNS
-    from beatgrid.cli import _gain_lines
-
-    gain = pd.DataFrame([["all", "crnn_dbn", 42, 0.045, -0.011, 0.103, 0.166, 0.049, 0.293],
-                         ["gtzan", "crnn_dbn", 30, 0.056, 0.008, 0.111, 0.195, 0.037, 0.359],
-                         ["all", "crnn_peaks", 42, 0.017, -0.022, 0.057, float("nan"), float("nan"), float("nan")]],
-                        columns=GAIN_COLUMNS)
-    assert _gain_lines(gain) == [
-        "adapted - pretrained, crnn_dbn, 42 tracks: beat F +0.045 (95 % CI -0.011 to +0.103), "
-        "downbeat F +0.166 (95 % CI +0.049 to +0.293)",
-        "adapted - pretrained, crnn_peaks, 42 tracks: beat F +0.017 (95 % CI -0.022 to +0.057)",
-    ]

@@ -54,6 +54,7 @@ def test_a_group_shares_one_fold_and_singletons_deal_as_before():
     for fold in range(4):
         trained = without_fold(ids, fold, 4, 3, groups)
         held_out = [t for t in ids if folds[t] == fold]
-        assert not {groups.get(t) for t in trained if groups.get(t)} & {groups.get(t) for t in held_out if groups.get(t)}
+        trained_groups = {groups.get(t) for t in trained if groups.get(t)}
+        assert not trained_groups & {groups.get(t) for t in held_out if groups.get(t)}
     with pytest.raises(ValueError, match="cannot split 4 training track.s. in 2 group.s. into 3 folds"):
         assign_folds(["a", "b", "c", "d"], 3, groups={"a": "x", "b": "x", "c": "y", "d": "y"})

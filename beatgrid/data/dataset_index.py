@@ -2,9 +2,10 @@
 
 Columns ``dataset,audio_path,beats_path[,has_downbeats][,group]``; paths are relative to the
 CSV's folder (absolute ones are kept). Rows with the same ``group`` (e.g. two mixes or edits
-of one piece) always share a split and a cross-validation fold (:mod:`beatgrid.data.folds`). :func:`beatgrid.data.index.scan_index_csv` indexes the
-rows, and the workflow follows the files they list (``dataset_sources_digest``) without
-reading any audio, so this module imports neither the audio stack nor the annotations.
+of one piece) always share a split and a cross-validation fold (:mod:`beatgrid.data.folds`).
+:func:`beatgrid.data.index.scan_index_csv` indexes the rows, and the workflow follows the
+files they list (``dataset_sources_digest``) without reading any audio, so this module
+imports neither the audio stack nor the annotations.
 """
 
 from __future__ import annotations

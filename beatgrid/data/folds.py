@@ -39,8 +39,9 @@ def assign_folds(track_ids: Iterable[str], folds: int, seed: int = 0,
     for track_id in dict.fromkeys(track_ids):
         members.setdefault((groups or {}).get(track_id) or track_id, []).append(track_id)
     if len(members) < folds:
-        in_groups = f" in {len(members)} group(s)" if len(members) < sum(map(len, members.values())) else ""
-        raise ValueError(f"cannot split {sum(map(len, members.values()))} training track(s){in_groups} into {folds} folds")
+        n_tracks = sum(map(len, members.values()))
+        in_groups = f" in {len(members)} group(s)" if len(members) < n_tracks else ""
+        raise ValueError(f"cannot split {n_tracks} training track(s){in_groups} into {folds} folds")
     sizes = [0] * int(folds)
     fold_of: dict[str, int] = {}
     for name in hash_ranked(members, seed):

@@ -621,7 +621,8 @@ def _group_candidates(scan: ScanResult, pattern: str, where: str) -> ScanResult:
     grouped = []
     for candidate in scan.candidates:
         match = None if candidate.group else compiled.search(candidate.stem)
-        grouped.append(dataclasses.replace(candidate, group=match.group(1)) if match and match.group(1) else candidate)
+        named = match.group(1) if match else None
+        grouped.append(dataclasses.replace(candidate, group=named) if named else candidate)
     return ScanResult(grouped, scan.rejected)
 
 
