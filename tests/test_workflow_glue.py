@@ -66,6 +66,9 @@ def test_the_repository_configs_pass_the_schema(overlays):
         (("crnn", "augment"), {"p_tempo": 1.5}),
         (("crnn", "augment"), {"tempo_rate": [0.8]}),
         (("adapt", "crnn"), {"augment": {"bogus": 1}}),
+        (("crnn", "loss"), "mse"),
+        (("adapt", "ltm"), {"loss": "focal"}),
+        (("ltm", "shift_tolerance_frames"), -1),
     ],
 )
 def test_schema_rejects_bad_values(default_config, path, value):
@@ -194,6 +197,18 @@ def test_shard_members_ignore_other_shards_and_the_split():
     grown = pd.concat([tracks, tracks.iloc[[1]].assign(track_id="d")])
     assert shard_members(grown, "000") == members
     assert shard_members(grown, "001") != shard_members(tracks, "001")
+
+
+def test_the_schema_offers_exactly_the_training_losses(default_config):
+    """``loss`` in the schema is the list of losses training knows, and a config's choice reaches it."""
+    from beatgrid.models.losses import LOSSES
+    from beatgrid.training import TrainConfig
+
+    schema = yaml.safe_load((REPO / "config.schema.yaml").read_text())
+    assert schema["$defs"]["train_common"]["loss"]["enum"] == list(LOSSES)
+    block = {**default_config["crnn"], "loss": "shift_tolerant", "shift_tolerance_frames": 2}
+    train_config = TrainConfig.from_dict(block)
+    assert (train_config.loss, train_config.shift_tolerance_frames) == ("shift_tolerant", 2)
 
 
 def test_schema_defaults_equal_config_yaml(default_config):
