@@ -136,7 +136,7 @@ def _write_outputs(job: Job, analysis: Any, out_dir: Path, formats: Sequence[str
     if "json" in formats:
         write_prediction_json(job.output(out_dir, ".json"), analysis.label)
     if "jams" in formats:
-        from .io.jams import write_jams
+        from .export.jams import write_jams
 
         write_jams(job.output(out_dir, ".jams"), analysis, title=job.audio.name)
     if save_activations:
@@ -202,7 +202,7 @@ def predict_paths(
     rekordbox_path = out_dir / REKORDBOX_FILE
     rekordbox: dict[str, Any] | None = None
     if "rekordbox" in formats:
-        from .io.rekordbox import location_uri, read_rekordbox_tracks, track_element, write_rekordbox_xml
+        from .export.rekordbox import location_uri, read_rekordbox_tracks, track_element, write_rekordbox_xml
 
         try:
             rekordbox = read_rekordbox_tracks(rekordbox_path)  # tracks of earlier calls stay in the file

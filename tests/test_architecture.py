@@ -33,8 +33,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("activations", ("activations",)),
     ("methods", ("methods", "inference", "predictions")),
     ("evaluation", ("evaluation", "peers")),
-    # io.jams and io.rekordbox export an Analysis / a Beatgrid: they sit with their callers.
-    ("applications", ("analysis", "batch", "adapt", "report", "io.jams", "io.rekordbox")),
+    # export (Rekordbox XML, JAMS) writes an Analysis / a Beatgrid: it sits with its callers.
+    ("applications", ("analysis", "batch", "adapt", "report", "export")),
     ("entry points", ("workflow", "cli", "")),  # "" is the package itself: its __init__ re-exports analyze
 )
 
@@ -79,7 +79,8 @@ def test_modules_import_only_from_their_layer_or_below(modules):
 
 def test_layer_of_prefers_the_longest_entry():
     assert LAYERS[layer_of("beatgrid.io")][0] == "foundations"
-    assert LAYERS[layer_of("beatgrid.io.jams")][0] == "applications"
+    assert LAYERS[layer_of("beatgrid.export.jams")][0] == "applications"
+    assert LAYERS[layer_of("beatgrid.decoding.peaks")][0] == "inputs and frame arrays"
     assert LAYERS[layer_of("beatgrid.data.store")][0] == "inputs and frame arrays"
     assert layer_of("beatgrid.training.loop") > layer_of("beatgrid.models")
     assert layer_of("beatgrid.decoding.peaks") < layer_of("beatgrid.training") < layer_of("beatgrid.decoding.dbn")

@@ -1,11 +1,10 @@
-"""Files users open in other software: exports of analyses, and writing them safely.
+"""Writing files safely: a file appears whole or not at all (``atomic_path``, ``atomic_write``,
+``atomic_write_text``), the one way every module of beatgrid writes an output.
 
-- :mod:`beatgrid.io.rekordbox`: Rekordbox XML collections (beatgrids for DJ software);
-- :mod:`beatgrid.io.jams`: JAMS annotations (beats and tempo, the MIR community's format).
-
-The ``.beats`` text and the label JSON have their reader and writer in
+What the files hold has its own home: the ``.beats`` text and the label JSON in
 :mod:`beatgrid.annotations`, a method's per-track prediction files in
-:mod:`beatgrid.predictions` (the label itself: :func:`beatgrid.inference.beats_label`).
+:mod:`beatgrid.predictions` (the label itself: :func:`beatgrid.inference.beats_label`), and
+the exports for other software (Rekordbox XML, JAMS) in :mod:`beatgrid.export`.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import atomic_write_text
+from ..io import atomic_write_text
 
 if TYPE_CHECKING:
     from ..analysis import Analysis

@@ -1,4 +1,4 @@
-"""beatgrid.io.jams: beat and tempo annotations that the jams package loads and validates."""
+"""beatgrid.export.jams: beat and tempo annotations that the jams package loads and validates."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from beatgrid.analysis import decode
-from beatgrid.io.jams import write_jams
+from beatgrid.export.jams import write_jams
 from tests.synthetic_activations import constant_tempo_beats, make_track
 
 jams = pytest.importorskip("jams")

@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..decoding.grid import Beatgrid
-from . import atomic_write
+from ..io import atomic_write
 
 __all__ = ["PLAYLIST_NAME", "location_uri", "read_rekordbox_tracks", "track_element", "write_rekordbox_xml"]
 

@@ -1,11 +1,11 @@
-"""beatgrid.io.rekordbox: the collection file, read back by pyrekordbox as DJ software would."""
+"""beatgrid.export.rekordbox: the collection file, read back by pyrekordbox as DJ software would."""
 
 from __future__ import annotations
 
 import pytest
 
 from beatgrid.decoding.grid import Beatgrid
-from beatgrid.io.rekordbox import location_uri, read_rekordbox_tracks, track_element, write_rekordbox_xml
+from beatgrid.export.rekordbox import location_uri, read_rekordbox_tracks, track_element, write_rekordbox_xml
 
 pyrekordbox = pytest.importorskip("pyrekordbox")
 
