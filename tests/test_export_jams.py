@@ -13,6 +13,11 @@ jams = pytest.importorskip("jams")
 FPS = 50.0
 
 
+# jams (0.3) validates with a jsonschema call that jsonschema >= 4.x deprecates: theirs, not ours.
+JAMS_VALIDATION_WARNING = "ignore:Passing a schema to Validator.iter_errors:DeprecationWarning"
+
+
+@pytest.mark.filterwarnings(JAMS_VALIDATION_WARNING)
 def test_jams_validates_and_holds_the_beats_and_tempo(tmp_path):
     beats, positions = constant_tempo_beats(110.0, 20.0, offset_s=0.3, beats_per_bar=4)
     track = make_track(beats, positions, 20.0, FPS, rng=0)
@@ -33,6 +38,7 @@ def test_jams_validates_and_holds_the_beats_and_tempo(tmp_path):
     assert observation.confidence == pytest.approx(analysis.beatgrid.confidence, abs=1e-4)
 
 
+@pytest.mark.filterwarnings(JAMS_VALIDATION_WARNING)
 def test_jams_without_tempo_has_beats_only_and_the_reason(tmp_path):
     analysis = decode(np.zeros((500, 2), np.float32), FPS, silent=True)
     document = jams.load(str(write_jams(tmp_path / "quiet.jams", analysis)), validate=True)
