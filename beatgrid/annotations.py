@@ -1,6 +1,6 @@
-"""Beat annotations: `.beats` text files and the constant-BPM label JSON.
+"""Beat annotations: `.beats` text files, the constant-BPM label JSON, and JAMS.
 
-Two formats are read and written:
+Three formats are read (the first two also written here; JAMS by :mod:`beatgrid.export.jams`):
 
 ``.beats`` (Ballroom, GTZAN, Beat This! annotations)
     one beat per line, ``time [position]``: time in seconds, position in the bar
@@ -14,6 +14,12 @@ label JSON (``*.labels.json``, seed 001; also the beatgrid predictions)
     The grid runs through ``downbeatOffset`` (a downbeat) with period ``60 / bpm``,
     backwards to t >= 0 and forwards to the end of the audio.
 
+JAMS (``*.jams``, the MIR community's annotation format; mirdata and jams write it)
+    the first annotation in the ``beat`` namespace (``value``: position in the bar, 1 =
+    downbeat, or null for every beat when the bar is not annotated), else the first in
+    ``beat_position`` (``value.position``); observations as a list (JAMS 0.3) or as dense
+    arrays (JAMS 0.2). Other annotations (tempo, chords, further annotators) are ignored.
+
 Every problem with a file raises :class:`AnnotationError`, naming the file and the
 problem (and the line for text files).
 """
@@ -26,6 +32,7 @@ import os
 from dataclasses import dataclass
 from numbers import Real
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +43,9 @@ __all__ = [
     "END_TOLERANCE_S",
     "BEATS_FORMAT",
     "LABEL_JSON_FORMAT",
+    "JAMS_FORMAT",
+    "ANNOTATION_SUFFIXES",
+    "annotation_format_of",
     "AnnotationError",
     "Annotation",
     "LabelGrid",
@@ -45,6 +55,7 @@ __all__ = [
     "read_label_json",
     "write_label_json",
     "label_grid_to_annotation",
+    "read_jams_beats",
     "read_annotation",
     "validate_annotation",
 ]
@@ -59,6 +70,9 @@ END_TOLERANCE_S = 0.1
 #: ``annotation_format`` values used in the dataset index.
 BEATS_FORMAT = "beats"
 LABEL_JSON_FORMAT = "label_json"
+JAMS_FORMAT = "jams"
+#: Annotation file suffixes that a folder of beat annotations (``beats_dir``) may hold, and their format.
+ANNOTATION_SUFFIXES = {".beats": BEATS_FORMAT, ".jams": JAMS_FORMAT}
 
 #: A label JSON ``bpm`` above this is treated as corrupt (it would also make the
 #: expanded grid absurdly dense).
@@ -438,11 +452,88 @@ def label_grid_to_annotation(grid: LabelGrid, duration_s: float | None = None) -
     return Annotation(times, positions)
 
 
+# --------------------------------------------------------------------------- JAMS
+
+#: JAMS namespaces read as beats, in order of preference.
+JAMS_BEAT_NAMESPACES = ("beat", "beat_position")
+
+
+def _jams_observations(data: Any, path: Path) -> list[tuple[Any, Any]]:
+    """``(time, value)`` of a JAMS annotation's ``data``: a list of observations or dense arrays."""
+    if isinstance(data, list) and all(isinstance(o, dict) and "time" in o for o in data):
+        return [(o["time"], o.get("value")) for o in data]
+    if isinstance(data, dict) and isinstance(data.get("time"), list):
+        values = data.get("value")
+        values = values if isinstance(values, list) else [None] * len(data["time"])
+        if len(values) != len(data["time"]):
+            raise AnnotationError(path, f"JAMS beat annotation has {len(data['time'])} times and {len(values)} values")
+        return list(zip(data["time"], values))
+    raise AnnotationError(path, "JAMS beat annotation's 'data' is neither a list of observations nor dense arrays")
+
+
+def read_jams_beats(path: str | os.PathLike) -> Annotation:
+    """Read the beats of a JAMS file (see the module docstring for which annotation).
+
+    Raises:
+        AnnotationError: missing, not JSON, no beat annotation, a time that is not a number,
+            positions given for some beats only, and every check of :func:`read_beats_file`.
+    """
+    path = Path(path)
+    try:
+        document = json.loads(_read_text(path))
+    except json.JSONDecodeError as exc:
+        raise AnnotationError(path, f"JAMS unparsable: {exc.msg} at line {exc.lineno}") from exc
+    annotations = document.get("annotations") if isinstance(document, dict) else None
+    if not isinstance(annotations, list):
+        raise AnnotationError(path, "JAMS file has no 'annotations' list")
+    by_namespace = {}
+    for annotation in annotations:
+        if isinstance(annotation, dict) and annotation.get("namespace") in JAMS_BEAT_NAMESPACES:
+            by_namespace.setdefault(annotation["namespace"], annotation)
+    found = next((by_namespace[n] for n in JAMS_BEAT_NAMESPACES if n in by_namespace), None)
+    if found is None:
+        namespaces = sorted({str(a.get("namespace")) for a in annotations if isinstance(a, dict)})
+        raise AnnotationError(path, f"JAMS file has no beat annotation (namespace 'beat' or 'beat_position'); "
+                                    f"it has {', '.join(namespaces) or 'none'}")
+    observations = sorted(_jams_observations(found.get("data"), path), key=lambda o: _jams_time(o[0], path))
+    times = np.array([_jams_time(t, path) for t, _ in observations], dtype=np.float64)
+    if found["namespace"] == "beat_position":
+        values = [v.get("position") if isinstance(v, dict) else None for _, v in observations]
+    else:
+        values = [v for _, v in observations]
+    _check_times(times, path)
+    numbered = [v is not None for v in values]
+    if not any(numbered):
+        return Annotation(times, None)
+    if not all(numbered):
+        i = numbered.index(False)
+        raise AnnotationError(path, f"JAMS beat {i + 1} ({times[i]:.3f} s) has no bar position while others have")
+    if not all(isinstance(v, Real) and not isinstance(v, bool) for v in values):
+        i = next(i for i, v in enumerate(values) if not isinstance(v, Real) or isinstance(v, bool))
+        raise AnnotationError(path, f"JAMS beat {i + 1} has a bar position that is not a number: {values[i]!r}")
+    positions = np.asarray(values, dtype=np.float64)
+    _check_positions(positions, path)
+    return Annotation(times, positions.astype(np.int64))
+
+
+def _jams_time(value: Any, path: Path) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise AnnotationError(path, f"JAMS beat time is not a number: {value!r}")
+    return float(value)
+
+
+def annotation_format_of(path: str | os.PathLike) -> str:
+    """The ``annotation_format`` of an annotation file, from its suffix: ``.json`` is a
+    label JSON, ``.jams`` JAMS, anything else ``.beats`` text."""
+    suffix = Path(path).suffix.lower()
+    return LABEL_JSON_FORMAT if suffix == ".json" else ANNOTATION_SUFFIXES.get(suffix, BEATS_FORMAT)
+
+
 def read_annotation(
     path: str | os.PathLike, annotation_format: str, duration_s: float | None = None
 ) -> Annotation:
-    """Read an annotation in the index's ``annotation_format`` (``"beats"`` or
-    ``"label_json"``); label grids are expanded to ``duration_s`` (else their own
+    """Read an annotation in the index's ``annotation_format`` (``"beats"``,
+    ``"label_json"`` or ``"jams"``); label grids are expanded to ``duration_s`` (else their own
     ``duration``).
 
     Raises:
@@ -451,6 +542,8 @@ def read_annotation(
     """
     if annotation_format == BEATS_FORMAT:
         return read_beats_file(path)
+    if annotation_format == JAMS_FORMAT:
+        return read_jams_beats(path)
     if annotation_format == LABEL_JSON_FORMAT:
         grid = read_label_json(path)
         if duration_s is None and grid.duration_s is None:

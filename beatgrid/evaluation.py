@@ -385,7 +385,8 @@ def references_from_targets(
 
 
 def references_from_annotations(tracks: pd.DataFrame) -> dict[str, Reference]:
-    """Load reference beats from the annotation files named in the index (``beats`` or ``label_json``)."""
+    """Load reference beats from the annotation files named in the index (any ``annotation_format``
+    :func:`beatgrid.annotations.read_annotation` reads; label grids over the track's ``duration_s``)."""
     from beatgrid import annotations
 
     references: dict[str, Reference] = {}
@@ -393,14 +394,9 @@ def references_from_annotations(tracks: pd.DataFrame) -> dict[str, Reference]:
         fmt = str(row["annotation_format"])
         path = row["annotation_path"]
         bpm = _label_bpm(row)
-        if fmt == "beats":
-            ann = annotations.read_beats_file(path)
-        elif fmt == "label_json":
-            grid = annotations.read_label_json(path)
-            ann = annotations.label_grid_to_annotation(grid, float(row["duration_s"]))
-            bpm = bpm or float(grid.bpm)
-        else:
-            raise ValueError(f"{path}: unknown annotation_format {fmt!r} (expected 'beats' or 'label_json')")
+        if fmt == annotations.LABEL_JSON_FORMAT:
+            bpm = bpm or float(annotations.read_label_json(path).bpm)
+        ann = annotations.read_annotation(path, fmt, float(row["duration_s"]))
         downbeats = np.asarray(ann.downbeat_times, dtype=np.float64) if truthy(row.get("has_downbeats")) else None
         references[str(row["track_id"])] = Reference(np.asarray(ann.beat_times, dtype=np.float64), downbeats, bpm)
     return references

@@ -231,7 +231,7 @@ def _candidate_source_files(source: dict[str, Any]) -> list[str]:
     folders = [Path(source["audio_dir"]), Path(source["annotations_dir" if fmt == "beats_dir" else "labels_dir"])]
     from .audio import AUDIO_EXTENSIONS  # here: the training env's jobs import this module without soundfile
 
-    suffixes = AUDIO_EXTENSIONS + (".beats", ".json", ".txt")
+    suffixes = AUDIO_EXTENSIONS + (".beats", ".jams", ".json", ".txt")
     return [str(p) for folder in folders if folder.is_dir() for p in folder.rglob("*") if p.suffix.lower() in suffixes]
 
 

@@ -1,4 +1,4 @@
-"""beatgrid.annotations: .beats and label JSON readers/writers, grid expansion, validation."""
+"""beatgrid.annotations: .beats, label JSON and JAMS readers/writers, grid expansion, validation."""
 
 import json
 import pickle
@@ -12,9 +12,11 @@ from beatgrid.annotations import (
     Annotation,
     AnnotationError,
     LabelGrid,
+    annotation_format_of,
     label_grid_to_annotation,
     read_annotation,
     read_beats_file,
+    read_jams_beats,
     read_label_json,
     validate_annotation,
     write_beats_file,
@@ -268,3 +270,76 @@ def test_read_annotation_dispatches_on_format(tmp_path):
     assert beats.beat_times.size == 4
     with pytest.raises(ValueError, match="annotation_format"):
         read_annotation(FIXTURES / "beats_only_with_comments.beats", "midi")
+
+
+# --------------------------------------------------------------------------- JAMS
+
+
+def _jams(tmp_path, annotations, name: str = "track.jams") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps({"annotations": annotations, "file_metadata": {}, "sandbox": {}}))
+    return path
+
+
+def test_reads_the_first_beat_annotation_of_a_jams_file():
+    """A file as jams writes it (validated by jams.load): a tempo annotation, then two annotators' beats."""
+    ann = read_annotation(FIXTURES / "waltz_two_annotators.jams", "jams")
+    np.testing.assert_allclose(ann.beat_times, [0.5, 1.0, 1.5, 2.0, 2.5])
+    np.testing.assert_array_equal(ann.beat_positions, [3, 1, 2, 3, 1])
+    assert ann.beats_per_bar == 3
+    np.testing.assert_allclose(ann.downbeat_times, [1.0, 2.5])
+
+
+def test_jams_dense_data_beat_position_namespace_and_beats_without_bars(tmp_path):
+    dense = _jams(tmp_path, [{"namespace": "beat", "data": {"time": [0.5, 1.0, 1.5], "duration": [0, 0, 0],
+                                                             "value": [1, 2, 1], "confidence": [None] * 3}}])
+    np.testing.assert_array_equal(read_jams_beats(dense).beat_positions, [1, 2, 1])
+    position = _jams(tmp_path, [{"namespace": "beat_position", "data": [
+        {"time": t, "duration": 0, "value": {"position": p, "measure": 1, "num_beats": 2, "beat_units": 4}}
+        for t, p in [(0.2, 1), (0.7, 2), (1.2, 1)]]}], "position.jams")
+    np.testing.assert_array_equal(read_jams_beats(position).beat_positions, [1, 2, 1])
+    unnumbered = _jams(tmp_path, [{"namespace": "beat", "data": [
+        {"time": t, "duration": 0, "value": None} for t in (0.5, 1.0)]}], "plain.jams")
+    ann = read_jams_beats(unnumbered)
+    assert ann.beat_positions is None and not ann.has_downbeats and ann.beat_times.size == 2
+
+
+@pytest.mark.parametrize(
+    "annotations, message",
+    [
+        ([{"namespace": "chord", "data": []}, {"namespace": "tempo", "data": []}],
+         "no beat annotation .* it has chord, tempo"),
+        ([{"namespace": "beat", "data": [{"time": 0.5, "value": 1}, {"time": 1.0, "value": None}]}],
+         r"beat 2 \(1.000 s\) has no bar position"),
+        ([{"namespace": "beat", "data": [{"time": 0.5, "value": "one"}]}], "not a number: 'one'"),
+        ([{"namespace": "beat", "data": [{"time": 0.5, "value": 0}]}], "bar position below 1"),
+        ([{"namespace": "beat", "data": [{"time": "0.5", "value": 1}]}], "time is not a number"),
+        ([{"namespace": "beat", "data": [{"time": 0.5, "value": 1}, {"time": 0.5, "value": 2}]}], "duplicate"),
+        ([{"namespace": "beat", "data": []}], "empty"),
+        ([{"namespace": "beat", "data": "beats"}], "neither a list"),
+    ],
+)
+def test_bad_jams_raise_with_file_and_problem(tmp_path, annotations, message):
+    path = _jams(tmp_path, annotations)
+    with pytest.raises(AnnotationError, match=message) as raised:
+        read_jams_beats(path)
+    assert raised.value.path == str(path) and str(raised.value).startswith(str(path))
+
+
+def test_jams_that_is_not_json_or_has_no_annotations(tmp_path):
+    broken = tmp_path / "broken.jams"
+    broken.write_text('{"annotations": [')
+    with pytest.raises(AnnotationError, match="JAMS unparsable"):
+        read_jams_beats(broken)
+    empty = tmp_path / "empty.jams"
+    empty.write_text("{}")
+    with pytest.raises(AnnotationError, match="no 'annotations' list"):
+        read_jams_beats(empty)
+    with pytest.raises(AnnotationError, match="missing"):
+        read_jams_beats(tmp_path / "absent.jams")
+
+
+@pytest.mark.parametrize("name, expected", [("a.beats", "beats"), ("b.JAMS", "jams"), ("c.labels.json", "label_json"),
+                                            ("d.txt", "beats")])
+def test_annotation_format_of_a_file_name(name, expected):
+    assert annotation_format_of(name) == expected

@@ -321,13 +321,16 @@ def test_references_from_annotations(tmp_path):
     annotations.write_beats_file(beats_path, REF, np.arange(REF.size) % 4 + 1)
     label_path = tmp_path / "b.labels.json"
     label_path.write_text(json.dumps({"bpm": 128.37, "duration": 30.0, "downbeatOffset": 0.2}))
+    jams_path = tmp_path / "c.jams"
+    jams_path.write_text(json.dumps({"annotations": [{"namespace": "beat", "data": [
+        {"time": float(t), "duration": 0.0, "value": int(p)} for t, p in zip(REF, np.arange(REF.size) % 4 + 1)]}]}))
     tracks = pd.DataFrame(
         {
-            "track_id": ["a", "b"],
-            "annotation_path": [str(beats_path), str(label_path)],
-            "annotation_format": ["beats", "label_json"],
-            "has_downbeats": [True, False],
-            "duration_s": [30.0, 30.0],
+            "track_id": ["a", "b", "c"],
+            "annotation_path": [str(beats_path), str(label_path), str(jams_path)],
+            "annotation_format": ["beats", "label_json", "jams"],
+            "has_downbeats": [True, False, True],
+            "duration_s": [30.0, 30.0, 30.0],
         }
     )
     refs = ev.references_from_annotations(tracks)
@@ -338,6 +341,8 @@ def test_references_from_annotations(tmp_path):
     assert refs["b"].downbeat_times is None
     assert np.min(np.abs(refs["b"].beat_times - 0.2)) < 1e-9
     np.testing.assert_allclose(np.diff(refs["b"].beat_times), 60 / 128.37)
+    np.testing.assert_allclose(refs["c"].beat_times, REF, atol=1e-9)
+    np.testing.assert_allclose(refs["c"].downbeat_times, REF_DOWN, atol=1e-6)
     tracks.loc[0, "annotation_format"] = "xml"
     with pytest.raises(ValueError, match="a.beats"):
         ev.references_from_annotations(tracks)

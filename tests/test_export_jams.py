@@ -45,3 +45,16 @@ def test_jams_without_tempo_has_beats_only_and_the_reason(tmp_path):
     assert len(document.search(namespace="tempo")) == 0
     assert len(document.search(namespace="beat")[0].data) == 0
     assert "silent" in document.sandbox.reason
+
+
+def test_a_written_jams_reads_back_as_an_annotation(tmp_path):
+    """What beatgrid exports, beatgrid (and a training set built from it) reads: same beats and bars."""
+    from beatgrid.annotations import read_annotation
+
+    beats, positions = constant_tempo_beats(128.0, 12.0, offset_s=0.2, beats_per_bar=3)
+    track = make_track(beats, positions, 12.0, FPS, rng=1)
+    analysis = decode(np.stack([track.beat_activation, track.downbeat_activation], axis=1), FPS, 12.0, "crnn_dbn")
+    annotation = read_annotation(write_jams(tmp_path / "song.jams", analysis), "jams")
+    np.testing.assert_allclose(annotation.beat_times, analysis.beats, atol=1e-6)
+    np.testing.assert_array_equal(annotation.beat_positions, analysis.beat_positions)
+    assert annotation.has_downbeats

@@ -288,6 +288,32 @@ def test_audio_that_would_fail_a_feature_job_is_rejected_at_the_index(tmp_path):
     assert _reason(rejected, "blip.wav").startswith("audio is too short: 200 samples at 8000 Hz (25.0 ms)")
 
 
+def test_beats_dir_reads_jams_annotations_and_an_index_csv_names_them(tmp_path):
+    """JAMS files pair with audio like .beats files; a .beats and a .jams of one stem are ambiguous."""
+    audio, ann = tmp_path / "audio", tmp_path / "ann"
+    _wav(audio / "waltz.wav")
+    fixture = Path(__file__).parent / "data" / "index" / "waltz_two_annotators.jams"
+    (ann / "waltz.jams").parent.mkdir(parents=True)
+    (ann / "waltz.jams").write_text(fixture.read_text())
+    _wav(audio / "both.wav")
+    _beats(ann / "both.beats")
+    (ann / "both.jams").write_text(fixture.read_text())
+    (ann / "broken.jams").write_text('{"annotations": [{"namespace": "chord", "data": []}]}')
+    _wav(audio / "broken.wav")
+    tracks, rejected = build_index({"x": {"format": "beats_dir", "audio_dir": str(audio),
+                                          "annotations_dir": str(ann)}}, SPLIT, 16)  # fmt: skip
+    (row,) = tracks.to_dict("records")
+    assert row["track_id"] == "x_waltz" and row["annotation_format"] == "jams"
+    assert row["beats_per_bar"] == 3 and row["has_downbeats"] and row["n_beats"] == 5
+    assert _reason(rejected, "audio/both.wav").startswith("ambiguous annotation")
+    assert "no beat annotation" in _reason(rejected, "broken.jams")
+
+    (tmp_path / "dataset_index.csv").write_text("dataset,audio_path,beats_path\nmine,audio/waltz.wav,ann/waltz.jams\n")
+    tracks, rejected = build_index({"csv": {"format": "index_csv", "path": str(tmp_path / "dataset_index.csv")}},
+                                   SPLIT, 16)  # fmt: skip
+    assert rejected.empty and list(tracks.annotation_format) == ["jams"] and list(tracks.beats_per_bar) == [3]
+
+
 def test_ambiguous_annotations_are_rejected_not_guessed(tmp_path):
     audio, ann = tmp_path / "audio", tmp_path / "ann"
     _wav(audio / "x" / "a.wav")

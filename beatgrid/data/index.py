@@ -18,7 +18,7 @@ Dataset formats (``datasets.<name>.format`` in config.yaml):
     the demo rendered by the workflow into batch folders (``synth_dirs[name]``), each
     holding ``<stem>.wav`` + ``<stem>.beats`` (+ ``<stem>.labels.json``, not read here).
 ``beats_dir`` (``audio_dir``, ``annotations_dir``)
-    audio paired with ``.beats`` files, both searched recursively. A file pairs with
+    audio paired with ``.beats`` or JAMS (``.jams``) files, both searched recursively. A file pairs with
     the annotation of the same relative path, else the same stem, else the same
     normalised stem (lower case, runs of non-alphanumerics -> ``_``), else the same
     normalised stem after dropping one leading ``<dataset>_`` token on either side, so
@@ -29,7 +29,7 @@ Dataset formats (``datasets.<name>.format`` in config.yaml):
     else its base name with the common audio extensions (also searched recursively).
 ``index_csv`` (``path``)
     a seed-000 ``dataset_index.csv`` (``dataset,audio_path,beats_path[,has_downbeats][,group]``,
-    paths relative to the CSV's folder); each row's ``dataset`` is the track's dataset; rows
+    paths relative to the CSV's folder; ``beats_path`` a ``.beats``, ``.jams`` or label ``.json`` file); each row's ``dataset`` is the track's dataset; rows
     of one ``group`` (mixes or edits of one piece) share a split and a fold.
 
 Any format takes ``group_pattern``: a regular expression searched in each audio file's
@@ -65,11 +65,12 @@ import numpy as np
 import pandas as pd
 
 from beatgrid.annotations import (
-    BEATS_FORMAT,
+    ANNOTATION_SUFFIXES,
     LABEL_JSON_FORMAT,
     AnnotationError,
+    annotation_format_of,
     label_grid_to_annotation,
-    read_beats_file,
+    read_annotation,
     read_label_json,
     validate_annotation,
 )
@@ -116,7 +117,7 @@ class TrackCandidate:
     stem: str  #: audio file name without extension; the track id is built from it
     audio_path: str
     annotation_path: str
-    annotation_format: str  #: ``"beats"`` or ``"label_json"``
+    annotation_format: str  #: ``"beats"``, ``"label_json"`` or ``"jams"`` (:func:`annotation_format_of`)
     has_downbeats_hint: bool = True  #: False when the source says downbeats are unusable
     group: str = ""  #: tracks of one group (index_csv's ``group``) share a split and a fold
 
@@ -358,7 +359,7 @@ def _pair_by_name(
 def scan_beats_dir(
     dataset: str, audio_dir: str | os.PathLike, annotations_dir: str | os.PathLike, source: str | None = None
 ) -> ScanResult:
-    """Pair audio files below ``audio_dir`` with ``.beats`` files below ``annotations_dir``.
+    """Pair audio files below ``audio_dir`` with ``.beats`` or ``.jams`` files below ``annotations_dir``.
 
     Raises:
         FileNotFoundError: a folder does not exist (a config error, not a bad file).
@@ -367,7 +368,7 @@ def scan_beats_dir(
     _require_dir(audio_root, dataset, "audio_dir")
     _require_dir(annotation_root, dataset, "annotations_dir")
     audio_files = walk_files(audio_root, is_audio_name)
-    annotation_files = walk_files(annotation_root, lambda name: name.lower().endswith(".beats"))
+    annotation_files = walk_files(annotation_root, lambda name: Path(name).suffix.lower() in ANNOTATION_SUFFIXES)
     pairs, ambiguous = _pair_by_name(audio_files, audio_root, annotation_files, annotation_root)
 
     result = ScanResult()
@@ -383,7 +384,7 @@ def scan_beats_dir(
                     stem=_audio_stem(audio),
                     audio_path=audio.as_posix(),
                     annotation_path=annotation.as_posix(),
-                    annotation_format=BEATS_FORMAT,
+                    annotation_format=annotation_format_of(annotation),
                 )
             )
         elif audio in ambiguous:
@@ -526,7 +527,7 @@ def scan_index_csv(source: str, path: str | os.PathLike) -> ScanResult:
                 Rejection(dataset, row.audio_path, row.beats_path, f"{csv_path} line {row.line}: empty {empty}")
             )
             continue
-        annotation_format = LABEL_JSON_FORMAT if row.beats_path.lower().endswith(".json") else BEATS_FORMAT
+        annotation_format = annotation_format_of(row.beats_path)
         result.candidates.append(
             TrackCandidate(
                 dataset=dataset,
@@ -577,7 +578,7 @@ def check_candidate(candidate: TrackCandidate, min_duration_s: float = 0.0) -> d
             annotation = label_grid_to_annotation(grid, duration_s)
             bpm, beats_per_bar = grid.bpm, grid.beats_per_bar
         else:
-            annotation = read_beats_file(candidate.annotation_path)
+            annotation = read_annotation(candidate.annotation_path, candidate.annotation_format)
             bpm, beats_per_bar = annotation.median_bpm, annotation.beats_per_bar
         validate_annotation(annotation, duration_s, candidate.annotation_path)
     except AnnotationError as exc:
