@@ -229,9 +229,10 @@ def _candidate_source_files(source: dict[str, Any]) -> list[str]:
             return [csv_path]
         return [csv_path, *(p for row in rows for p in (row.audio_path, row.beats_path) if p)]
     folders = [Path(source["audio_dir"]), Path(source["annotations_dir" if fmt == "beats_dir" else "labels_dir"])]
+    from .annotations import ANNOTATION_SUFFIXES
     from .audio import AUDIO_EXTENSIONS  # here: the training env's jobs import this module without soundfile
 
-    suffixes = AUDIO_EXTENSIONS + (".beats", ".jams", ".json", ".txt")
+    suffixes = AUDIO_EXTENSIONS + tuple(ANNOTATION_SUFFIXES) + (".json", ".txt")
     return [str(p) for folder in folders if folder.is_dir() for p in folder.rglob("*") if p.suffix.lower() in suffixes]
 
 

@@ -283,6 +283,8 @@ def test_sources_digest_follows_every_dataset_file(tmp_path):
     assert added != touched
     (audio / "c.wav").unlink()  # removed again
     assert dataset_sources_digest([source]) == touched
+    (beats / "c.jams").write_text("{}")  # a JAMS annotation is a dataset file too
+    assert dataset_sources_digest([source]) != touched
 
 
 def test_files_digest_changes_with_any_file_and_only_then(tmp_path):
