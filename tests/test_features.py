@@ -214,6 +214,10 @@ def test_shard_jobs_write_aligned_mels_and_targets(tmp_path):
     label = tmp_path / "c.labels.json"
     label.write_text(json.dumps({"bpm": 120.0, "downbeatOffset": 0.25, "duration": 2.0}))
     c_audio, _ = _write_track(tmp_path, "c", 2.0, 22050, 1, beats[:1])
+    d_audio, _ = _write_track(tmp_path, "d", 3.0, 22050, 1, beats[:1])
+    jams = tmp_path / "d.jams"  # the beats and bars of track a, as a JAMS file
+    jams.write_text(json.dumps({"annotations": [{"namespace": "beat", "data": [
+        {"time": t, "duration": 0.0, "value": p} for t, p in zip(beats.tolist(), [1, 2, 3, 1, 2])]}]}))
     tracks = _tracks_table([
         {"track_id": "a", "audio_path": str(a_audio), "annotation_path": str(a_beats),
          "annotation_format": "beats", "has_downbeats": True},
@@ -221,6 +225,8 @@ def test_shard_jobs_write_aligned_mels_and_targets(tmp_path):
          "annotation_format": "beats", "has_downbeats": False},
         {"track_id": "c", "audio_path": str(c_audio), "annotation_path": str(label),
          "annotation_format": "label_json", "has_downbeats": True},
+        {"track_id": "d", "audio_path": str(d_audio), "annotation_path": str(jams),
+         "annotation_format": "jams", "has_downbeats": True},
     ])
     mels, targets = tmp_path / "mels" / "000.h5", tmp_path / "targets" / "000.h5"
     compute_shard_mels(tracks, mels, MelConfig(), progress=False)
@@ -229,7 +235,7 @@ def test_shard_jobs_write_aligned_mels_and_targets(tmp_path):
 
     assert read_attrs(mels) == pytest.approx(MelConfig().store_attrs())
     assert read_attrs(targets)["fps"] == pytest.approx(50.0)
-    assert list_track_ids(mels) == list_track_ids(targets) == ["a", "b", "c"]
+    assert list_track_ids(mels) == list_track_ids(targets) == ["a", "b", "c", "d"]
     for row in tracks.itertuples():
         mel = read_track_array(mels, row.track_id, "mel")
         beat = read_track_array(targets, row.track_id, "beat")
@@ -249,6 +255,10 @@ def test_shard_jobs_write_aligned_mels_and_targets(tmp_path):
     # label JSON: 120 BPM grid through 0.25 s over the 2 s of audio
     np.testing.assert_allclose(read_track_array(targets, "c", "beat_times"), [0.25, 0.75, 1.25, 1.75])
     np.testing.assert_allclose(read_track_array(targets, "c", "downbeat_times"), [0.25])
+    # JAMS: the same targets as the .beats file of track a
+    for name in ("beat", "downbeat"):
+        np.testing.assert_array_equal(read_track_array(targets, "d", name)[:150],
+                                      read_track_array(targets, "a", name)[:150])
 
 
 def test_empty_shard_gives_valid_empty_stores(tmp_path):
