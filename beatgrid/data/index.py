@@ -29,7 +29,8 @@ Dataset formats (``datasets.<name>.format`` in config.yaml):
     else its base name with the common audio extensions (also searched recursively).
 ``index_csv`` (``path``)
     a seed-000 ``dataset_index.csv`` (``dataset,audio_path,beats_path[,has_downbeats][,group]``,
-    paths relative to the CSV's folder; ``beats_path`` a ``.beats``, ``.jams`` or label ``.json`` file); each row's ``dataset`` is the track's dataset; rows
+    paths relative to the CSV's folder; ``beats_path`` a ``.beats``, ``.jams`` or label
+    ``.json`` file); each row's ``dataset`` is the track's dataset; rows
     of one ``group`` (mixes or edits of one piece) share a split and a fold.
 
 Any format takes ``group_pattern``: a regular expression searched in each audio file's
