@@ -2,11 +2,11 @@
 
 Three formats are read (the first two also written here; JAMS by :mod:`beatgrid.export.jams`):
 
-``.beats`` (Ballroom, GTZAN, Beat This! annotations)
-    one beat per line, ``time [position]``: time in seconds, position in the bar
-    (1 = downbeat), separated by whitespace or a tab. Positions may be written as
-    floats (``1.0``); files without a second column have beats only. Blank lines and
-    ``#`` comments are ignored.
+``.beats`` (Ballroom, GTZAN, Beat This! annotations; also ``.txt``: Harmonix, SMC, Hainsworth)
+    one beat per line, ``time [position [bar]]``: time in seconds, position in the bar
+    (1 = downbeat), and Harmonix's bar number (checked, then not used), separated by
+    whitespace or a tab. Positions may be written as floats (``1.0``); files without a
+    second column have beats only. Blank lines and ``#`` comments are ignored.
 
 label JSON (``*.labels.json``, seed 001; also the beatgrid predictions)
     ``{"fileName": ..., "bpm": 128.0, "duration": 30.0, "downbeatOffset": 0.42,
@@ -44,6 +44,7 @@ __all__ = [
     "BEATS_FORMAT",
     "LABEL_JSON_FORMAT",
     "JAMS_FORMAT",
+    "TEXT_SUFFIX",
     "ANNOTATION_SUFFIXES",
     "annotation_format_of",
     "AnnotationError",
@@ -71,8 +72,10 @@ END_TOLERANCE_S = 0.1
 BEATS_FORMAT = "beats"
 LABEL_JSON_FORMAT = "label_json"
 JAMS_FORMAT = "jams"
+#: ``.txt``: the ``.beats`` text as Harmonix, SMC and Hainsworth name it (a suffix that other files share too).
+TEXT_SUFFIX = ".txt"
 #: Annotation file suffixes that a folder of beat annotations (``beats_dir``) may hold, and their format.
-ANNOTATION_SUFFIXES = {".beats": BEATS_FORMAT, ".jams": JAMS_FORMAT}
+ANNOTATION_SUFFIXES = {".beats": BEATS_FORMAT, ".jams": JAMS_FORMAT, TEXT_SUFFIX: BEATS_FORMAT}
 
 #: A label JSON ``bpm`` above this is treated as corrupt (it would also make the
 #: expanded grid absurdly dense).
@@ -256,11 +259,12 @@ def _read_text(path: Path) -> str:
 def parse_beats_text(
     text: str, path: str | os.PathLike, what: str = "annotation"
 ) -> tuple[np.ndarray, np.ndarray | None, list[int]]:
-    """The columns of a ``.beats`` text (``time [position]`` per line, ``#`` comments).
+    """The columns of a ``.beats`` text (``time [position [bar]]`` per line, ``#`` comments).
 
     Returns beat times (s, float64), positions (float64, or None for one column) and the line
     number of each beat, unchecked beyond the format: every line has the same number of
-    columns (1 or 2), all numeric. Readers check the values (:func:`read_beats_file` for
+    columns (1 to 3), all numeric, and a third column (Harmonix's bar number) holds whole
+    numbers that never decrease. Readers check the values (:func:`read_beats_file` for
     annotations, :func:`beatgrid.predictions.read_prediction_beats` for predictions).
 
     Raises:
@@ -268,6 +272,7 @@ def parse_beats_text(
     """
     times: list[float] = []
     positions: list[float] = []
+    bars: list[float] = []
     line_numbers: list[int] = []
     n_columns: int | None = None
     for line_number, line in enumerate(text.splitlines(), start=1):
@@ -277,11 +282,11 @@ def parse_beats_text(
         snippet = line.strip()[:40]
         if n_columns is None:
             n_columns = len(fields)
-            if n_columns > 2:
+            if n_columns > 3:
                 raise AnnotationError(
                     path,
                     f"{what} unparsable at line {line_number}: {n_columns} columns in "
-                    f"{snippet!r}, expected 'time [position]'",
+                    f"{snippet!r}, expected 'time [position [bar]]'",
                 )
         elif len(fields) != n_columns:
             raise AnnotationError(
@@ -295,19 +300,28 @@ def parse_beats_text(
             raise AnnotationError(
                 path, f"{what} unparsable at line {line_number}: {snippet!r} is not numeric"
             ) from None
+        if n_columns == 3:
+            bar = values[2]
+            if not math.isfinite(bar) or bar != round(bar) or (bars and bar < bars[-1]):
+                raise AnnotationError(
+                    path, f"{what} unparsable at line {line_number}: bar number {fields[2]!r} is not a whole "
+                          f"number at least the previous line's",
+                )
+            bars.append(bar)
         times.append(values[0])
-        if n_columns == 2:
+        if n_columns >= 2:
             positions.append(values[1])
         line_numbers.append(line_number)
-    beat_positions = np.asarray(positions, dtype=np.float64) if n_columns == 2 else None
+    beat_positions = np.asarray(positions, dtype=np.float64) if (n_columns or 0) >= 2 else None
     return np.asarray(times, dtype=np.float64), beat_positions, line_numbers
 
 
 def read_beats_file(path: str | os.PathLike) -> Annotation:
-    """Read a ``.beats`` file (``time [position]`` per line) into an :class:`Annotation`.
+    """Read a ``.beats`` file (``time [position [bar]]`` per line) into an :class:`Annotation`.
 
     All lines must have the same number of columns (1: beats only, 2: beats and bar
-    positions). Positions are whole numbers >= 1, written as ints or floats (``1.0``).
+    positions, 3: and Harmonix's bar numbers). Positions are whole numbers >= 1, written as
+    ints or floats (``1.0``).
 
     Raises:
         AnnotationError: missing, empty, unparsable, non-finite, negative, unsorted

@@ -245,7 +245,7 @@ def add_adapt_arguments(adapt: argparse.ArgumentParser) -> None:
                         "paths relative to the CSV; tracks of one group share a fold)")
     source.add_argument("--audio", help="folder of audio files (with --annotations or --labels)")
     labels = adapt.add_mutually_exclusive_group()
-    labels.add_argument("--annotations", help="folder of .beats or .jams files paired with --audio by name")
+    labels.add_argument("--annotations", help="folder of .beats, .jams or .txt beat files paired with --audio by name")
     labels.add_argument("--labels", help="folder of label JSON files (bpm, duration, downbeatOffset) paired with --audio")
     adapt.add_argument("--out", required=True, help="output folder")
     adapt.add_argument("--init", default=None, help="starting model: pretrained:<name> or a folder with "
@@ -292,7 +292,7 @@ def run_adapt(args: argparse.Namespace) -> int:
     from .workflow import load_config
 
     if args.audio and not (args.annotations or args.labels):
-        raise UsageError("--audio needs --annotations DIR (.beats, .jams) or --labels DIR (label JSON)")
+        raise UsageError("--audio needs --annotations DIR (.beats, .jams, .txt) or --labels DIR (label JSON)")
     if (args.annotations or args.labels) and not args.audio:
         raise UsageError("--annotations/--labels go with --audio DIR")
     config = _user_config(args.config)

@@ -232,7 +232,7 @@ def _candidate_source_files(source: dict[str, Any]) -> list[str]:
     from .annotations import ANNOTATION_SUFFIXES
     from .audio import AUDIO_EXTENSIONS  # here: the training env's jobs import this module without soundfile
 
-    suffixes = AUDIO_EXTENSIONS + tuple(ANNOTATION_SUFFIXES) + (".json", ".txt")
+    suffixes = AUDIO_EXTENSIONS + tuple(ANNOTATION_SUFFIXES) + (".json",)
     return [str(p) for folder in folders if folder.is_dir() for p in folder.rglob("*") if p.suffix.lower() in suffixes]
 
 

@@ -64,6 +64,15 @@ def test_reads_space_separated_integer_positions(tmp_path):
     assert ann.median_bpm == pytest.approx(120.0)
 
 
+def test_reads_harmonix_three_columns_with_bar_numbers(tmp_path):
+    """Harmonix's beats_and_downbeats/*.txt: time, position in the bar, bar number (tab-separated)."""
+    text = "0.5\t3\t0\n1.0\t1\t1\n1.5\t2\t1\n2.0\t3\t1\n2.5\t1\t2\n"
+    ann = read_beats_file(_beats(tmp_path, text, "0001_song.txt"))
+    np.testing.assert_allclose(ann.beat_times, [0.5, 1.0, 1.5, 2.0, 2.5])
+    np.testing.assert_array_equal(ann.beat_positions, [3, 1, 2, 3, 1])
+    assert ann.beats_per_bar == 3
+
+
 def test_beats_per_bar_is_the_most_common_bar_length():
     # a 2-beat pickup, then 4/4 bars, one 2/4 bar in the middle
     positions = [3, 4, 1, 2, 3, 4, 1, 2, 1, 2, 3, 4, 1, 2, 3, 4, 1]
@@ -97,7 +106,9 @@ def test_write_rejects_mismatched_lengths(tmp_path):
         ("# only a comment\n\n   \n", "empty"),
         ("0.5 1\nhello world\n", "unparsable at line 2"),
         ("0.5\t1\n1.0\t2\t7\n", "unparsable at line 2"),
-        ("0.5 1 2\n", "unparsable at line 1"),
+        ("0.5 1 2 9\n", "unparsable at line 1: 4 columns"),
+        ("0.5 1 2\n1.0 2 1\n", "bar number '1' is not a whole number at least"),
+        ("0.5 1 1.5\n", "bar number '1.5'"),
         ("0.5 1\n1.0\n", "unparsable at line 2"),
         (b"\xff\xfe\x00\x01\x80binary", "not a text file"),
         ("0.5 1\nnan 2\n", "non-finite"),
@@ -340,6 +351,6 @@ def test_jams_that_is_not_json_or_has_no_annotations(tmp_path):
 
 
 @pytest.mark.parametrize("name, expected", [("a.beats", "beats"), ("b.JAMS", "jams"), ("c.labels.json", "label_json"),
-                                            ("d.txt", "beats")])
+                                            ("d.txt", "beats"), ("e.lab", "beats")])
 def test_annotation_format_of_a_file_name(name, expected):
     assert annotation_format_of(name) == expected

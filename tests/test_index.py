@@ -288,8 +288,8 @@ def test_audio_that_would_fail_a_feature_job_is_rejected_at_the_index(tmp_path):
     assert _reason(rejected, "blip.wav").startswith("audio is too short: 200 samples at 8000 Hz (25.0 ms)")
 
 
-def test_beats_dir_reads_jams_annotations_and_an_index_csv_names_them(tmp_path):
-    """JAMS files pair with audio like .beats files; a .beats and a .jams of one stem are ambiguous."""
+def test_beats_dir_reads_jams_and_txt_annotations_and_an_index_csv_names_them(tmp_path):
+    """JAMS and .txt files pair with audio like .beats files; a .beats and a .jams of one stem are ambiguous."""
     audio, ann = tmp_path / "audio", tmp_path / "ann"
     _wav(audio / "waltz.wav")
     fixture = Path(__file__).parent / "data" / "index" / "waltz_two_annotators.jams"
@@ -307,6 +307,20 @@ def test_beats_dir_reads_jams_annotations_and_an_index_csv_names_them(tmp_path):
     assert row["beats_per_bar"] == 3 and row["has_downbeats"] and row["n_beats"] == 5
     assert _reason(rejected, "audio/both.wav").startswith("ambiguous annotation")
     assert "no beat annotation" in _reason(rejected, "broken.jams")
+
+    _wav(audio / "0001_harmonix.wav")  # Harmonix names its beat files .txt: time, position, bar number
+    (ann / "0001_harmonix.txt").write_text("0.5\t1\t1\n1.0\t2\t1\n1.5\t1\t2\n2.0\t2\t2\n")
+    _wav(audio / "sung.wav")  # a .beats file wins over a .txt of the same stem (lyrics, say)
+    _beats(ann / "sung.beats")
+    (ann / "sung.txt").write_text("la la la\n")
+    (ann / "README.txt").write_text("annotations by ...\n")  # pairs with nothing: not reported
+    tracks, rejected = build_index({"x": {"format": "beats_dir", "audio_dir": str(audio), "annotations_dir": str(ann)}},
+                                   SPLIT, 16)  # fmt: skip
+    by_id = tracks.set_index("track_id")
+    assert by_id.loc["x_0001_harmonix", "annotation_format"] == "beats"
+    assert by_id.loc["x_0001_harmonix", "beats_per_bar"] == 2
+    assert by_id.loc["x_sung", "annotation_path"].endswith("sung.beats")
+    assert not rejected.annotation_path.str.endswith(".txt").any()
 
     (tmp_path / "dataset_index.csv").write_text("dataset,audio_path,beats_path\nmine,audio/waltz.wav,ann/waltz.jams\n")
     tracks, rejected = build_index({"csv": {"format": "index_csv", "path": str(tmp_path / "dataset_index.csv")}},

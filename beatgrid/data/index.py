@@ -18,7 +18,9 @@ Dataset formats (``datasets.<name>.format`` in config.yaml):
     the demo rendered by the workflow into batch folders (``synth_dirs[name]``), each
     holding ``<stem>.wav`` + ``<stem>.beats`` (+ ``<stem>.labels.json``, not read here).
 ``beats_dir`` (``audio_dir``, ``annotations_dir``)
-    audio paired with ``.beats`` or JAMS (``.jams``) files, both searched recursively. A file pairs with
+    audio paired with ``.beats`` or JAMS (``.jams``) files, both searched recursively;
+    audio that neither claims pairs with a ``.txt`` beat file (Harmonix, SMC, Hainsworth),
+    and a ``.txt`` that pairs with no audio is ignored (notes, licences). A file pairs with
     the annotation of the same relative path, else the same stem, else the same
     normalised stem (lower case, runs of non-alphanumerics -> ``_``), else the same
     normalised stem after dropping one leading ``<dataset>_`` token on either side, so
@@ -68,6 +70,7 @@ import pandas as pd
 from beatgrid.annotations import (
     ANNOTATION_SUFFIXES,
     LABEL_JSON_FORMAT,
+    TEXT_SUFFIX,
     AnnotationError,
     annotation_format_of,
     label_grid_to_annotation,
@@ -360,7 +363,8 @@ def _pair_by_name(
 def scan_beats_dir(
     dataset: str, audio_dir: str | os.PathLike, annotations_dir: str | os.PathLike, source: str | None = None
 ) -> ScanResult:
-    """Pair audio files below ``audio_dir`` with ``.beats`` or ``.jams`` files below ``annotations_dir``.
+    """Pair audio files below ``audio_dir`` with ``.beats`` or ``.jams`` files below ``annotations_dir``,
+    then the audio left over with ``.txt`` beat files (unpaired ``.txt`` files are not reported).
 
     Raises:
         FileNotFoundError: a folder does not exist (a config error, not a bad file).
@@ -369,8 +373,17 @@ def scan_beats_dir(
     _require_dir(audio_root, dataset, "audio_dir")
     _require_dir(annotation_root, dataset, "annotations_dir")
     audio_files = walk_files(audio_root, is_audio_name)
-    annotation_files = walk_files(annotation_root, lambda name: Path(name).suffix.lower() in ANNOTATION_SUFFIXES)
+    annotation_files = walk_files(annotation_root, lambda name: Path(name).suffix.lower() in ANNOTATION_SUFFIXES
+                                  and Path(name).suffix.lower() != TEXT_SUFFIX)
     pairs, ambiguous = _pair_by_name(audio_files, audio_root, annotation_files, annotation_root)
+    # .txt (Harmonix, SMC, Hainsworth) only for audio that no .beats/.jams file claims; a
+    # .txt that pairs with nothing is someone's notes, not an annotation, and is left alone
+    unpaired = [audio for audio in audio_files if audio not in pairs and audio not in ambiguous]
+    text_files = walk_files(annotation_root, lambda name: Path(name).suffix.lower() == TEXT_SUFFIX) if unpaired else []
+    if text_files:
+        text_pairs, text_ambiguous = _pair_by_name(unpaired, audio_root, text_files, annotation_root)
+        pairs.update(text_pairs)
+        ambiguous.update(text_ambiguous)
 
     result = ScanResult()
     used: set[Path] = set()
