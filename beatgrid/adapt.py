@@ -48,7 +48,7 @@ from .methods import SETTING_NAMES
 __all__ = [
     "AdaptConfig", "TrackStores", "Adaptation", "adapt_tracks", "fold_of_tracks", "fold_train_ids", "replay_ids",
     "summarize_cv", "adaptation_gain", "adaptation_losses", "gain_lines", "GAIN_COLUMNS", "learning_curve_table",
-    "curve_plan", "CurvePlan", "combine_cv",
+    "curve_plan", "CurvePlan", "combine_cv", "keep_norm_statistics", "KEEP_NORM_STATISTICS_BELOW_TRACKS",
     "CV_LABEL", "PRETRAINED_LABEL", "REPLAY_DATASET", "prepare_stores", "n_replay_tracks", "unlabelled_method",
 ]
 
@@ -61,6 +61,11 @@ CV_LABEL = "adapted, {folds}-fold CV"
 CV_SPLIT = "cv"
 #: Dataset name of the synthetic tracks ``beatgrid adapt`` renders to replay.
 REPLAY_DATASET = "replay"
+#: ``keep_norm_statistics: auto`` keeps the starting model's BatchNorm statistics below this
+#: many annotated tracks: on 42 real clips five tracks with updated statistics lost 0.04–0.06 beat F
+#: against the unadapted model, kept ones did not; from ten on the two were within the seed
+#: spread (RESULTS.md 10c, 10h).
+KEEP_NORM_STATISTICS_BELOW_TRACKS = 10
 
 
 @dataclass
@@ -68,7 +73,8 @@ class AdaptConfig:
     """The ``adapt:`` config block (datasets aside).
 
     ``crnn`` / ``ltm``: training keys laid over the starting model's (``epochs``, ``lr``,
-    ``freeze`` prefixes, ...; sizes always come from ``init_from``). ``replay``: share of the
+    ``freeze`` prefixes, ...; sizes always come from ``init_from``); their
+    ``keep_norm_statistics`` may be ``"auto"`` (:func:`keep_norm_statistics`). ``replay``: share of the
     training tracks drawn from synthetic tracks (0 <= replay < 1). ``learning_curve``: numbers
     of annotated tracks to adapt on for the curve, on the first ``learning_curve_folds`` folds.
     ``methods``/``inference``: inference methods scored and their settings
@@ -78,7 +84,7 @@ class AdaptConfig:
     init_from: str = "pretrained:synth-v2"
     crnn: dict[str, Any] = field(default_factory=lambda: {
         "epochs": 12, "lr": 5e-4, "warmup_epochs": 0, "batch_size": 8, "crop_frames": 400,
-        "patience": 0, "augment": True, "freeze": [], "seed": 0, "device": "auto"})
+        "patience": 0, "augment": True, "freeze": [], "keep_norm_statistics": "auto", "seed": 0, "device": "auto"})
     ltm: dict[str, Any] = field(default_factory=lambda: {
         "epochs": 20, "lr": 1e-3, "warmup_epochs": 0, "batch_size": 4, "crop_frames": 500,
         "patience": 0, "freeze": [], "seed": 0, "device": "auto"})
@@ -236,6 +242,18 @@ def unlabelled_method(name: str) -> str:
     return name.split(" (", 1)[0]
 
 
+def keep_norm_statistics(setting: bool | str, n_tracks: int) -> bool:
+    """Whether adapting on ``n_tracks`` annotated tracks keeps the starting model's BatchNorm
+    running statistics: ``setting`` itself, or for ``"auto"`` whether ``n_tracks`` is below
+    :data:`KEEP_NORM_STATISTICS_BELOW_TRACKS` (statistics estimated on so few tracks cost
+    accuracy; the weights train either way)."""
+    if setting == "auto":
+        return n_tracks < KEEP_NORM_STATISTICS_BELOW_TRACKS
+    if isinstance(setting, bool):
+        return setting
+    raise ValueError(f"keep_norm_statistics must be true, false or 'auto', got {setting!r}")
+
+
 @dataclass
 class Adaptation:
     """One adaptation of ``cfg.init_from``: the indexed tracks and their ``stores``, the settings
@@ -306,7 +324,12 @@ class Adaptation:
         atomic_write(tracks_csv, partial(stores.rows(ids).assign(split="train").to_csv, index=False))
         log.info("adapting %s on %d tracks (+%d replayed) into %s", cfg.init_from, len(train_ids), len(replay), out_dir)
 
-        train_crnn(TrainingStores(mel_paths, target_paths, tracks_csv), {**cfg.crnn, "init_from": str(init_crnn)},
+        crnn_cfg, ltm_cfg = ({**block, "keep_norm_statistics": keep_norm_statistics(
+            block.get("keep_norm_statistics", False), len(train_ids))} for block in (cfg.crnn, cfg.ltm))
+        if cfg.crnn.get("keep_norm_statistics") == "auto" and crnn_cfg["keep_norm_statistics"]:
+            log.info("%d annotated tracks (fewer than %d): the CRNN keeps the starting model's BatchNorm statistics "
+                     "(keep_norm_statistics: auto)", len(train_ids), KEEP_NORM_STATISTICS_BELOW_TRACKS)
+        train_crnn(TrainingStores(mel_paths, target_paths, tracks_csv), {**crnn_cfg, "init_from": str(init_crnn)},
                    out_dir / "crnn", progress=progress)
         activation_paths = []
         for shard, shard_ids in by_shard.items():
@@ -314,7 +337,7 @@ class Adaptation:
             extract_shard_activations(out_dir / "crnn" / "model.pt", stores.mels[shard], path, track_ids=shard_ids,
                                       device=cfg.crnn.get("device", "auto"), progress=progress)
             activation_paths.append(path)
-        ltm_cfg = {**cfg.ltm, "input_source": "augment", "augment": True, "init_from": init_ltm and str(init_ltm)}
+        ltm_cfg = {**ltm_cfg, "input_source": "augment", "augment": True, "init_from": init_ltm and str(init_ltm)}
         train_ltm(TrainingStores(activation_paths, target_paths, tracks_csv), ltm_cfg, out_dir / "ltm",
                   progress=progress)
         atomic_write_text(record, json.dumps({"fingerprint": fingerprint, **settings}, indent=1) + "\n")

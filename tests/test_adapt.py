@@ -15,8 +15,9 @@ import pytest
 import torch
 
 from beatgrid.adapt import (
-    GAIN_COLUMNS, AdaptConfig, Adaptation, TrackStores, adapt_tracks, adaptation_gain, adaptation_losses, curve_plan,
-    fold_of_tracks, fold_train_ids, gain_lines, learning_curve_table, replay_ids, summarize_cv,
+    GAIN_COLUMNS, KEEP_NORM_STATISTICS_BELOW_TRACKS, AdaptConfig, Adaptation, TrackStores, adapt_tracks,
+    adaptation_gain, adaptation_losses, curve_plan, fold_of_tracks, fold_train_ids, gain_lines, keep_norm_statistics,
+    learning_curve_table, replay_ids, summarize_cv,
 )
 from beatgrid.training.crnn import train_crnn
 from beatgrid.data.store import atomic_h5, write_track
@@ -209,6 +210,38 @@ def test_frozen_layers_stay_and_a_rerun_has_nothing_to_do(setup, tmp_path, caplo
     with caplog.at_level("INFO", logger="beatgrid.adapt"):
         adaptation.adapt_models(mine, tmp_path)
     assert "adapted already" in caplog.text and (tmp_path / "ltm" / "model.pt").stat().st_mtime_ns == mtime
+
+
+def test_keep_norm_statistics_auto_keeps_them_below_ten_tracks():
+    assert KEEP_NORM_STATISTICS_BELOW_TRACKS == 10
+    assert [keep_norm_statistics("auto", n) for n in (1, 5, 9, 10, 33)] == [True, True, True, False, False]
+    assert keep_norm_statistics(True, 40) is True and keep_norm_statistics(False, 3) is False
+    with pytest.raises(ValueError, match="keep_norm_statistics"):
+        keep_norm_statistics("yes", 3)
+    assert AdaptConfig().crnn["keep_norm_statistics"] == "auto"
+
+
+def _norm_statistics(model_file) -> dict[str, torch.Tensor]:
+    model, _ = load_model(model_file)
+    return {name: value for name, value in model.state_dict().items() if "running_" in name}
+
+
+@pytest.mark.parametrize("setting, n_tracks, kept", [("auto", 4, True), ("auto", 10, False), (False, 4, False)])
+def test_few_tracks_keep_the_starting_norm_statistics(setup, tmp_path, setting, n_tracks, kept):
+    """With ``auto`` and four tracks the BatchNorm running statistics are the starting model's
+    (the weights still train); with ten, or with ``false``, they move towards the tracks."""
+    root, stores = setup
+    mine = adapt_tracks(stores.tracks, ["mine"])[:n_tracks]
+    assert len(mine) == n_tracks
+    cfg = _cfg(root, crnn={"epochs": 1, "device": "cpu", "augment": False, "keep_norm_statistics": setting})
+    Adaptation(stores, cfg, progress=False).adapt_models(mine, tmp_path)
+    base = _norm_statistics(root / "base" / "crnn" / "model.pt")
+    tuned = _norm_statistics(tmp_path / "crnn" / "model.pt")
+    assert base and base.keys() == tuned.keys()
+    assert all(torch.equal(base[name], tuned[name]) for name in base) == kept
+    base_weights, _ = load_model(root / "base" / "crnn" / "model.pt")
+    tuned_weights, _ = load_model(tmp_path / "crnn" / "model.pt")
+    assert not torch.equal(base_weights.state_dict()["head.weight"], tuned_weights.state_dict()["head.weight"])
 
 
 def test_cross_validation_summary_and_learning_curve(setup, tmp_path):

@@ -69,6 +69,7 @@ def test_the_repository_configs_pass_the_schema(overlays):
         (("crnn", "loss"), "mse"),
         (("adapt", "ltm"), {"loss": "focal"}),
         (("ltm", "shift_tolerance_frames"), -1),
+        (("adapt", "crnn"), {"keep_norm_statistics": "sometimes"}),
     ],
 )
 def test_schema_rejects_bad_values(default_config, path, value):
@@ -91,6 +92,8 @@ def test_schema_rejects_bad_values(default_config, path, value):
         (("inference", "peak_threshold"), "high", "inference.peak_threshold = 'high': must be a number or a list"),
         (("datasets", "demo", "bogus"), 1, "datasets.demo.bogus: unknown key (value 1); allowed keys: duration_s,"),
         (("datasets", "bad name"), {"format": "synth"}, "datasets: the name 'bad name' is not allowed; names must match"),
+        (("adapt", "crnn", "keep_norm_statistics"), "yes",
+         "adapt.crnn.keep_norm_statistics = 'yes': must be true or false or 'auto'"),
     ],
 )
 def test_schema_errors_become_one_line_with_key_value_and_what_is_allowed(default_config, path, value, expected):
